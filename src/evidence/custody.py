@@ -1,0 +1,144 @@
+"""Append-only, hash-chained custody log: CASE_DIR/custody.log, one JSON object per line.
+
+Each entry carries the SHA-256 of the previous line, so any edit, insertion or deletion breaks the chain
+from that point. Anyone with write access could rebuild the whole chain, which is why reports print the
+head hash: recorded elsewhere, it anchors the log.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import getpass
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from evidence import __version__
+
+GENESIS = "0" * 64
+
+
+def line_hash(line: bytes) -> str:
+    return hashlib.sha256(line.rstrip(b"\n")).hexdigest()
+
+
+def default_examiner() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+class CustodyLog:
+    """Appends entries under an exclusive lock, so parallel workers keep one unbroken chain."""
+
+    def __init__(self, path: Path, examiner: str | None = None) -> None:
+        self.path = Path(path)
+        self.examiner = examiner or default_examiner()
+
+    def append(self, action: str, **details: Any) -> dict[str, Any]:
+        """Write one entry and fsync it; returns the entry as written."""
+        return self.append_many([(action, details)])[-1]
+
+    def append_many(self, entries: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+        """Write several entries under one lock and one fsync (used for per-file records of a run)."""
+        written: list[dict[str, Any]] = []
+        if not entries:
+            return written
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "r+b") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                seq, prev = _tail(handle)
+                chunks = []
+                for action, details in entries:
+                    seq += 1
+                    entry = {
+                        "seq": seq,
+                        "time_utc": datetime.now(UTC).isoformat(timespec="microseconds"),
+                        "examiner": self.examiner,
+                        "action": action,
+                        "tool_version": __version__,
+                        "details": details,
+                        "prev": prev,
+                    }
+                    line = json.dumps(entry, sort_keys=True, ensure_ascii=False, default=str).encode()
+                    prev = line_hash(line)
+                    chunks.append(line + b"\n")
+                    written.append(entry)
+                handle.seek(0, os.SEEK_END)
+                handle.write(b"".join(chunks))
+                handle.flush()
+                os.fsync(handle.fileno())
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        return written
+
+    def head(self) -> str:
+        """Hash of the last line: print it in reports so the chain can be anchored elsewhere."""
+        if not self.path.exists():
+            return GENESIS
+        with open(self.path, "rb") as handle:
+            return _tail(handle)[1]
+
+
+def _tail(handle: Any) -> tuple[int, str]:
+    """Sequence number and hash of the last line, reading backwards from the end."""
+    handle.seek(0, os.SEEK_END)
+    end = handle.tell()
+    if end == 0:
+        return 0, GENESIS
+    block = 65536
+    pos = end
+    data = b""
+    while pos > 0:
+        step = min(block, pos)
+        pos -= step
+        handle.seek(pos)
+        data = handle.read(step) + data
+        stripped = data.rstrip(b"\n")
+        if b"\n" in stripped or pos == 0:
+            last = stripped.rsplit(b"\n", 1)[-1]
+            entry = json.loads(last)
+            return int(entry["seq"]), line_hash(last)
+    return 0, GENESIS
+
+
+@dataclass(frozen=True)
+class ChainProblem:
+    line_number: int
+    problem: str
+
+
+def iter_entries(path: Path) -> Iterator[tuple[int, bytes]]:
+    with open(path, "rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            yield number, line
+
+
+def check_chain(path: Path) -> list[ChainProblem]:
+    """Every problem in the chain: bad JSON, a broken prev link, or a sequence gap."""
+    problems: list[ChainProblem] = []
+    if not path.exists():
+        return [ChainProblem(0, f"{path.name} is missing")]
+    prev = GENESIS
+    expected_seq = 1
+    for number, line in iter_entries(path):
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            problems.append(ChainProblem(number, "line is not valid JSON"))
+            prev = line_hash(line)
+            continue
+        if entry.get("prev") != prev:
+            problems.append(ChainProblem(number, "hash of the previous line does not match (edited, inserted or removed)"))
+        if entry.get("seq") != expected_seq:
+            problems.append(ChainProblem(number, f"sequence number {entry.get('seq')} where {expected_seq} was expected"))
+        expected_seq = int(entry.get("seq", expected_seq)) + 1
+        prev = line_hash(line)
+    return problems

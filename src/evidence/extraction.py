@@ -1,0 +1,270 @@
+"""What a parser writes into: ParseContext collects rows for one file; Extraction holds a batch's rows.
+
+Rows are plain dicts keyed by the column names of schemas/*.sql and are written to Parquet staging files
+(see staging.py); only the loader writes the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from evidence.identifiers import Identifier, normalize
+from evidence.store import OriginalsStore
+from evidence.timeutil import DEFAULT_TZ, TimeValue
+
+MESSAGE_KINDS = ("message", "email", "sms", "mms", "call", "system", "media", "ocr")
+ROLES = ("sender", "recipient", "mentioned", "relay")
+
+
+@dataclass(frozen=True)
+class ParseOptions:
+    """Run parameters that change how files are read (and so are part of each file's parse key)."""
+
+    tz: str = DEFAULT_TZ
+    region: str = "GB"
+    owners: tuple[str, ...] = ()
+
+    def key(self) -> str:
+        return f"tz={self.tz};region={self.region};owners={','.join(sorted(self.owners))}"
+
+
+def message_id_for(source_sha256: str, locator: str) -> str:
+    """Stable message id: the same file and place always give the same id, so re-ingest adds nothing."""
+    return hashlib.blake2b(f"{source_sha256}|{locator}".encode(), digest_size=16).hexdigest()
+
+
+@dataclass
+class DerivedFile:
+    """Bytes found inside an original (attachment, MMS part, embedded image), stored as an original too."""
+
+    sha256: str
+    md5: str
+    size_bytes: int
+    name: str
+    source_path: str
+    parent_sha256: str
+    declared_mime: str | None
+
+
+@dataclass
+class Extraction:
+    """Rows for the staging tables of one batch."""
+
+    rows: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+
+    def add(self, table: str, row: dict[str, Any]) -> None:
+        self.rows[table].append(row)
+
+    def count(self, table: str) -> int:
+        return len(self.rows.get(table, ()))
+
+
+class ParseContext:
+    """Everything a parser needs for one file, and the methods through which it reports what it found."""
+
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        sha256: str,
+        path: Path,
+        source_path: str,
+        name: str,
+        mime: str,
+        options: ParseOptions,
+        store: OriginalsStore,
+        out: Extraction,
+        parser_name: str,
+        siblings: dict[str, str] | None = None,
+    ) -> None:
+        self.run_id = run_id
+        self.sha256 = sha256
+        self.path = path
+        self.source_path = source_path
+        self.name = name
+        self.mime = mime
+        self.options = options
+        self.store = store
+        self.out = out
+        self.parser_name = parser_name
+        self.siblings = siblings or {}
+        self.derived: list[DerivedFile] = []
+        self.warning_count = 0
+        self.message_count = 0
+        self._identifiers_seen: set[tuple[str, str, str]] = set()
+        self._owner_values = {i.value for i in (self._owner_identifier(o) for o in options.owners) if i}
+
+    # --- reading -------------------------------------------------------------------------------
+    def read_bytes(self) -> bytes:
+        return self.path.read_bytes()
+
+    def open(self):
+        return open(self.path, "rb")
+
+    # --- reporting -----------------------------------------------------------------------------
+    def warn(self, message: str, locator: str | None = None) -> None:
+        """Something was malformed or guessed, but parsing went on."""
+        self.warning_count += 1
+        self.out.add(
+            "ingest_errors",
+            {
+                "run_id": self.run_id,
+                "source_path": self.source_path,
+                "sha256": self.sha256,
+                "stage": "parse",
+                "error": message,
+                "severity": "warning",
+                "locator": locator,
+            },
+        )
+
+    def add_message(
+        self,
+        *,
+        platform: str,
+        kind: str,
+        locator: str,
+        time: TimeValue,
+        body: str | None,
+        sender: str | None = None,
+        sender_identifier: Identifier | None = None,
+        recipients: list[str] | None = None,
+        recipient_identifiers: list[Identifier] | None = None,
+        conversation: str | None = None,
+        subject: str | None = None,
+        external_id: str | None = None,
+        direction: str | None = None,
+        flags: list[str] | tuple[str, ...] = (),
+    ) -> str:
+        """Record one message; returns its message_id. Sender/recipient identifiers are linked too."""
+        if kind not in MESSAGE_KINDS:
+            raise ValueError(f"unknown message kind {kind!r}")
+        message_id = message_id_for(self.sha256, locator)
+        if direction is None and self._owner_values:
+            if sender_identifier is not None and sender_identifier.value in self._owner_values:
+                direction = "outgoing"
+            elif sender_identifier is not None:
+                direction = "incoming"
+        all_flags = list(dict.fromkeys([*time.flags, *flags]))
+        self.out.add(
+            "messages",
+            {
+                "message_id": message_id,
+                "platform": platform,
+                "conversation": conversation,
+                "sender": sender,
+                "sender_identifier": sender_identifier.value if sender_identifier else None,
+                "recipients": recipients or [],
+                "sent_at_utc": time.utc,
+                "sent_at_local": time.local_text,
+                "tz_source": time.tz_source,
+                "time_precision": time.precision,
+                "kind": kind,
+                "body": body,
+                "source_sha256": self.sha256,
+                "source_locator": locator,
+                "duplicate_of": None,
+                "subject": subject,
+                "external_id": external_id,
+                "direction": direction,
+                "flags": all_flags,
+                "parser": self.parser_name,
+            },
+        )
+        self.message_count += 1
+        if sender_identifier is not None:
+            self.link_identifier(message_id, sender_identifier, "sender")
+        for ident in recipient_identifiers or ():
+            self.link_identifier(message_id, ident, "recipient")
+        return message_id
+
+    def link_identifier(self, message_id: str, ident: Identifier, role: str) -> None:
+        """Record an identifier and its role in a message (once per message and role)."""
+        if role not in ROLES:
+            raise ValueError(f"unknown identifier role {role!r}")
+        key = (message_id, ident.identifier_id, role)
+        if key in self._identifiers_seen:
+            return
+        self._identifiers_seen.add(key)
+        self.out.add(
+            "identifiers",
+            {
+                "identifier_id": ident.identifier_id,
+                "kind": ident.kind,
+                "value": ident.value,
+                "raw": ident.raw,
+                "is_valid": ident.is_valid,
+                "flags": list(ident.flags),
+            },
+        )
+        self.out.add("message_identifiers", {"message_id": message_id, "identifier_id": ident.identifier_id, "role": role})
+
+    def add_attachment(
+        self,
+        message_id: str,
+        *,
+        locator: str,
+        file_name: str | None,
+        mime: str | None,
+        data: bytes | None = None,
+        sha256: str | None = None,
+    ) -> str | None:
+        """List an attachment; its bytes (when present) are stored as an original and parsed in turn."""
+        size = None
+        if data is not None:
+            derived = self.store_derived(data, name=file_name or "attachment", locator=locator, mime=mime)
+            sha256, size = derived.sha256, derived.size_bytes
+        if mime is None and file_name:
+            mime = mimetypes.guess_type(file_name)[0]
+        self.out.add(
+            "attachments",
+            {
+                "message_id": message_id,
+                "file_name": file_name,
+                "mime": mime,
+                "sha256": sha256,
+                "size_bytes": size,
+                "locator": locator,
+            },
+        )
+        return sha256
+
+    def store_derived(self, data: bytes, *, name: str, locator: str, mime: str | None = None) -> DerivedFile:
+        """Store bytes found inside this original; the extractor detects and parses them afterwards."""
+        blob = self.store.put_bytes(data)
+        derived = DerivedFile(
+            sha256=blob.sha256,
+            md5=blob.md5,
+            size_bytes=blob.size_bytes,
+            name=name,
+            source_path=f"{self.source_path}#{locator}",
+            parent_sha256=self.sha256,
+            declared_mime=mime,
+        )
+        self.derived.append(derived)
+        return derived
+
+    def identifier(self, kind: str, raw: str | None) -> Identifier | None:
+        """Normalise a raw identifier with the run's phone region; None for empty or invalid input."""
+        if not raw or not raw.strip():
+            return None
+        return normalize(kind, raw, self.options.region)
+
+    def is_owner(self, ident: Identifier | None) -> bool:
+        return ident is not None and ident.value in self._owner_values
+
+    def _owner_identifier(self, raw: str) -> Identifier | None:
+        text = raw.strip()
+        if "@" in text and not text.startswith("@"):
+            return normalize("email", text)
+        if text.startswith("@"):
+            return normalize("handle", text)
+        phone = normalize("phone", text, self.options.region)
+        if phone is not None and "not_a_number" not in phone.flags:
+            return phone
+        return normalize("handle", text)

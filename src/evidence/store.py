@@ -1,0 +1,153 @@
+"""Content-addressed, read-only store of originals: CASE_DIR/originals/<sha256[:2]>/<sha256>.
+
+Bytes are hashed (SHA-256 and MD5) while they are copied, in one pass, into a temporary file in the same
+folder, fsynced and renamed into place, then made read-only. Nothing here ever modifies or deletes a
+stored original.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+CHUNK_BYTES = 4 * 1024 * 1024
+
+
+class StoreError(Exception):
+    """A file could not be read into the store."""
+
+
+class TooLargeError(StoreError):
+    """The bytes exceeded the limit given for them (used to bound archive expansion)."""
+
+
+@dataclass(frozen=True)
+class StoredBlob:
+    """One original in the store."""
+
+    sha256: str
+    md5: str
+    size_bytes: int
+    path: Path
+    is_new: bool
+
+
+class OriginalsStore:
+    """The originals/ folder of a case."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.incoming = self.root / ".incoming"
+
+    def ensure(self) -> None:
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.incoming.mkdir(mode=0o700, exist_ok=True)
+
+    def path_for(self, sha256: str) -> Path:
+        return self.root / sha256[:2] / sha256
+
+    def __contains__(self, sha256: str) -> bool:
+        return self.path_for(sha256).is_file()
+
+    def iter_blobs(self) -> Iterator[Path]:
+        """Every stored original (skips the temporary folder)."""
+        for sub in sorted(self.root.iterdir()) if self.root.is_dir() else []:
+            if sub.is_dir() and not sub.name.startswith("."):
+                yield from sorted(p for p in sub.iterdir() if p.is_file())
+
+    def put_stream(self, stream: BinaryIO, max_bytes: int | None = None) -> StoredBlob:
+        """Copy a stream into the store, hashing as it goes; at most max_bytes are read."""
+        self.ensure()
+        fd, tmp_name = tempfile.mkstemp(dir=self.incoming, prefix="in-")
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                sha256, md5, size = copy_hashing(stream, out, max_bytes)
+                out.flush()
+                os.fsync(out.fileno())
+            final = self.path_for(sha256)
+            if final.exists():
+                tmp.unlink()
+                return StoredBlob(sha256, md5, size, final, False)
+            final.parent.mkdir(mode=0o700, exist_ok=True)
+            os.chmod(tmp, 0o444)
+            os.replace(tmp, final)
+            _fsync_dir(final.parent)
+            return StoredBlob(sha256, md5, size, final, True)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def put_file(self, path: Path) -> StoredBlob:
+        """Store a file from disk without following a symbolic link at its last component."""
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+        try:
+            fd = os.open(path, flags)
+        except OSError as exc:
+            raise StoreError(f"cannot open {path}: {exc.strerror or exc}") from exc
+        with os.fdopen(fd, "rb", buffering=0) as stream:
+            return self.put_stream(stream)
+
+    def put_bytes(self, data: bytes) -> StoredBlob:
+        import io
+
+        return self.put_stream(io.BytesIO(data))
+
+
+_hash_pool: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    # MD5 runs beside SHA-256 on a second core: hashlib releases the GIL for large buffers.
+    global _hash_pool
+    if _hash_pool is None:
+        _hash_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="md5")
+    return _hash_pool
+
+
+def copy_hashing(stream: BinaryIO, out: BinaryIO | None, max_bytes: int | None = None) -> tuple[str, str, int]:
+    """Copy stream to out (if given) while computing SHA-256 and MD5 in one pass."""
+    sha = hashlib.sha256()
+    md5 = hashlib.md5(usedforsecurity=False)
+    size = 0
+    pending = None
+    pool = _pool()
+    while True:
+        chunk = stream.read(CHUNK_BYTES)
+        if not chunk:
+            break
+        size += len(chunk)
+        if max_bytes is not None and size > max_bytes:
+            raise TooLargeError(f"more than {max_bytes} bytes")
+        if pending is not None:
+            pending.result()
+        pending = pool.submit(md5.update, chunk)
+        sha.update(chunk)
+        if out is not None:
+            out.write(chunk)
+    if pending is not None:
+        pending.result()
+    return sha.hexdigest(), md5.hexdigest(), size
+
+
+def hash_file(path: Path) -> tuple[str, str, int]:
+    """SHA-256, MD5 and size of a file, for verification."""
+    with open(path, "rb", buffering=0) as stream:
+        return copy_hashing(stream, None)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,92 @@
+"""Explicit time: every timestamp carries UTC, the text as written, where its offset came from and its precision.
+
+Exports often write local wall-clock times with no offset. Guessing silently is how timelines end up an hour
+off around clock changes, so this module makes each decision visible as a `tz_source` and as flags.
+"""
+
+from __future__ import annotations
+
+import email.utils
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+# Where a UTC offset came from.
+TZ_OFFSET = "offset"  # the data carries an offset (+01:00, UTC-08:00, email Date header)
+TZ_EPOCH = "epoch"  # the data carries an absolute instant (unix or Apple epoch)
+TZ_RUN_PARAMETER = "run_parameter"  # a local time interpreted in the --tz given for the run
+TZ_EXIF_OFFSET = "exif_offset"
+TZ_GUESS = "guess"
+TZ_NONE = "none"  # no time at all
+
+PRECISIONS = ("second", "minute", "day", "unknown")
+
+DEFAULT_TZ = "Europe/London"
+
+
+@dataclass(frozen=True)
+class TimeValue:
+    """A point in time as evidence: the instant (UTC), the text it came from and how sure we are."""
+
+    utc: datetime | None
+    local_text: str | None
+    tz_source: str
+    precision: str
+    flags: tuple[str, ...] = field(default=())
+
+    @classmethod
+    def missing(cls, local_text: str | None = None, flag: str = "no_date") -> TimeValue:
+        return cls(None, local_text, TZ_NONE, "unknown", (flag,))
+
+
+def zone(name: str) -> ZoneInfo:
+    """Return the named IANA zone, with a clear error for a typo in --tz."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {name!r}: use an IANA name such as Europe/London") from exc
+
+
+def from_local(naive: datetime, tz_name: str, local_text: str, precision: str) -> TimeValue:
+    """Interpret a wall-clock time written without an offset in the run's time zone.
+
+    In a repeated hour (clocks going back) the earlier instant is taken and flagged `dst_ambiguous`;
+    a time that does not exist (clocks going forward) is moved forward by the gap and flagged `dst_gap`.
+    """
+    tz = zone(tz_name)
+    flags: list[str] = []
+    # fold=0 is the earlier instant in a repeated hour, and in a gap it applies the offset from before
+    # the change, which lands the instant just after the gap (01:30 on spring-forward day -> 02:30 BST).
+    chosen = naive.replace(tzinfo=tz, fold=0)
+    if chosen.utcoffset() != naive.replace(tzinfo=tz, fold=1).utcoffset():
+        roundtrip = chosen.astimezone(UTC).astimezone(tz).replace(tzinfo=None)
+        flags.append("dst_ambiguous" if roundtrip == naive else "dst_gap")
+    return TimeValue(chosen.astimezone(UTC), local_text, TZ_RUN_PARAMETER, precision, tuple(flags))
+
+
+def from_aware(moment: datetime, local_text: str, precision: str, source: str = TZ_OFFSET) -> TimeValue:
+    """A time that carries its own offset."""
+    return TimeValue(moment.astimezone(UTC), local_text, source, precision)
+
+
+def from_epoch(seconds: float, local_text: str | None = None, precision: str = "second") -> TimeValue:
+    """An absolute instant given as seconds since 1970-01-01 UTC."""
+    moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)
+    return TimeValue(moment, local_text if local_text is not None else str(seconds), TZ_EPOCH, precision)
+
+
+def from_email_date(value: str | None) -> TimeValue:
+    """Parse an RFC 5322 Date header. A header with -0000 or no zone is flagged rather than trusted."""
+    if not value or not value.strip():
+        return TimeValue.missing(None)
+    text = " ".join(value.split())
+    try:
+        parsed = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return TimeValue.missing(text, "unparseable_date")
+    if parsed is None:
+        return TimeValue.missing(text, "unparseable_date")
+    if parsed.tzinfo is None:
+        # RFC 5322 "-0000": the sender's zone is unknown; the time is UTC by definition.
+        return TimeValue(parsed.replace(tzinfo=UTC), text, TZ_GUESS, "second", ("offset_unknown",))
+    return from_aware(parsed, text, "second")

@@ -1,0 +1,32 @@
+"""Shared test helpers: the third-party fixture corpus and a one-call "parse this file" helper."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from evidence.extract import parse_path
+from evidence.extraction import Extraction, ParseOptions
+
+SHARED_FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
+
+
+@pytest.fixture
+def shared_fixtures() -> Path:
+    """../shared/fixtures (real third-party exports); tests using it skip when it is absent."""
+    if not SHARED_FIXTURES.is_dir():
+        pytest.skip("../shared/fixtures is not present")
+    return SHARED_FIXTURES
+
+
+@pytest.fixture
+def parse(tmp_path: Path) -> Callable[..., Extraction]:
+    """parse(path, tz=..., region=..., owners=...) -> Extraction with rows per staging table."""
+
+    def _parse(path: Path, **options: object) -> Extraction:
+        opts = ParseOptions(**options)  # type: ignore[arg-type]
+        return parse_path(Path(path), options=opts, store_root=tmp_path / "originals")
+
+    return _parse
