@@ -22,6 +22,7 @@ from evidence.store import OriginalsStore
 log = logging.getLogger(__name__)
 
 MAX_DERIVED_DEPTH = 3
+ARCHIVE_FORMAT = "zip_archive"
 
 
 @dataclass
@@ -106,6 +107,11 @@ def extract_one(
         "messages": 0,
         "warnings": 0,
     }
+    if item.format == ARCHIVE_FORMAT:
+        row.update(mime="application/zip", status="parsed", parser=ARCHIVE_FORMAT, parser_version="1")
+        row["status_reason"] = item.skip_reason or "archive: members stored and listed separately"
+        out.add("run_files", row)
+        return []
     if item.mime is None:
         try:
             item = identify(item, store)

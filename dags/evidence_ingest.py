@@ -1,0 +1,126 @@
+"""Ingest a victim's exports into a case: acquire -> extract (mapped over batches) -> load -> summary.
+
+Thin on purpose: every task calls the same functions as `evidence ingest` (src/evidence/ingest.py).
+Loading runs in the `evidence_duckdb` pool (1 slot) because a DuckDB file has one writer at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pendulum
+from airflow.sdk import DAG, Param, get_current_context, task
+
+from evidence.ingest import IngestParameters, extract_batch, load_run, plan_run
+from evidence.timeutil import DEFAULT_TZ
+
+log = logging.getLogger(__name__)
+
+DOC = """
+### Ingest evidence into a case
+
+Fill in the case folder and one or more sources (folders, zip exports or single files, as paths on the
+worker). Every file is hashed and stored read-only in the case's `originals/` before anything parses it;
+every action goes to the case's `custody.log`. The summary task lists every file: parsed, duplicate,
+unsupported or failed with its reason.
+"""
+
+with DAG(
+    dag_id="evidence_ingest",
+    description="Hash, store and parse exported messages, emails and screenshots into a case database.",
+    doc_md=DOC,
+    schedule=None,
+    start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=4,
+    tags=["evidence"],
+    params={
+        "case_dir": Param(
+            "",
+            type="string",
+            minLength=1,
+            title="Case folder",
+            description="Folder of the case on the workers' shared disk; created owner-only if new.",
+        ),
+        "sources": Param(
+            [],
+            type="array",
+            items={"type": "string"},
+            minItems=1,
+            title="Sources",
+            description="Paths of folders, zip archives or single files to ingest, one per line.",
+        ),
+        "tz": Param(
+            DEFAULT_TZ,
+            type="string",
+            title="Time zone",
+            description="IANA time zone for export times written without an offset, e.g. Europe/London.",
+        ),
+        "region": Param(
+            "GB",
+            type="string",
+            pattern="^[A-Za-z]{2}$",
+            title="Phone region",
+            description="Two-letter country used to read phone numbers written without +country code.",
+        ),
+        "owners": Param(
+            [],
+            type="array",
+            items={"type": "string"},
+            title="Account owner identifiers",
+            description="The victim's own phone numbers, emails or handles, so messages get a direction.",
+        ),
+        "examiner": Param(
+            "",
+            type="string",
+            title="Examiner",
+            description="Name recorded in the custody log for this run.",
+        ),
+    },
+) as dag:
+
+    @task
+    def acquire() -> dict:
+        """Hash and store every source file, identify formats, write batches."""
+        params = get_current_context()["params"]
+        plan = plan_run(
+            IngestParameters(
+                sources=list(params["sources"]),
+                case_dir=params["case_dir"],
+                tz=params["tz"],
+                region=params["region"],
+                owners=list(params["owners"]),
+                examiner=params["examiner"] or None,
+            )
+        )
+        log.info("run %s: %d files stored, %d batches", plan.run_id, plan.files_seen, len(plan.batch_files))
+        return {"case_dir": plan.case_dir, "ingest_run_id": plan.run_id, "batch_files": plan.batch_files}
+
+    @task
+    def batches(plan: dict) -> list[str]:
+        """The batch files to map extraction over (Airflow maps over a task's whole return value)."""
+        return plan["batch_files"]
+
+    @task
+    def extract(plan: dict, batch_file: str) -> str:
+        """Parse one batch of files into Parquet staging."""
+        return extract_batch(plan["case_dir"], plan["ingest_run_id"], batch_file)
+
+    @task(pool="evidence_duckdb", trigger_rule="none_failed")
+    def load(plan: dict, batch_dirs: list[str] | None) -> dict:
+        """Load the staging into the case database (the single writer)."""
+        return load_run(plan["case_dir"], plan["ingest_run_id"], list(batch_dirs or []))
+
+    @task
+    def summary(result: dict) -> dict:
+        """Log the run summary: every file accounted for."""
+        for key in ("files_seen", "new", "duplicate", "parsed", "skipped", "unsupported", "failed", "warnings"):
+            log.info("%-12s %s", key, result[key])
+        log.info("messages loaded: %s (read: %s)", result["messages_loaded"], result["messages_read"])
+        for entry in result["failures"] + result["not_read"]:
+            log.warning("%s: %s", entry["source_path"], entry["reason"])
+        return result
+
+    plan = acquire()
+    staged = extract.partial(plan=plan).expand(batch_file=batches(plan))
+    summary(load(plan, staged))

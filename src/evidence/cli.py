@@ -1,0 +1,224 @@
+"""Command line: `evidence ingest|timeline|verify|query`. Library errors become plain messages here only.
+
+Exit codes: 0 success (a run where some files failed is still a success: they are listed), 1 verification
+failed or nothing could be ingested, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import duckdb
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from evidence import __version__
+from evidence.db import CaseLockedError, CaseNotFoundError, open_case, query_rows
+from evidence.ingest import IngestError, IngestParameters, ingest
+from evidence.timeline import iter_display, timeline_rows, write_csv, write_jsonl
+from evidence.timeutil import DEFAULT_TZ
+from evidence.verify import verify_case
+
+app = typer.Typer(
+    help="Evidence pipeline for online stalking cases: ingest exports into a verified, time-ordered case record.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+out_console = Console()
+
+CaseOption = Annotated[
+    Path, typer.Option("--case", help="Case folder (holds evidence.duckdb, originals/ and custody.log).")
+]
+
+
+class TableFormat(str, Enum):
+    table = "table"
+    csv = "csv"
+    jsonl = "jsonl"
+
+
+def _fail(message: str, code: int = 1) -> None:
+    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+@contextlib.contextmanager
+def _friendly_errors():
+    """Turn the library's expected errors into one-line messages and the contract's exit codes."""
+    try:
+        yield
+    except IngestError as exc:
+        _fail(str(exc), 2)
+    except (CaseNotFoundError, FileNotFoundError) as exc:
+        _fail(str(exc), 2)
+    except CaseLockedError as exc:
+        _fail(str(exc), 1)
+    except duckdb.Error as exc:
+        _fail(f"database: {exc}", 1)
+
+
+@app.callback()
+def main_options(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each problem as it happens.")] = False,
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    """Evidence pipeline command line."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.ERROR,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if version:
+        out_console.print(f"evidence {__version__}")
+        raise typer.Exit(0)
+
+
+@app.command("ingest")
+def ingest_command(
+    sources: Annotated[list[Path], typer.Argument(help="Folders, zip archives or single files to ingest.")],
+    case: CaseOption,
+    tz: Annotated[str, typer.Option("--tz", help="Time zone for export times written without an offset.")] = DEFAULT_TZ,
+    region: Annotated[str, typer.Option("--region", help="Default country for phone numbers (two letters).")] = "GB",
+    owner: Annotated[
+        list[str] | None,
+        typer.Option("--owner", help="An identifier of the account owner (the victim): phone, email or handle."),
+    ] = None,
+    examiner: Annotated[str | None, typer.Option("--examiner", help="Name recorded in the custody log.")] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Parallel extraction processes.")] = 1,
+) -> None:
+    """Hash, store and parse every file in SOURCES into the case; prints a run summary."""
+    params = IngestParameters(
+        sources=[str(s) for s in sources],
+        case_dir=str(case),
+        tz=tz,
+        region=region,
+        owners=list(owner or []),
+        examiner=examiner,
+        jobs=jobs,
+    )
+    with _friendly_errors():
+        params.validate()
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as progress:
+            storing = progress.add_task("storing files", total=None)
+            extracting = progress.add_task("extracting", total=None, visible=False)
+
+            def on_file(item: Any) -> None:
+                progress.advance(storing)
+
+            def on_batch(done: int, total: int) -> None:
+                progress.update(extracting, completed=done, total=total, visible=True)
+
+            summary = ingest(params, on_file=on_file, on_batch=on_batch)
+    print_summary(summary)
+    if summary["files_seen"] == 0:
+        _fail("nothing could be ingested: no readable file in the sources", 1)
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    """The run summary an investigator reads: every file accounted for."""
+    table = Table(title=f"Run {summary['run_id']}", show_header=False, title_justify="left")
+    for label, key in (
+        ("files seen", "files_seen"),
+        ("new to this case", "new"),
+        ("duplicates (already stored)", "duplicate"),
+        ("parsed", "parsed"),
+        ("skipped (already parsed)", "skipped"),
+        ("unsupported (stored, listed)", "unsupported"),
+        ("failed", "failed"),
+        ("not read (see reasons)", "not_read"),
+        ("warnings", "warnings"),
+        ("messages read", "messages_read"),
+        ("messages loaded (new)", "messages_loaded"),
+    ):
+        value = summary[key]
+        table.add_row(label, str(len(value) if isinstance(value, list) else value))
+    out_console.print(table)
+    for title, key in (("Failed", "failures"), ("Not read", "not_read")):
+        if summary[key]:
+            out_console.print(f"[bold]{title}:[/]")
+            for entry in summary[key]:
+                out_console.print(f"  {entry['source_path']}: {entry['reason']}", highlight=False, markup=False)
+
+
+@app.command("timeline")
+def timeline_command(
+    case: CaseOption,
+    format: Annotated[TableFormat, typer.Option("--format", "-f", help="Output format.")] = TableFormat.table,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to this file instead of stdout.")] = None,
+) -> None:
+    """Print the timeline: one row per distinct event, oldest first, undated last."""
+    with _friendly_errors(), open_case(case) as con:
+        columns, rows = timeline_rows(con)
+    _emit(columns, rows, format, output, title="Timeline")
+
+
+@app.command("query")
+def query_command(
+    case: CaseOption,
+    sql: Annotated[str, typer.Argument(help="SQL to run against the case database (read-only).")],
+    format: Annotated[TableFormat, typer.Option("--format", "-f", help="Output format.")] = TableFormat.table,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to this file instead of stdout.")] = None,
+) -> None:
+    """Run SQL against the case database, opened read-only."""
+    with _friendly_errors(), open_case(case) as con:
+        columns, rows = query_rows(con, sql)
+    _emit(columns, rows, format, output)
+
+
+@app.command("verify")
+def verify_command(
+    case: CaseOption,
+    examiner: Annotated[str | None, typer.Option("--examiner", help="Name recorded in the custody log.")] = None,
+) -> None:
+    """Re-hash every original and check the custody chain; exit 1 naming what fails."""
+    with _friendly_errors():
+        result = verify_case(case, examiner)
+    if result.ok:
+        out_console.print(f"OK: {result.originals_checked} originals intact, custody chain unbroken.")
+        out_console.print(f"custody chain head: {result.chain_head}")
+        return
+    for problem in result.problems:
+        out_console.print(f"FAIL: {problem}", highlight=False, markup=False)
+    out_console.print(f"custody chain head: {result.chain_head}")
+    raise typer.Exit(1)
+
+
+def _emit(columns: list[str], rows: list[tuple], format: TableFormat, output: Path | None, title: str = "") -> None:
+    if format is TableFormat.table and output is None:
+        table = Table(*columns, title=title or None, title_justify="left")
+        for cells in iter_display(columns, rows):
+            table.add_row(*cells)
+        out_console.print(table)
+        return
+    handle = open(output, "w", encoding="utf-8", newline="") if output else sys.stdout
+    try:
+        if format is TableFormat.jsonl:
+            write_jsonl(columns, rows, handle)
+        else:
+            write_csv(columns, rows, handle)
+    finally:
+        if output:
+            handle.close()
+    if output:
+        console.print(f"wrote {len(rows)} rows to {output}")
+
+
+def main() -> None:
+    app()

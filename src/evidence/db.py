@@ -1,0 +1,130 @@
+"""DuckDB access for a case: schema from schemas/*.sql, one writer at a time, idempotent loading.
+
+DuckDB lets one process open a database read-write and then refuses every other process, even read-only
+ones. So every opening goes through a lock file next to the database: writers take it exclusively,
+readers shared, and a second writer gets a clear message instead of a DuckDB error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import time
+from collections.abc import Iterator
+from functools import lru_cache
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+SCHEMA_VERSION = "1"
+DB_NAME = "evidence.duckdb"
+LOCK_NAME = ".evidence.lock"
+
+
+class CaseLockedError(RuntimeError):
+    """Another process is writing to the case database."""
+
+
+class CaseNotFoundError(FileNotFoundError):
+    """The case folder or its database does not exist."""
+
+
+def schema_dir() -> Path:
+    """schemas/ at the project root (the package is installed editable from the repository)."""
+    override = os.environ.get("EVIDENCE_SCHEMA_DIR")
+    if override:
+        return Path(override)
+    return Path(__file__).resolve().parents[2] / "schemas"
+
+
+@lru_cache(maxsize=1)
+def schema_sql() -> str:
+    files = sorted(schema_dir().glob("*.sql"))
+    if not files:
+        raise RuntimeError(f"no schema files found in {schema_dir()}")
+    return "\n".join(f.read_text(encoding="utf-8") for f in files)
+
+
+@lru_cache(maxsize=1)
+def _schema_database() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(":memory:")
+    con.execute(schema_sql())
+    return con
+
+
+def arrow_schema(table: str) -> pa.Schema:
+    """Arrow schema of a table as defined in schemas/*.sql: staging files follow the database exactly."""
+    return _schema_database().sql(f'SELECT * FROM "{table}" LIMIT 0').to_arrow_table().schema
+
+
+def table_names() -> set[str]:
+    rows = _schema_database().execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'").fetchall()
+    return {name for (name,) in rows}
+
+
+@contextlib.contextmanager
+def case_lock(case_dir: Path, exclusive: bool, timeout: float = 30.0) -> Iterator[None]:
+    """Hold the case lock; waits up to timeout seconds, then raises CaseLockedError naming the holder."""
+    path = Path(case_dir) / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, mode | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+                    raise CaseLockedError(
+                        f"the case database is in use by {holder}; wait for it to finish and try again"
+                    ) from None
+                time.sleep(0.2)
+        if exclusive:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S')}".encode(), 0)
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def open_case(case_dir: Path, write: bool = False, timeout: float = 30.0) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Connection to the case database under the case lock; a writer also brings the schema up to date."""
+    case_dir = Path(case_dir)
+    db_path = case_dir / DB_NAME
+    if not write and not db_path.exists():
+        raise CaseNotFoundError(f"no case database at {db_path}: run `evidence ingest` first")
+    with case_lock(case_dir, exclusive=write, timeout=timeout):
+        con = duckdb.connect(str(db_path), read_only=not write)
+        try:
+            if write:
+                ensure_schema(con)
+            yield con
+        finally:
+            con.close()
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(schema_sql())
+    con.execute(
+        "INSERT INTO schema_info VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [SCHEMA_VERSION],
+    )
+
+
+def query_rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> tuple[list[str], list[tuple]]:
+    """Column names and rows of a query."""
+    cursor = con.execute(sql, params or [])
+    columns = [d[0] for d in cursor.description] if cursor.description else []
+    return columns, cursor.fetchall()
+
+
+def to_json(value: object) -> str:
+    return json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
