@@ -1,0 +1,115 @@
+"""Acquisition: every file accounted for; links, zip-slip and zip bombs become recorded errors."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+from evidence.acquire import Acquirer, ArchiveLimits
+from evidence.store import OriginalsStore
+
+
+def _acquire(tmp_path: Path, *sources: Path, limits: ArchiveLimits | None = None):
+    store = OriginalsStore(tmp_path / "case" / "originals")
+    return Acquirer(store, limits=limits).acquire(list(sources)), store
+
+
+def _errors(result) -> dict[str, str]:
+    return {e["source_path"]: e["error"] for e in result.errors}
+
+
+def test_folder_walk_records_links_instead_of_following_them(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    (src / "chats").mkdir(parents=True)
+    (src / "chats" / "a.txt").write_text("a")
+    (src / "b.txt").write_text("b")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("not evidence")
+    (src / "link-to-file").symlink_to(outside / "secret.txt")
+    (src / "link-to-dir").symlink_to(outside)
+    result, store = _acquire(tmp_path, src)
+    assert sorted(i.source_path for i in result.items) == [str(src / "b.txt"), str(src / "chats" / "a.txt")]
+    errors = _errors(result)
+    assert "symbolic link not followed" in errors[str(src / "link-to-file")]
+    assert "symbolic link to a folder not followed" in errors[str(src / "link-to-dir")]
+    assert all(b.read_bytes() != b"not evidence" for b in store.iter_blobs())
+
+
+def test_missing_source_is_recorded(tmp_path: Path) -> None:
+    result, _ = _acquire(tmp_path, tmp_path / "nope")
+    assert not result.items
+    assert "cannot be read" in _errors(result)[str(tmp_path / "nope")]
+
+
+def _zip(path: Path, members: dict[str, bytes], symlink: str | None = None) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+        if symlink:
+            info = zipfile.ZipInfo(symlink)
+            info.external_attr = (0o120777 << 16)
+            zf.writestr(info, "/etc/passwd")
+    return path
+
+
+def test_zip_members_are_stored_and_unsafe_members_refused(tmp_path: Path) -> None:
+    archive = _zip(
+        tmp_path / "export.zip",
+        {"chat.txt": b"hello", "media/IMG-1.jpg": b"jpeg", "../../escape.txt": b"x", "/abs.txt": b"y"},
+        symlink="link",
+    )
+    result, store = _acquire(tmp_path, archive)
+    shown = {i.source_path: i for i in result.items}
+    assert set(shown) == {str(archive), f"{archive}!/chat.txt", f"{archive}!/media/IMG-1.jpg"}
+    chat = shown[f"{archive}!/chat.txt"]
+    assert chat.container_sha256 == shown[str(archive)].sha256
+    assert chat.siblings == {"chat.txt": chat.sha256, "IMG-1.jpg": shown[f"{archive}!/media/IMG-1.jpg"].sha256}
+    errors = _errors(result)
+    assert "'..'" in errors[f"{archive}!/../../escape.txt"]
+    assert "absolute path" in errors[f"{archive}!//abs.txt"]
+    assert "symbolic link" in errors[f"{archive}!/link"]
+    # nothing was written outside the store
+    assert not (tmp_path / "escape.txt").exists() and not (tmp_path.parent / "escape.txt").exists()
+
+
+def test_zip_bomb_ratio_and_size_limits(tmp_path: Path) -> None:
+    archive = _zip(tmp_path / "bomb.zip", {"zeros.bin": b"\0" * (20 * 1024 * 1024), "ok.txt": b"fine"})
+    result, store = _acquire(tmp_path, archive)
+    errors = _errors(result)
+    assert "compression ratio" in errors[f"{archive}!/zeros.bin"]
+    assert f"{archive}!/ok.txt" in {i.source_path for i in result.items}
+    # the bytes actually read are bounded too, whatever the archive declares
+    small = ArchiveLimits(max_total_bytes=10, max_ratio=10**9)
+    result, _ = _acquire(tmp_path / "again", _zip(tmp_path / "big.zip", {"a.bin": b"a" * 100}), limits=small)
+    assert "beyond the limit" in _errors(result)[f"{tmp_path / 'big.zip'}!/a.bin"]
+
+
+def test_nested_archives_are_bounded(tmp_path: Path) -> None:
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w") as zf:
+        zf.writestr("deep.txt", "deep")
+    middle = io.BytesIO()
+    with zipfile.ZipFile(middle, "w") as zf:
+        zf.writestr("inner.zip", inner.getvalue())
+    outer = _zip(tmp_path / "outer.zip", {"middle.zip": middle.getvalue()})
+    result, _ = _acquire(tmp_path, outer)
+    assert f"{outer}!/middle.zip!/inner.zip!/deep.txt" in {i.source_path for i in result.items}
+    result, _ = _acquire(tmp_path / "limited", outer, limits=ArchiveLimits(max_depth=2))
+    assert "nested deeper" in _errors(result)[f"{outer}!/middle.zip!/inner.zip"]
+
+
+def test_member_count_limit(tmp_path: Path) -> None:
+    archive = _zip(tmp_path / "many.zip", {f"f{n}.txt": str(n).encode() for n in range(5)})
+    result, _ = _acquire(tmp_path, archive, limits=ArchiveLimits(max_members=3))
+    assert len([i for i in result.items if "!/" in i.source_path]) == 3
+    assert "only the first 3" in _errors(result)[str(archive)]
+
+
+def test_corrupt_zip_is_recorded_not_raised(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.zip"
+    bad.write_bytes(b"PK\x03\x04" + b"\xff" * 200)
+    result, _ = _acquire(tmp_path, bad)
+    assert [i.source_path for i in result.items] == [str(bad)]
+    assert "cannot be opened" in _errors(result)[str(bad)]

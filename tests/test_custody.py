@@ -1,0 +1,67 @@
+"""The custody log: a hash chain that any edit, insertion or removal breaks, safe for parallel writers."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from pathlib import Path
+
+from evidence.custody import GENESIS, CustodyLog, check_chain, line_hash
+
+
+def test_entries_chain_and_carry_the_required_fields(tmp_path: Path) -> None:
+    log = CustodyLog(tmp_path / "custody.log", examiner="DC Jones")
+    log.append("ingest_started", run_id="r1")
+    log.append("file_stored", sha256="ab" * 32)
+    lines = (tmp_path / "custody.log").read_bytes().splitlines()
+    first, second = (json.loads(line) for line in lines)
+    assert first["prev"] == GENESIS and first["seq"] == 1
+    assert second["prev"] == line_hash(lines[0]) and second["seq"] == 2
+    assert {"time_utc", "examiner", "action", "tool_version", "details"} <= set(second)
+    assert second["examiner"] == "DC Jones" and second["details"] == {"sha256": "ab" * 32}
+    assert log.head() == line_hash(lines[1])
+    assert check_chain(tmp_path / "custody.log") == []
+
+
+def test_an_edited_line_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "custody.log"
+    log = CustodyLog(path)
+    for n in range(5):
+        log.append("step", n=n)
+    lines = path.read_text().splitlines()
+    lines[2] = lines[2].replace('"n": 2', '"n": 7')
+    path.write_text("\n".join(lines) + "\n")
+    problems = check_chain(path)
+    assert [p.line_number for p in problems] == [4]  # line 4's prev no longer matches line 3
+
+
+def test_a_removed_line_is_detected(tmp_path: Path) -> None:
+    path = tmp_path / "custody.log"
+    log = CustodyLog(path)
+    for n in range(4):
+        log.append("step", n=n)
+    lines = path.read_text().splitlines()
+    del lines[1]
+    path.write_text("\n".join(lines) + "\n")
+    problems = check_chain(path)
+    assert problems and problems[0].line_number == 2
+
+
+def _append_many(path: str, worker: int) -> None:
+    log = CustodyLog(Path(path), examiner=f"w{worker}")
+    for n in range(40):
+        log.append("parallel", worker=worker, n=n)
+
+
+def test_parallel_writers_keep_one_chain(tmp_path: Path) -> None:
+    path = tmp_path / "custody.log"
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_append_many, args=(str(path), w)) for w in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert all(p.exitcode == 0 for p in procs)
+    entries = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [e["seq"] for e in entries] == list(range(1, 161))
+    assert check_chain(path) == []

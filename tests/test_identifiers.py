@@ -1,0 +1,39 @@
+"""Identifier normalisation: E.164 for possible numbers, lower-case email, flagged private IPs."""
+
+from __future__ import annotations
+
+from evidence.identifiers import identifier_id, normalize_email, normalize_ip, normalize_phone
+
+
+def test_drama_number_is_possible_not_valid_and_still_e164() -> None:
+    for raw in ("07700 900123", "+44 7700 900123", "0044 7700 900123", "(07700) 900-123"):
+        phone = normalize_phone(raw, "GB")
+        assert phone.value == "+447700900123", raw
+        assert phone.is_valid is False and "not_valid" in phone.flags
+
+
+def test_valid_and_international_numbers() -> None:
+    assert normalize_phone("+1 (202) 555-0143", "GB").value == "+12025550143"
+    assert normalize_phone("020 7946 0018", "GB").value == "+442079460018"
+    assert normalize_phone("+447911123456").is_valid is True
+
+
+def test_text_that_cannot_be_a_number_stays_raw() -> None:
+    phone = normalize_phone("call me", "GB")
+    assert phone.value == "call me" and "not_a_number" in phone.flags
+
+
+def test_email_forms() -> None:
+    assert normalize_email("Alex Marsh <Alex.Marsh@Example.NET>").value == "alex.marsh@example.net"
+    assert normalize_email("MAILTO:x@y.org").value == "x@y.org"
+    assert normalize_email("no address here") is None
+
+
+def test_ip_flags() -> None:
+    assert normalize_ip("[10.1.2.3]").flags == ("private_ip",)
+    assert normalize_ip("198.51.100.77").value == "198.51.100.77"
+    assert normalize_ip("not an ip") is None
+
+
+def test_identifier_id_is_stable() -> None:
+    assert identifier_id("email", "a@b.c") == identifier_id("email", "a@b.c") != identifier_id("phone", "a@b.c")
