@@ -114,7 +114,16 @@ with DAG(
     @task
     def summary(result: dict) -> dict:
         """Log the run summary: every file accounted for."""
-        for key in ("files_seen", "new", "duplicate", "parsed", "skipped", "unsupported", "failed", "warnings"):
+        for key in (
+            "files_seen",
+            "new",
+            "duplicate",
+            "parsed",
+            "skipped",
+            "unsupported",
+            "failed",
+            "warnings",
+        ):
             log.info("%-12s %s", key, result[key])
         log.info("messages loaded: %s (read: %s)", result["messages_loaded"], result["messages_read"])
         for entry in result["failures"] + result["not_read"]:

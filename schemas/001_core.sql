@@ -233,23 +233,37 @@ COMMENT ON COLUMN actor_identifiers.reason IS 'Why the link is suggested, in wor
 COMMENT ON COLUMN actor_identifiers.confirmed IS 'TRUE once an analyst confirmed the link.';
 
 CREATE OR REPLACE VIEW timeline AS
+WITH seen AS (
+    -- every place each original was seen (the same export copied twice counts twice)
+    SELECT sha256, count(DISTINCT source_path) AS places FROM file_occurrences GROUP BY sha256
+),
+copies AS (
+    -- a canonical message and its duplicates, counted by the places their files were seen
+    SELECT coalesce(m.duplicate_of, m.message_id) AS canonical_id, sum(coalesce(seen.places, 1)) AS occurrences
+    FROM messages m LEFT JOIN seen ON seen.sha256 = m.source_sha256
+    GROUP BY 1
+),
+sender_actor AS (
+    SELECT i.value AS sender_identifier,
+           arg_max(a.label || CASE WHEN ai.confirmed THEN '' ELSE ' (suggested)' END, ai.confidence) AS actor
+    FROM identifiers i
+    JOIN actor_identifiers ai ON ai.identifier_id = i.identifier_id
+    JOIN actors a ON a.actor_id = ai.actor_id
+    WHERE a.status <> 'rejected'
+    GROUP BY i.value
+)
 SELECT
     m.message_id AS event_id,
     m.sent_at_utc AS occurred_at_utc,
     m.sent_at_local AS occurred_at_local,
     m.platform,
     m.kind,
-    (SELECT a.label || CASE WHEN bool_and(ai.confirmed) THEN '' ELSE ' (suggested)' END
-       FROM identifiers i
-       JOIN actor_identifiers ai ON ai.identifier_id = i.identifier_id
-       JOIN actors a ON a.actor_id = ai.actor_id
-      WHERE i.value = m.sender_identifier AND a.status <> 'rejected'
-      GROUP BY a.label ORDER BY max(ai.confidence) DESC LIMIT 1) AS actor,
+    sa.actor,
     m.sender,
     m.body AS text,
     m.source_sha256,
     m.source_locator,
-    1 + (SELECT count(*) FROM messages d WHERE d.duplicate_of = m.message_id) AS occurrences,
+    coalesce(c.occurrences, 1) AS occurrences,
     m.flags,
     m.conversation,
     m.subject,
@@ -258,6 +272,8 @@ SELECT
     m.tz_source,
     m.time_precision
 FROM messages m
+LEFT JOIN copies c ON c.canonical_id = m.message_id
+LEFT JOIN sender_actor sa ON sa.sender_identifier = m.sender_identifier
 WHERE m.duplicate_of IS NULL;
 COMMENT ON VIEW timeline IS 'One row per distinct event (canonical messages only), in the order analysts and reports read them.';
 

@@ -49,7 +49,7 @@ def _zip(path: Path, members: dict[str, bytes], symlink: str | None = None) -> P
             zf.writestr(name, data)
         if symlink:
             info = zipfile.ZipInfo(symlink)
-            info.external_attr = (0o120777 << 16)
+            info.external_attr = 0o120777 << 16
             zf.writestr(info, "/etc/passwd")
     return path
 
@@ -60,12 +60,15 @@ def test_zip_members_are_stored_and_unsafe_members_refused(tmp_path: Path) -> No
         {"chat.txt": b"hello", "media/IMG-1.jpg": b"jpeg", "../../escape.txt": b"x", "/abs.txt": b"y"},
         symlink="link",
     )
-    result, store = _acquire(tmp_path, archive)
+    result, _ = _acquire(tmp_path, archive)
     shown = {i.source_path: i for i in result.items}
     assert set(shown) == {str(archive), f"{archive}!/chat.txt", f"{archive}!/media/IMG-1.jpg"}
     chat = shown[f"{archive}!/chat.txt"]
     assert chat.container_sha256 == shown[str(archive)].sha256
-    assert chat.siblings == {"chat.txt": chat.sha256, "IMG-1.jpg": shown[f"{archive}!/media/IMG-1.jpg"].sha256}
+    assert chat.siblings == {
+        "chat.txt": chat.sha256,
+        "IMG-1.jpg": shown[f"{archive}!/media/IMG-1.jpg"].sha256,
+    }
     errors = _errors(result)
     assert "'..'" in errors[f"{archive}!/../../escape.txt"]
     assert "absolute path" in errors[f"{archive}!//abs.txt"]
@@ -76,7 +79,7 @@ def test_zip_members_are_stored_and_unsafe_members_refused(tmp_path: Path) -> No
 
 def test_zip_bomb_ratio_and_size_limits(tmp_path: Path) -> None:
     archive = _zip(tmp_path / "bomb.zip", {"zeros.bin": b"\0" * (20 * 1024 * 1024), "ok.txt": b"fine"})
-    result, store = _acquire(tmp_path, archive)
+    result, _ = _acquire(tmp_path, archive)
     errors = _errors(result)
     assert "compression ratio" in errors[f"{archive}!/zeros.bin"]
     assert f"{archive}!/ok.txt" in {i.source_path for i in result.items}

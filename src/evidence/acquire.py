@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
 from evidence.extract import ARCHIVE_FORMAT, WorkItem
-from evidence.store import OriginalsStore, StoreError, StoredBlob, TooLargeError
+from evidence.store import OriginalsStore, StoredBlob, StoreError, TooLargeError
 from evidence.timeutil import DEFAULT_TZ, from_local
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,13 @@ class AcquireResult:
     def error(self, source_path: str, message: str, sha256: str | None = None) -> None:
         log.warning("acquire: %s: %s", source_path, message)
         self.errors.append(
-            {"source_path": source_path, "sha256": sha256, "stage": "acquire", "error": message, "severity": "error"}
+            {
+                "source_path": source_path,
+                "sha256": sha256,
+                "stage": "acquire",
+                "error": message,
+                "severity": "error",
+            }
         )
 
 
@@ -105,7 +111,9 @@ class Acquirer:
             here = Path(dirpath)
             for name in list(dirnames):
                 if (here / name).is_symlink():
-                    self.result.error(_shown(shown_root, root, here / name), "symbolic link to a folder not followed")
+                    self.result.error(
+                        _shown(shown_root, root, here / name), "symbolic link to a folder not followed"
+                    )
                     dirnames.remove(name)
             for name in sorted(filenames):
                 path = here / name
@@ -136,7 +144,14 @@ class Acquirer:
         return item
 
     def _item(
-        self, blob: StoredBlob, shown: str, name: str, group: str, *, modified_at: str | None, container: str | None = None
+        self,
+        blob: StoredBlob,
+        shown: str,
+        name: str,
+        group: str,
+        *,
+        modified_at: str | None,
+        container: str | None = None,
     ) -> WorkItem:
         item = WorkItem(
             sha256=blob.sha256,
@@ -158,7 +173,9 @@ class Acquirer:
         """Store each member of a zip as its own original; the archive's item is marked as expanded."""
         archive.format = ARCHIVE_FORMAT
         if depth > self.limits.max_depth:
-            archive.skip_reason = f"archive nested deeper than {self.limits.max_depth} levels: members not read"
+            archive.skip_reason = (
+                f"archive nested deeper than {self.limits.max_depth} levels: members not read"
+            )
             self.result.error(archive.source_path, archive.skip_reason, archive.sha256)
             return
         path = self.store.path_for(archive.sha256)
@@ -166,7 +183,9 @@ class Acquirer:
             zf = zipfile.ZipFile(path)
         except (zipfile.BadZipFile, OSError, ValueError) as exc:
             archive.format = None
-            self.result.error(archive.source_path, f"looks like a zip archive but cannot be opened: {exc}", archive.sha256)
+            self.result.error(
+                archive.source_path, f"looks like a zip archive but cannot be opened: {exc}", archive.sha256
+            )
             return
         members: list[WorkItem] = []
         total = 0
@@ -192,12 +211,26 @@ class Acquirer:
                     with zf.open(info) as stream:
                         blob = self.store.put_stream(stream, max_bytes=budget)
                 except TooLargeError:
-                    self.result.error(shown, f"member expands beyond the limit of {budget} bytes: not stored", archive.sha256)
+                    self.result.error(
+                        shown,
+                        f"member expands beyond the limit of {budget} bytes: not stored",
+                        archive.sha256,
+                    )
                     if budget < self.limits.max_member_bytes:
-                        self.result.error(archive.source_path, "archive total size limit reached: remaining members not read")
+                        self.result.error(
+                            archive.source_path,
+                            "archive total size limit reached: remaining members not read",
+                        )
                         break
                     continue
-                except (zipfile.BadZipFile, OSError, RuntimeError, ValueError, NotImplementedError, EOFError) as exc:
+                except (
+                    zipfile.BadZipFile,
+                    OSError,
+                    RuntimeError,
+                    ValueError,
+                    NotImplementedError,
+                    EOFError,
+                ) as exc:
                     self.result.error(shown, f"member cannot be read: {exc}", archive.sha256)
                     continue
                 total += blob.size_bytes

@@ -9,14 +9,21 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import duckdb
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from evidence import __version__
@@ -40,7 +47,7 @@ CaseOption = Annotated[
 ]
 
 
-class TableFormat(str, Enum):
+class TableFormat(StrEnum):
     table = "table"
     csv = "csv"
     jsonl = "jsonl"
@@ -86,13 +93,21 @@ def main_options(
 def ingest_command(
     sources: Annotated[list[Path], typer.Argument(help="Folders, zip archives or single files to ingest.")],
     case: CaseOption,
-    tz: Annotated[str, typer.Option("--tz", help="Time zone for export times written without an offset.")] = DEFAULT_TZ,
-    region: Annotated[str, typer.Option("--region", help="Default country for phone numbers (two letters).")] = "GB",
+    tz: Annotated[
+        str, typer.Option("--tz", help="Time zone for export times written without an offset.")
+    ] = DEFAULT_TZ,
+    region: Annotated[
+        str, typer.Option("--region", help="Default country for phone numbers (two letters).")
+    ] = "GB",
     owner: Annotated[
         list[str] | None,
-        typer.Option("--owner", help="An identifier of the account owner (the victim): phone, email or handle."),
+        typer.Option(
+            "--owner", help="An identifier of the account owner (the victim): phone, email or handle."
+        ),
     ] = None,
-    examiner: Annotated[str | None, typer.Option("--examiner", help="Name recorded in the custody log.")] = None,
+    examiner: Annotated[
+        str | None, typer.Option("--examiner", help="Name recorded in the custody log.")
+    ] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Parallel extraction processes.")] = 1,
 ) -> None:
     """Hash, store and parse every file in SOURCES into the case; prints a run summary."""
@@ -154,19 +169,55 @@ def print_summary(summary: dict[str, Any]) -> None:
         if summary[key]:
             out_console.print(f"[bold]{title}:[/]")
             for entry in summary[key]:
-                out_console.print(f"  {entry['source_path']}: {entry['reason']}", highlight=False, markup=False)
+                out_console.print(
+                    f"  {entry['source_path']}: {entry['reason']}", highlight=False, markup=False
+                )
 
 
 @app.command("timeline")
 def timeline_command(
     case: CaseOption,
     format: Annotated[TableFormat, typer.Option("--format", "-f", help="Output format.")] = TableFormat.table,
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to this file instead of stdout.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write to this file instead of stdout.")
+    ] = None,
 ) -> None:
     """Print the timeline: one row per distinct event, oldest first, undated last."""
     with _friendly_errors(), open_case(case) as con:
         columns, rows = timeline_rows(con)
+    if format is TableFormat.table and output is None:
+        print_timeline(columns, rows)
+        return
     _emit(columns, rows, format, output, title="Timeline")
+
+
+def print_timeline(columns: list[str], rows: list[tuple]) -> None:
+    """A reader's view for the terminal: when, where, who, what; CSV and JSON lines carry every column."""
+    table = Table(
+        title=f"Timeline: {len(rows)} events (times in UTC)", title_justify="left", show_lines=False
+    )
+    table.add_column("when (UTC)", no_wrap=True)
+    table.add_column("platform", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("sender", overflow="fold", max_width=32)
+    table.add_column("text", overflow="fold", ratio=1)
+    table.add_column("seen", justify="right")
+    table.add_column("flags", overflow="fold", max_width=24)
+    index = {name: i for i, name in enumerate(columns)}
+    for row in rows:
+        when = row[index["occurred_at_utc"]]
+        text = " ".join(str(row[index["text"]] or "").split())
+        table.add_row(
+            when.strftime("%Y-%m-%d %H:%M:%S") if when else "undated",
+            str(row[index["platform"]] or ""),
+            str(row[index["kind"]] or ""),
+            str(row[index["actor"]] or row[index["sender"]] or ""),
+            text if len(text) <= 200 else text[:199] + "…",
+            str(row[index["occurrences"]]),
+            ", ".join(row[index["flags"]] or []),
+            style=None,
+        )
+    out_console.print(table)
 
 
 @app.command("query")
@@ -174,7 +225,9 @@ def query_command(
     case: CaseOption,
     sql: Annotated[str, typer.Argument(help="SQL to run against the case database (read-only).")],
     format: Annotated[TableFormat, typer.Option("--format", "-f", help="Output format.")] = TableFormat.table,
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to this file instead of stdout.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write to this file instead of stdout.")
+    ] = None,
 ) -> None:
     """Run SQL against the case database, opened read-only."""
     with _friendly_errors(), open_case(case) as con:
@@ -185,37 +238,41 @@ def query_command(
 @app.command("verify")
 def verify_command(
     case: CaseOption,
-    examiner: Annotated[str | None, typer.Option("--examiner", help="Name recorded in the custody log.")] = None,
+    examiner: Annotated[
+        str | None, typer.Option("--examiner", help="Name recorded in the custody log.")
+    ] = None,
 ) -> None:
     """Re-hash every original and check the custody chain; exit 1 naming what fails."""
     with _friendly_errors():
         result = verify_case(case, examiner)
     if result.ok:
         out_console.print(f"OK: {result.originals_checked} originals intact, custody chain unbroken.")
-        out_console.print(f"custody chain head: {result.chain_head}")
+        out_console.print(f"custody chain head: {result.chain_head}", soft_wrap=True)
         return
     for problem in result.problems:
         out_console.print(f"FAIL: {problem}", highlight=False, markup=False)
-    out_console.print(f"custody chain head: {result.chain_head}")
+    out_console.print(f"custody chain head: {result.chain_head}", soft_wrap=True)
     raise typer.Exit(1)
 
 
-def _emit(columns: list[str], rows: list[tuple], format: TableFormat, output: Path | None, title: str = "") -> None:
+def _emit(
+    columns: list[str], rows: list[tuple], format: TableFormat, output: Path | None, title: str = ""
+) -> None:
     if format is TableFormat.table and output is None:
         table = Table(*columns, title=title or None, title_justify="left")
         for cells in iter_display(columns, rows):
             table.add_row(*cells)
         out_console.print(table)
         return
-    handle = open(output, "w", encoding="utf-8", newline="") if output else sys.stdout
-    try:
+    with (
+        open(output, "w", encoding="utf-8", newline="")
+        if output
+        else contextlib.nullcontext(sys.stdout) as handle
+    ):
         if format is TableFormat.jsonl:
             write_jsonl(columns, rows, handle)
         else:
             write_csv(columns, rows, handle)
-    finally:
-        if output:
-            handle.close()
     if output:
         console.print(f"wrote {len(rows)} rows to {output}")
 

@@ -117,8 +117,7 @@ class ChainProblem:
 
 def iter_entries(path: Path) -> Iterator[tuple[int, bytes]]:
     with open(path, "rb") as handle:
-        for number, line in enumerate(handle, start=1):
-            yield number, line
+        yield from enumerate(handle, start=1)
 
 
 def check_chain(path: Path) -> list[ChainProblem]:
@@ -136,9 +135,13 @@ def check_chain(path: Path) -> list[ChainProblem]:
             prev = line_hash(line)
             continue
         if entry.get("prev") != prev:
-            problems.append(ChainProblem(number, "hash of the previous line does not match (edited, inserted or removed)"))
+            problems.append(
+                ChainProblem(number, "hash of the previous line does not match (edited, inserted or removed)")
+            )
         if entry.get("seq") != expected_seq:
-            problems.append(ChainProblem(number, f"sequence number {entry.get('seq')} where {expected_seq} was expected"))
+            problems.append(
+                ChainProblem(number, f"sequence number {entry.get('seq')} where {expected_seq} was expected")
+            )
         expected_seq = int(entry.get("seq", expected_seq)) + 1
         prev = line_hash(line)
     return problems

@@ -61,7 +61,11 @@ def arrow_schema(table: str) -> pa.Schema:
 
 
 def table_names() -> set[str]:
-    rows = _schema_database().execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'").fetchall()
+    rows = (
+        _schema_database()
+        .execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'")
+        .fetchall()
+    )
     return {name for (name,) in rows}
 
 
@@ -95,7 +99,9 @@ def case_lock(case_dir: Path, exclusive: bool, timeout: float = 30.0) -> Iterato
 
 
 @contextlib.contextmanager
-def open_case(case_dir: Path, write: bool = False, timeout: float = 30.0) -> Iterator[duckdb.DuckDBPyConnection]:
+def open_case(
+    case_dir: Path, write: bool = False, timeout: float = 30.0
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """Connection to the case database under the case lock; a writer also brings the schema up to date."""
     case_dir = Path(case_dir)
     db_path = case_dir / DB_NAME
@@ -119,7 +125,9 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def query_rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> tuple[list[str], list[tuple]]:
+def query_rows(
+    con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None
+) -> tuple[list[str], list[tuple]]:
     """Column names and rows of a query."""
     cursor = con.execute(sql, params or [])
     columns = [d[0] for d in cursor.description] if cursor.description else []

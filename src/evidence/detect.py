@@ -22,14 +22,16 @@ def mime_of(head: bytes) -> str:
         return "application/x-empty"
     try:
         return _magic().from_buffer(head)
-    except Exception:  # noqa: BLE001 - libmagic raises bare MagicException on odd input
+    except Exception:
         return "application/octet-stream"
 
 
 def sample_file(path: Path, name: str, size: int | None = None) -> Sample:
     with open(path, "rb") as handle:
         head = handle.read(SAMPLE_BYTES)
-    return Sample(head=head, name=name, mime=mime_of(head), size=size if size is not None else path.stat().st_size)
+    return Sample(
+        head=head, name=name, mime=mime_of(head), size=size if size is not None else path.stat().st_size
+    )
 
 
 def detect(sample: Sample) -> Parser | None:

@@ -116,7 +116,7 @@ def extract_one(
         try:
             item = identify(item, store)
             row["mime"], row["format"] = item.mime, item.format
-        except Exception as exc:  # noqa: BLE001 - unreadable stored file: record, go on
+        except Exception as exc:
             _fail(out, row, item, "detect", f"could not identify the file: {exc}")
             return []
     if item.format is None:
@@ -124,7 +124,11 @@ def extract_one(
         out.add("run_files", row)
         return []
     parser = REGISTRY.get(item.format)
-    row.update(parser=parser.name, parser_version=parser.version, parse_key=parse_key(parser.name, parser.version, options))
+    row.update(
+        parser=parser.name,
+        parser_version=parser.version,
+        parse_key=parse_key(parser.name, parser.version, options),
+    )
     if item.skip_reason:
         row["status"], row["status_reason"] = "skipped", item.skip_reason
         out.add("run_files", row)
@@ -144,7 +148,7 @@ def extract_one(
     )
     try:
         parser.parse(ctx)
-    except Exception as exc:  # noqa: BLE001 - one bad file must never stop the run
+    except Exception as exc:
         log.warning("parser %s failed on %s: %s", parser.name, item.source_path, exc)
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         # Rows read before the failure are kept as warnings' context but not loaded: a half-read file
@@ -198,7 +202,9 @@ def _derived_items(ctx: ParseContext, parent: WorkItem, store: OriginalsStore) -
     return items
 
 
-def parse_path(path: Path, *, options: ParseOptions | None = None, store_root: Path, run_id: str = "test") -> Extraction:
+def parse_path(
+    path: Path, *, options: ParseOptions | None = None, store_root: Path, run_id: str = "test"
+) -> Extraction:
     """Store one file and extract it: the shortest path from a file to rows (used by tests and tools)."""
     store = OriginalsStore(store_root)
     blob = store.put_file(path)

@@ -202,7 +202,10 @@ class ParseContext:
                 "flags": list(ident.flags),
             },
         )
-        self.out.add("message_identifiers", {"message_id": message_id, "identifier_id": ident.identifier_id, "role": role})
+        self.out.add(
+            "message_identifiers",
+            {"message_id": message_id, "identifier_id": ident.identifier_id, "role": role},
+        )
 
     def add_attachment(
         self,
@@ -263,6 +266,11 @@ class ParseContext:
         if "@" in text and not text.startswith("@"):
             return normalize("email", text)
         if text.startswith("@"):
+            return normalize("handle", text)
+        prefix = text.split(":", 1)[0]
+        if ":" in text and prefix.isalpha() and prefix.lower() != "tel":
+            # Platform-prefixed handle as stored by chat parsers (telegram:user123, discord:4567...):
+            # its digits must not be read as a phone number.
             return normalize("handle", text)
         phone = normalize("phone", text, self.options.region)
         if phone is not None and "not_a_number" not in phone.flags:

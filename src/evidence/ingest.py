@@ -1,8 +1,8 @@
 """Ingestion runs: plan (acquire), extract batches, load once. The CLI and the Airflow DAG call these.
 
-    plan_run      acquire + identify + write batch files          (one task)
-    extract_batch parse one batch into Parquet staging            (many tasks, in parallel)
-    load_run      staging -> DuckDB, custody entries, run summary (one task: the single writer)
+plan_run      acquire + identify + write batch files          (one task)
+extract_batch parse one batch into Parquet staging            (many tasks, in parallel)
+load_run      staging -> DuckDB, custody entries, run summary (one task: the single writer)
 """
 
 from __future__ import annotations
@@ -62,7 +62,9 @@ class IngestParameters:
         except ValueError as exc:
             raise IngestError(str(exc)) from exc
         if self.region.upper() not in phonenumbers.SUPPORTED_REGIONS:
-            raise IngestError(f"unknown phone region {self.region!r}: use a two-letter country code such as GB")
+            raise IngestError(
+                f"unknown phone region {self.region!r}: use a two-letter country code such as GB"
+            )
         if self.jobs < 1:
             raise IngestError("--jobs must be at least 1")
 
@@ -104,7 +106,9 @@ def known_parse_keys(case: Path) -> dict[str, str]:
     if not (case / DB_NAME).exists():
         return {}
     with open_case(case, write=False) as con:
-        rows = con.execute("SELECT sha256, parse_key FROM files WHERE status = 'parsed' AND parse_key IS NOT NULL")
+        rows = con.execute(
+            "SELECT sha256, parse_key FROM files WHERE status = 'parsed' AND parse_key IS NOT NULL"
+        )
         return dict(rows.fetchall())
 
 
@@ -125,7 +129,7 @@ def plan_run(params: IngestParameters, on_file: Callable[[WorkItem], None] | Non
         if item.format != ARCHIVE_FORMAT:
             try:
                 result.items[index] = item = identify(item, store)
-            except Exception as exc:  # noqa: BLE001 - identification problems are recorded by extraction
+            except Exception as exc:
                 log.warning("could not identify %s: %s", item.source_path, exc)
         if item.sha256 in first_seen:
             item.skip_reason = f"same content as {first_seen[item.sha256]} earlier in this run"
@@ -179,10 +183,10 @@ def make_batches(items: list[WorkItem]) -> list[list[WorkItem]]:
     current: list[WorkItem] = []
     size = 0
     for item in items:
-        if current and (len(current) >= per_batch or size + item.size_bytes > BATCH_BYTES):
-            if len(batches) < MAX_BATCHES - 1:
-                batches.append(current)
-                current, size = [], 0
+        full = len(current) >= per_batch or size + item.size_bytes > BATCH_BYTES
+        if current and full and len(batches) < MAX_BATCHES - 1:
+            batches.append(current)
+            current, size = [], 0
         current.append(item)
         size += item.size_bytes
     if current:
@@ -251,12 +255,20 @@ def _load(con: Any, run_id: str, plan: dict[str, Any], dirs: list[Path]) -> dict
     con.execute(
         "INSERT INTO ingest_runs (run_id, started_at, tool_version, examiner, parameters, status) "
         "VALUES (?, ?, ?, ?, ?, 'loading') ON CONFLICT (run_id) DO UPDATE SET status = 'loading'",
-        [run_id, plan["started_at"], plan["tool_version"], plan["parameters"].get("examiner"), to_json(plan["parameters"])],
+        [
+            run_id,
+            plan["started_at"],
+            plan["tool_version"],
+            plan["parameters"].get("examiner"),
+            to_json(plan["parameters"]),
+        ],
     )
     before = con.execute("SELECT count(*) FROM messages").fetchone()[0]
     run_files = staged_files(dirs, "run_files")
     if run_files:
-        con.execute("INSERT INTO run_files BY NAME SELECT * FROM read_parquet(?, union_by_name = true)", [run_files])
+        con.execute(
+            "INSERT INTO run_files BY NAME SELECT * FROM read_parquet(?, union_by_name = true)", [run_files]
+        )
     con.execute(
         """
         INSERT INTO files (sha256, md5, size_bytes, mime, format, status, first_seen_path, parser, parser_version,
@@ -286,11 +298,20 @@ def _load(con: Any, run_id: str, plan: dict[str, Any], dirs: list[Path]) -> dict
         )
     errors = staged_files(dirs, "ingest_errors")
     if errors:
-        con.execute("INSERT INTO ingest_errors BY NAME SELECT * FROM read_parquet(?, union_by_name = true)", [errors])
+        con.execute(
+            "INSERT INTO ingest_errors BY NAME SELECT * FROM read_parquet(?, union_by_name = true)", [errors]
+        )
     for error in plan.get("acquire_errors", []):
         con.execute(
             "INSERT INTO ingest_errors (run_id, source_path, sha256, stage, error, severity) VALUES (?, ?, ?, ?, ?, ?)",
-            [run_id, error["source_path"], error.get("sha256"), error["stage"], error["error"], error.get("severity", "error")],
+            [
+                run_id,
+                error["source_path"],
+                error.get("sha256"),
+                error["stage"],
+                error["error"],
+                error.get("severity", "error"),
+            ],
         )
     after = con.execute("SELECT count(*) FROM messages").fetchone()[0]
     summary = run_summary(con, run_id, messages_loaded=after - before)
@@ -304,7 +325,9 @@ def _load(con: Any, run_id: str, plan: dict[str, Any], dirs: list[Path]) -> dict
 def run_summary(con: Any, run_id: str, messages_loaded: int) -> dict[str, Any]:
     """Counts an investigator reads at the end of a run; every file is in exactly one status."""
     counts = dict(
-        con.execute("SELECT status, count(*) FROM run_files WHERE run_id = ? GROUP BY status", [run_id]).fetchall()
+        con.execute(
+            "SELECT status, count(*) FROM run_files WHERE run_id = ? GROUP BY status", [run_id]
+        ).fetchall()
     )
     seen, new, messages_read = con.execute(
         "SELECT count(*), count(*) FILTER (WHERE is_new), coalesce(sum(messages), 0) FROM run_files WHERE run_id = ?",

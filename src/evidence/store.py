@@ -111,7 +111,9 @@ def _pool() -> ThreadPoolExecutor:
     return _hash_pool
 
 
-def copy_hashing(stream: BinaryIO, out: BinaryIO | None, max_bytes: int | None = None) -> tuple[str, str, int]:
+def copy_hashing(
+    stream: BinaryIO, out: BinaryIO | None, max_bytes: int | None = None
+) -> tuple[str, str, int]:
     """Copy stream to out (if given) while computing SHA-256 and MD5 in one pass."""
     sha = hashlib.sha256()
     md5 = hashlib.md5(usedforsecurity=False)

@@ -61,7 +61,9 @@ def write_csv(columns: list[str], rows: list[tuple], out: IO[str]) -> None:
 
 def write_jsonl(columns: list[str], rows: list[tuple], out: IO[str]) -> None:
     for row in rows:
-        record = {c: (v.isoformat() if isinstance(v, datetime) else v) for c, v in zip(columns, row, strict=True)}
+        record = {
+            c: (v.isoformat() if isinstance(v, datetime) else v) for c, v in zip(columns, row, strict=True)
+        }
         out.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
 
 

@@ -38,9 +38,13 @@ def verify_case(case_dir: Path, examiner: str | None = None) -> VerifyResult:
         seen.add(blob.name)
         sha256, md5, _ = hash_file(blob)
         if sha256 != blob.name:
-            result.problems.append(f"original {blob.relative_to(case)} has changed: its SHA-256 is now {sha256}")
+            result.problems.append(
+                f"original {blob.relative_to(case)} has changed: its SHA-256 is now {sha256}"
+            )
         elif blob.name in recorded and recorded[blob.name] != md5:
-            result.problems.append(f"original {blob.relative_to(case)}: MD5 {md5} differs from the recorded one")
+            result.problems.append(
+                f"original {blob.relative_to(case)}: MD5 {md5} differs from the recorded one"
+            )
     for missing in sorted(set(recorded) - seen):
         result.problems.append(f"original {missing} is listed in the database but missing from originals/")
     for problem in check_chain(case / "custody.log"):

@@ -41,7 +41,7 @@ class ParserRegistry:
             try:
                 if parser.sniff(sample):
                     return parser
-            except Exception:  # noqa: BLE001 - a broken sniff must not stop detection of other formats
+            except Exception:
                 continue
         return None
 

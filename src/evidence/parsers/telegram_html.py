@@ -1,0 +1,243 @@
+"""Telegram Desktop HTML export (`messages.html`, `messages2.html`, ...), read with BeautifulSoup and lxml.
+
+Times come from the date element's title ("23.08.2023 13:11:23 UTC-08:00"): the offset written there wins
+(tz_source offset); titles without an offset (old exports) are read in the run's --tz. Telegram leaves out
+the sender of consecutive messages by the same person (class "joined"): they inherit the previous sender.
+Service rows that only carry a date ("23 August 2023") are day separators, not events, and are skipped;
+other service rows ("X joined the group") become `system` messages dated by the last separator
+(precision day). The HTML has no user ids, so no sender identifier is linked. Locator: "#message123".
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+
+from bs4 import BeautifulSoup, Tag
+
+from evidence.chatutil import sibling_sha256, utc_iso
+from evidence.extraction import ParseContext
+from evidence.parsers.base import Parser, Sample
+from evidence.parsers.registry import register
+from evidence.timeutil import TZ_GUESS, TimeValue, from_aware, from_local
+
+PLATFORM = "telegram"
+
+_TITLE_RE = re.compile(
+    r"(\d{2})\.(\d{2})\.(\d{4}) (\d{2}):(\d{2}):(\d{2})(?: UTC([+-])(\d{2}):(\d{2}))?",
+)
+_SEPARATOR_FORMATS = ("%d %B %Y", "%B %d, %Y")
+_REPLY_RE = re.compile(r"go_to_message(\d+)")
+
+
+@register
+class TelegramHtmlParser(Parser):
+    name = "telegram_html"
+    version = "1"
+    platform = PLATFORM
+    description = "Telegram Desktop HTML chat export (messages.html)"
+
+    def sniff(self, sample: Sample) -> bool:
+        head = sample.text()[: 32 * 1024]
+        if "<html" not in head.lower():
+            return False
+        return 'class="history"' in head and 'class="page_wrap"' in head and 'id="message' in head
+
+    def parse(self, ctx: ParseContext) -> None:
+        soup = BeautifulSoup(ctx.read_bytes(), "lxml")
+        history = soup.find("div", class_="history")
+        if not isinstance(history, Tag):
+            raise ValueError('Telegram HTML export: no <div class="history"> with messages')
+        header = soup.select_one("div.page_header div.text")
+        conversation = _clean(header.get_text()) if header else None
+        state = _State()
+        for element in history.find_all("div", class_="message", recursive=False):
+            locator = f"#{element.get('id') or f'message-index-{state.index}'}"
+            state.index += 1
+            classes = element.get("class") or []
+            if "service" in classes:
+                self._service(ctx, element, locator, conversation, state)
+            else:
+                self._message(ctx, element, locator, conversation, state)
+
+    def _service(
+        self, ctx: ParseContext, element: Tag, locator: str, conversation: str | None, state: _State
+    ) -> None:
+        text = _clean(element.get_text(" "))
+        day = _separator_day(text)
+        if day is not None:
+            state.day, state.day_text = day, text
+            return
+        if not text:
+            return
+        time = _title_time(ctx, element, state) or _day_time(ctx, state)
+        ctx.add_message(
+            platform=PLATFORM,
+            kind="system",
+            locator=locator,
+            time=time,
+            body=text,
+            conversation=conversation,
+            external_id=_external_id(element),
+        )
+
+    def _message(
+        self, ctx: ParseContext, element: Tag, locator: str, conversation: str | None, state: _State
+    ) -> None:
+        body_div = element.find("div", class_="body", recursive=False)
+        if not isinstance(body_div, Tag):
+            ctx.warn("message without a body element; skipped", locator)
+            return
+        sender_div = body_div.find("div", class_="from_name", recursive=False)
+        flags: list[str] = []
+        if isinstance(sender_div, Tag):
+            state.sender = _clean(sender_div.get_text(" ")) or None
+        elif "joined" in (element.get("class") or []):
+            if state.sender is None:
+                ctx.warn("joined message with no earlier sender in this file", locator)
+        else:
+            ctx.warn("message without sender name", locator)
+            state.sender = None
+        time = _title_time(ctx, body_div, state, locator, flags)
+        if time is None:
+            ctx.warn("message without a date title", locator)
+            time = _day_time(ctx, state)
+        text_div = body_div.find("div", class_="text")
+        text = _text(text_div) if isinstance(text_div, Tag) else ""
+        if body_div.find("div", class_="forwarded"):
+            flags.append("forwarded")
+            forwarded_from = body_div.select_one("div.forwarded div.from_name")
+            if forwarded_from is not None:
+                name = forwarded_from.find(string=True, recursive=False)
+                flags.append(f"forwarded_from:{_clean(str(name or ''))}")
+        reply = body_div.find("div", class_="reply_to")
+        if isinstance(reply, Tag):
+            link = reply.find("a", href=True)
+            match = _REPLY_RE.search(str(link.get("href"))) if isinstance(link, Tag) else None
+            flags.append(f"reply_to:{match.group(1)}" if match else "reply")
+        media = _media_refs(body_div)
+        body = text or _media_description(body_div) or None
+        message_id = ctx.add_message(
+            platform=PLATFORM,
+            kind="media" if media and not text else "message",
+            locator=locator,
+            time=time,
+            body=body,
+            sender=state.sender,
+            conversation=conversation,
+            external_id=_external_id(element),
+            flags=flags,
+        )
+        for number, href in enumerate(media):
+            ctx.add_attachment(
+                message_id,
+                locator=f"{locator}/media/{number}",
+                file_name=href,
+                mime=None,
+                sha256=sibling_sha256(ctx, href),
+            )
+
+
+class _State:
+    """What carries over from one message element to the next."""
+
+    def __init__(self) -> None:
+        self.index = 0
+        self.sender: str | None = None
+        self.day: datetime | None = None
+        self.day_text: str | None = None
+        self.offset: timezone | None = None
+
+
+def _clean(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _text(div: Tag) -> str:
+    """Message text with <br> as newlines and the export's indentation removed."""
+    for br in div.find_all("br"):
+        br.replace_with("\n")
+    lines = [" ".join(line.split()) for line in div.get_text().split("\n")]
+    return "\n".join(lines).strip()
+
+
+def _external_id(element: Tag) -> str | None:
+    match = re.fullmatch(r"message(\d+)", str(element.get("id") or ""))
+    return match.group(1) if match else None
+
+
+def _title_time(
+    ctx: ParseContext,
+    scope: Tag,
+    state: _State,
+    locator: str | None = None,
+    flags: list[str] | None = None,
+) -> TimeValue | None:
+    """Sent time from the date element's title; an "Edited" time in the same title becomes flags."""
+    date_div = scope.find("div", class_="date", title=True)
+    if not isinstance(date_div, Tag):
+        return None
+    title = str(date_div.get("title"))
+    matches = list(_TITLE_RE.finditer(title))
+    if not matches:
+        if locator is not None:
+            ctx.warn(f"unreadable date title {title!r}", locator)
+        return TimeValue.missing(title, "unparseable_date")
+    sent = _match_time(ctx, matches[0], state)
+    if flags is not None and "edited" in title.lower():
+        edited = _match_time(ctx, matches[1], state) if len(matches) > 1 else None
+        flags += ["edited", f"edited_at:{utc_iso(edited.utc) if edited else 'unknown'}"]
+    return sent
+
+
+def _match_time(ctx: ParseContext, match: re.Match[str], state: _State) -> TimeValue:
+    day, month, year, hour, minute, second, sign, off_h, off_m = match.groups()
+    naive = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second))
+    if sign is None:
+        return from_local(naive, ctx.options.tz, match.group(0), "second")
+    delta = timedelta(hours=int(off_h), minutes=int(off_m))
+    state.offset = timezone(-delta if sign == "-" else delta)
+    return from_aware(naive.replace(tzinfo=state.offset), match.group(0), "second")
+
+
+def _separator_day(text: str) -> datetime | None:
+    for fmt in _SEPARATOR_FORMATS:
+        try:
+            return datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+    return None
+
+
+def _day_time(ctx: ParseContext, state: _State) -> TimeValue:
+    """A service row has only the day of the last separator, in the offset the export last used."""
+    if state.day is None:
+        return TimeValue.missing(None)
+    text = state.day_text or state.day.date().isoformat()
+    if state.offset is not None:
+        value = from_aware(state.day.replace(tzinfo=state.offset), text, "day", source=TZ_GUESS)
+        return TimeValue(value.utc, value.local_text, value.tz_source, "day", ("offset_from_nearby_message",))
+    return from_local(state.day, ctx.options.tz, text, "day")
+
+
+def _media_refs(body: Tag) -> list[str]:
+    """Relative paths of exported files (photos/..., files/...); web links are not attachments."""
+    refs = []
+    for wrap in body.find_all("div", class_="media_wrap"):
+        for link in wrap.find_all("a", href=True):
+            href = str(link["href"])
+            if href and not re.match(r"^(?:[a-z]+:|#)", href, re.IGNORECASE):
+                refs.append(href)
+    return list(dict.fromkeys(refs))
+
+
+def _media_description(body: Tag) -> str | None:
+    """For messages without text: the media title the export shows ("Photo", "Voice message", ...)."""
+    wrap = body.find("div", class_="media_wrap")
+    if not isinstance(wrap, Tag):
+        return None
+    title = wrap.find("div", class_="title")
+    text = _clean(title.get_text(" ")) if isinstance(title, Tag) else ""
+    if text:
+        return f"[{text}]"
+    return "[photo]" if wrap.find("a", class_="photo_wrap") else None

@@ -1,0 +1,236 @@
+"""The command line, run in-process over the bundled sample case: the public contract of DESIGN.md."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import threading
+from pathlib import Path
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from evidence.cli import app
+from evidence.custody import check_chain
+from evidence.db import CaseLockedError, case_lock, open_case
+from evidence.parsers import REGISTRY
+
+SAMPLE = Path(__file__).resolve().parents[1] / "sample"
+runner = CliRunner()
+
+
+def evidence(*args: object):
+    return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+def sample_inputs() -> list[Path]:
+    return sorted(p for p in SAMPLE.rglob("*") if p.is_file() and p.suffix == ".eml")
+
+
+def rows(case: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(case / "evidence.duckdb"), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+@pytest.fixture
+def ingested(tmp_path: Path) -> Path:
+    case = tmp_path / "case"
+    result = evidence("ingest", SAMPLE, "--case", case, "--examiner", "DC Test")
+    assert result.exit_code == 0, result.output
+    return case
+
+
+def test_every_command_has_help_text() -> None:
+    for command in app.registered_commands:
+        assert command.callback.__doc__, command.name
+        result = evidence(command.name, "--help")
+        assert result.exit_code == 0 and len(result.output) > 40, command.name
+
+
+def test_ingest_accounts_for_every_file(ingested: Path) -> None:
+    seen = {p for (p,) in rows(ingested, "SELECT source_path FROM file_occurrences")}
+    for path in sample_inputs():
+        assert str(path) in seen
+    statuses = dict(rows(ingested, "SELECT source_path, status FROM run_files"))
+    assert statuses[str(SAMPLE / "mailbox-export" / "01-first-contact.eml")] == "parsed"
+    # the byte-identical forwarded copy is stored once, seen twice, parsed once (the first path walked)
+    assert statuses[str(SAMPLE / "forwarded-by-friend" / "FW-why-ignore.eml")] == "parsed"
+    assert statuses[str(SAMPLE / "mailbox-export" / "02-why-ignore.eml")] == "skipped"
+    copy_sha = rows(ingested, "SELECT sha256 FROM run_files WHERE source_path LIKE '%FW-why-ignore.eml'")[0][
+        0
+    ]
+    assert rows(ingested, f"SELECT count(*) FROM file_occurrences WHERE sha256 = '{copy_sha}'") == [(2,)]
+    assert rows(ingested, "SELECT count(*) FROM files") == [
+        (len(sample_inputs()) - 1 + 2,)
+    ]  # + README + attachment
+    assert {s for (s,) in rows(ingested, "SELECT DISTINCT status FROM files")} <= {
+        "parsed",
+        "unsupported",
+        "failed",
+    }
+    assert rows(ingested, "SELECT count(*) FROM messages") == [(5,)]
+    # the malformed email is parsed with warnings, not dropped
+    malformed = rows(
+        ingested,
+        "SELECT r.status, r.warnings FROM run_files r WHERE source_path LIKE '%05-malformed.eml'",
+    )[0]
+    assert malformed[0] == "parsed" and malformed[1] >= 2
+    assert rows(ingested, "SELECT count(*) FROM ingest_errors WHERE severity = 'warning'")[0][0] >= 2
+    # the duplicate shows as two occurrences of one event in the timeline
+    assert rows(ingested, "SELECT occurrences FROM timeline WHERE text LIKE 'Why are you ignoring me%'") == [
+        (2,)
+    ]
+
+
+def test_case_folder_is_private_and_originals_read_only(ingested: Path) -> None:
+    assert stat.S_IMODE(ingested.stat().st_mode) == 0o700
+    blobs = [p for p in (ingested / "originals").rglob("*") if p.is_file()]
+    assert blobs and all(stat.S_IMODE(p.stat().st_mode) == 0o444 for p in blobs)
+
+
+def test_custody_log_records_the_run(ingested: Path) -> None:
+    entries = [json.loads(line) for line in (ingested / "custody.log").read_text().splitlines()]
+    actions = [e["action"] for e in entries]
+    assert actions[0] == "ingest_started" and actions[-1] == "ingest_finished"
+    assert {"file_stored", "file_seen_again", "file_parsed", "file_skipped", "file_unsupported"} <= set(
+        actions
+    )
+    assert {e["examiner"] for e in entries} == {"DC Test"}
+    assert check_chain(ingested / "custody.log") == []
+
+
+def test_reingest_adds_occurrences_not_messages(ingested: Path) -> None:
+    before = rows(ingested, "SELECT * FROM messages ORDER BY message_id")
+    result = evidence("ingest", SAMPLE, "--case", ingested)
+    assert result.exit_code == 0, result.output
+    assert rows(ingested, "SELECT * FROM messages ORDER BY message_id") == before
+    assert rows(ingested, "SELECT count(DISTINCT run_id) FROM file_occurrences") == [(2,)]
+    second_run = rows(ingested, "SELECT run_id FROM ingest_runs ORDER BY started_at DESC LIMIT 1")[0][0]
+    statuses = {s for (s,) in rows(ingested, f"SELECT status FROM run_files WHERE run_id = '{second_run}'")}
+    assert statuses == {"skipped", "unsupported"}
+
+
+def test_verify_passes_then_names_a_flipped_byte(ingested: Path) -> None:
+    result = evidence("verify", "--case", ingested)
+    assert result.exit_code == 0 and "OK" in result.output
+    blob = sorted(
+        p for p in (ingested / "originals").rglob("*") if p.is_file() and ".incoming" not in p.parts
+    )[0]
+    os.chmod(blob, 0o644)
+    data = bytearray(blob.read_bytes())
+    data[len(data) // 2] ^= 1
+    blob.write_bytes(bytes(data))
+    result = evidence("verify", "--case", ingested)
+    assert result.exit_code == 1
+    assert blob.name in result.output and "has changed" in result.output
+
+
+def test_verify_names_a_tampered_custody_line(ingested: Path) -> None:
+    log = ingested / "custody.log"
+    lines = log.read_text().splitlines()
+    lines[1] = lines[1].replace('"DC Test"', '"Someone Else"')
+    log.write_text("\n".join(lines) + "\n")
+    result = evidence("verify", "--case", ingested)
+    assert result.exit_code == 1 and "custody.log line 3" in result.output
+
+
+def test_timeline_formats(ingested: Path, tmp_path: Path) -> None:
+    result = evidence("timeline", "--case", ingested, "--format", "jsonl")
+    events = [json.loads(line) for line in result.output.splitlines()]
+    assert len(events) == 5
+    dated = [e["occurred_at_utc"] for e in events if e["occurred_at_utc"]]
+    assert dated == sorted(dated) and events[-1]["occurred_at_utc"] is None  # undated last
+    assert events[0]["occurred_at_utc"].startswith("2024-03-01T21:14:02")
+    out = tmp_path / "timeline.csv"
+    result = evidence("timeline", "--case", ingested, "--format", "csv", "-o", out)
+    assert result.exit_code == 0
+    assert out.read_text().splitlines()[0].startswith("occurred_at_utc,occurred_at_local,platform")
+    table = evidence("timeline", "--case", ingested)
+    assert "Timeline: 5 events" in table.output
+
+
+def test_csv_export_neutralises_formulas(tmp_path: Path) -> None:
+    mail = tmp_path / "in" / "formula.eml"
+    mail.parent.mkdir()
+    mail.write_text(
+        "From: x@example.net\nTo: y@example.org\nSubject: s\nDate: Mon, 01 Jan 2024 10:00:00 +0000\n\n"
+        '=HYPERLINK("http://example.invalid","click")\n'
+    )
+    case = tmp_path / "case"
+    assert evidence("ingest", mail.parent, "--case", case).exit_code == 0
+    csv_text = evidence("timeline", "--case", case, "--format", "csv").output
+    assert "'=HYPERLINK" in csv_text
+    raw = rows(case, "SELECT body FROM messages")[0][0]
+    assert raw.startswith("=HYPERLINK")  # the database keeps the raw value
+
+
+def test_query_is_read_only(ingested: Path) -> None:
+    result = evidence("query", "--case", ingested, "SELECT count(*) AS n FROM messages", "--format", "csv")
+    assert result.output.splitlines() == ["n", "5"]
+    result = runner.invoke(app, ["query", "--case", str(ingested), "DELETE FROM messages"])
+    assert result.exit_code == 1 and "read-only" in result.output.lower()
+    assert rows(ingested, "SELECT count(*) FROM messages") == [(5,)]
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    assert evidence("ingest", SAMPLE, "--case", tmp_path / "c", "--tz", "Mars/Base").exit_code == 2
+    assert evidence("ingest", SAMPLE, "--case", tmp_path / "c", "--region", "XX").exit_code == 2
+    assert runner.invoke(app, ["ingest", str(SAMPLE)]).exit_code == 2  # --case missing
+    assert evidence("timeline", "--case", tmp_path / "no-such-case").exit_code == 2
+
+
+def test_nothing_ingested_exits_1(tmp_path: Path) -> None:
+    result = evidence("ingest", tmp_path / "missing", "--case", tmp_path / "case")
+    assert result.exit_code == 1
+    assert "cannot be read" in result.output and "nothing could be ingested" in result.output
+
+
+def test_a_failing_parser_fails_one_file_not_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    parser = REGISTRY.get("email_eml")
+    original = type(parser).parse
+
+    def explode_on_photo(self, ctx):  # a parser bug on one file only
+        if "03-photo" in ctx.source_path:
+            raise RuntimeError("simulated parser bug")
+        return original(self, ctx)
+
+    monkeypatch.setattr(type(parser), "parse", explode_on_photo)
+    case = tmp_path / "case"
+    result = evidence("ingest", SAMPLE / "mailbox-export", "--case", case)
+    assert result.exit_code == 0
+    assert "simulated parser bug" in result.output
+    failed = rows(case, "SELECT status, status_reason FROM files WHERE first_seen_path LIKE '%03-photo.eml'")[
+        0
+    ]
+    assert failed[0] == "failed" and "simulated parser bug" in failed[1]
+    assert rows(case, "SELECT count(*) FROM ingest_errors WHERE stage = 'parse' AND severity = 'error'") == [
+        (1,)
+    ]
+    assert rows(case, "SELECT count(*) FROM messages") == [(4,)]
+
+
+def test_a_second_writer_gets_a_clear_message(ingested: Path) -> None:
+    held = threading.Event()
+    release = threading.Event()
+
+    def hold() -> None:
+        with case_lock(ingested, exclusive=True):
+            held.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    held.wait(5)
+    try:
+        with (
+            pytest.raises(CaseLockedError, match="in use by pid"),
+            open_case(ingested, write=True, timeout=0.3),
+        ):
+            pass
+    finally:
+        release.set()
+        thread.join()
+    with open_case(ingested, write=True, timeout=1) as con:  # free again
+        assert con.execute("SELECT count(*) FROM messages").fetchone() == (5,)

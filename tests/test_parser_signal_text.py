@@ -1,0 +1,90 @@
+"""Signal text exports ([YYYY-MM-DD, HH:MM] Name: text): the real sample plus generated variants."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from pathlib import Path
+
+FIXTURE = "signal/chat-miner/test_export.txt"
+
+
+def _file_row(out, name: str) -> dict:
+    return next(r for r in out.rows["run_files"] if r["name"] == name)
+
+
+def test_real_export(parse, shared_fixtures: Path) -> None:
+    path = shared_fixtures / FIXTURE
+    out = parse(path, tz="Europe/London")
+    row = _file_row(out, "test_export.txt")
+    assert (row["status"], row["format"], row["messages"], row["warnings"]) == ("parsed", "signal_text", 2, 0)
+    first, last = out.rows["messages"]
+    assert [m["sender"] for m in (first, last)] == ["Jane Doe", "John Doe"]
+    assert first["sent_at_utc"] == datetime(2019, 12, 24, 12, 23, tzinfo=UTC)
+    assert last["sent_at_utc"] == datetime(2020, 1, 17, 21, 49, tzinfo=UTC)
+    assert "ingest_errors" not in out.rows
+    assert last == {
+        "message_id": last["message_id"],
+        "platform": "signal",
+        "conversation": None,
+        "sender": "John Doe",
+        "sender_identifier": None,
+        "recipients": [],
+        "sent_at_utc": datetime(2020, 1, 17, 21, 49, tzinfo=UTC),
+        "sent_at_local": "2020-01-17, 21:49",
+        "tz_source": "run_parameter",
+        "time_precision": "minute",
+        "kind": "message",
+        "body": "Hello\nJane!",
+        "source_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "source_locator": "line/2",
+        "duplicate_of": None,
+        "subject": None,
+        "external_id": None,
+        "direction": None,
+        "flags": [],
+        "parser": "signal_text",
+    }
+
+
+def test_run_timezone_is_applied(parse, shared_fixtures: Path) -> None:
+    out = parse(shared_fixtures / FIXTURE, tz="America/New_York")
+    assert [m["sent_at_utc"] for m in out.rows["messages"]] == [
+        datetime(2019, 12, 24, 17, 23, tzinfo=UTC),
+        datetime(2020, 1, 18, 2, 49, tzinfo=UTC),
+    ]
+
+
+def test_variants_dst_seconds_bom_owner_and_bad_bytes(parse, tmp_path: Path) -> None:
+    path = tmp_path / "Alex.txt"
+    path.write_bytes(
+        "\ufeff[2024-03-31 01:30] Alex: clocks jump\n"  # no comma; 01:30 does not exist in London that day
+        "[2024-10-27, 01:30:15] Sam: repeated hour\n\n"
+        "[2024-02-30, 10:00] Alex: impossible day\n"
+        "[2024-11-01, 09:00] Alex: \n"
+        "second line: with a colon\n".encode()
+        + b"[2024-11-02, 09:00] Sam: bad \xff byte\n"
+    )
+    out = parse(path, tz="Europe/London", owners=("sam",))
+    row = _file_row(out, "Alex.txt")
+    assert (row["status"], row["messages"], row["warnings"]) == ("parsed", 5, 2)
+    gap, fold, impossible, multi, bad = out.rows["messages"]
+    assert gap["flags"] == ["dst_gap"] and gap["sent_at_utc"] == datetime(2024, 3, 31, 1, 30, tzinfo=UTC)
+    assert fold["flags"] == ["dst_ambiguous"] and fold["time_precision"] == "second"
+    assert fold["sent_at_utc"] == datetime(2024, 10, 27, 0, 30, 15, tzinfo=UTC)
+    assert (fold["direction"], gap["direction"]) == ("outgoing", None)
+    assert fold["body"] == "repeated hour"  # the blank line after it is not part of the message
+    assert impossible["sent_at_utc"] is None and "unparseable_date" in impossible["flags"]
+    assert multi["body"] == "\nsecond line: with a colon" and multi["source_locator"] == "line/5"
+    assert bad["body"] == "bad \ufffd byte" and bad["flags"] == ["decode_errors"]
+    assert {e["severity"] for e in out.rows["ingest_errors"]} == {"warning"}
+
+
+def test_look_alikes_are_not_signal(parse, tmp_path: Path) -> None:
+    whatsapp = tmp_path / "wa.txt"
+    whatsapp.write_text("[1/2/23, 9:15:01 AM] Alex: hi\n", encoding="utf-8")
+    assert _file_row(parse(whatsapp), "wa.txt")["format"] != "signal_text"
+    notes = tmp_path / "notes.txt"
+    notes.write_text("shopping list\n[2024-01-01, 10:00] Alex: hi\n", encoding="utf-8")
+    row = _file_row(parse(notes), "notes.txt")
+    assert row["format"] != "signal_text"

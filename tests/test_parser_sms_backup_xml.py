@@ -1,0 +1,228 @@
+"""SMS Backup & Restore XML: the real third-party backup plus generated variants it lacks."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+from evidence.parsers.sms_backup_xml import _CharRefFixer
+from evidence.store import OriginalsStore
+
+FIXTURE = "sms/sms-backup-reader-2/sms_and_mms.xml"
+PNG_B64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+PNG_SHA = hashlib.sha256(base64.b64decode(PNG_B64)).hexdigest()
+
+HEAD = "<?xml version='1.0' encoding='UTF-8' standalone='yes' ?>\n"
+
+
+def _write(tmp_path: Path, body: str, name: str = "sms-20240101.xml") -> Path:
+    path = tmp_path / name
+    path.write_text(HEAD + body, encoding="utf-8")
+    return path
+
+
+def _file_row(out, name: str) -> dict:
+    return next(r for r in out.rows["run_files"] if r["name"] == name)
+
+
+def test_real_backup_counts_times_and_truncation(parse, shared_fixtures: Path) -> None:
+    out = parse(shared_fixtures / FIXTURE)
+    row = _file_row(out, "sms_and_mms.xml")
+    assert (row["status"], row["format"], row["messages"], row["warnings"]) == (
+        "parsed",
+        "sms_backup_xml",
+        49,
+        1,
+    )
+    messages = out.rows["messages"]
+    assert Counter((m["kind"], m["direction"]) for m in messages) == {
+        ("sms", "incoming"): 21,
+        ("sms", "outgoing"): 20,
+        ("mms", "incoming"): 6,
+        ("mms", "outgoing"): 2,
+    }
+    assert Counter(m["sender"] for m in messages) == {
+        "me": 22,
+        "Contact A": 15,
+        "Contact C": 4,
+        "Contact B": 2,
+        "Contact D": 2,
+        "+15550000011": 2,
+        "+15550000009": 1,
+        "+15550000010": 1,
+    }
+    assert min(m["sent_at_utc"] for m in messages) == datetime(2017, 12, 2, 14, 49, 27, 463000, tzinfo=UTC)
+    assert max(m["sent_at_utc"] for m in messages) == datetime(2024, 7, 17, 21, 37, 26, tzinfo=UTC)
+    assert {m["platform"] for m in messages} == {"sms"}
+    # The file stops inside the 9th <mms>: the complete items are kept, the cut is reported.
+    (warning,) = out.rows["ingest_errors"]
+    assert warning["severity"] == "warning"
+    assert (
+        "truncated" in warning["error"]
+        and "49 complete items" in warning["error"]
+        and "58" in warning["error"]
+    )
+    # &#10; in attributes are newlines; SMIL parts are not body text.
+    by_locator = {m["source_locator"]: m for m in messages}
+    assert by_locator["sms/10"]["body"] == "Body text 10\nBody text 11\nBody text 12"
+    assert by_locator["mms/2"]["body"] == "Body text 46"
+    assert by_locator["sms/1"]["sent_at_local"] == "Dec 2, 2017 06:49:27"
+    # RCS group: the group address is kept raw as the thread, never turned into a phone identifier.
+    assert by_locator["mms/3"]["conversation"] == "group_8@rcs.google.com"
+    assert by_locator["mms/3"]["recipients"] == ["+15550000006", "+15550000010", "+15550000007"]
+    assert not any("rcs.google.com" in i["value"] for i in out.rows["identifiers"])
+    assert by_locator["mms/4"]["sender_identifier"] == "+15550000007"  # the owner's number, from addr 137
+
+
+def test_real_backup_full_row_and_stored_parts(parse, shared_fixtures: Path, tmp_path: Path) -> None:
+    path = shared_fixtures / FIXTURE
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    out = parse(path)
+    row = next(m for m in out.rows["messages"] if m["source_locator"] == "mms/7")
+    assert row == {
+        "message_id": row["message_id"],
+        "platform": "sms",
+        "conversation": "+15550000011",
+        "sender": "+15550000011",
+        "sender_identifier": "+15550000011",
+        "recipients": ["+15550000007"],
+        "sent_at_utc": datetime(2024, 7, 16, 20, 29, 24, tzinfo=UTC),
+        "sent_at_local": "Jul 16, 2024 13:29:24",
+        "tz_source": "epoch",
+        "time_precision": "second",
+        "kind": "mms",
+        "body": "Body text 54",
+        "source_sha256": sha,
+        "source_locator": "mms/7",
+        "duplicate_of": None,
+        "subject": None,
+        "external_id": "bcc6da4b4955a542f886ebb270107add",
+        "direction": "incoming",
+        "flags": [],
+        "parser": "sms_backup_xml",
+    }
+    attachments = out.rows["attachments"]
+    assert [(a["locator"], a["file_name"], a["mime"], a["sha256"], a["size_bytes"]) for a in attachments] == [
+        ("mms/7/part/2", "image_8.png", "image/png", PNG_SHA, 70),
+        ("mms/8/part/2", "image_10.png", "image/png", PNG_SHA, 70),
+    ]
+    assert attachments[0]["message_id"] == row["message_id"]
+    stored = OriginalsStore(tmp_path / "originals").path_for(PNG_SHA)
+    assert hashlib.sha256(stored.read_bytes()).hexdigest() == PNG_SHA
+    derived = [r for r in out.rows["run_files"] if r["derived_from_sha256"] == sha]
+    assert {r["source_path"].rsplit("#", 1)[1] for r in derived} == {"mms/7/part/2", "mms/8/part/2"}
+
+
+def test_corrupt_base64_part_warns_and_keeps_the_message(parse, tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        '<smses count="2">\n'
+        '  <sms address="07700 900123" date="1700000000000" type="1" body="hello" '
+        'readable_date="14 Nov 2023 22:13:20" contact_name="(Unknown)" />\n'
+        '  <mms date="1700000060000" msg_box="1" address="+447700900123" m_id="null" sub="null">\n'
+        "    <parts>\n"
+        '      <part seq="0" ct="image/jpeg" name="photo.jpg" text="null" data="!!not*base64!!" />\n'
+        f'      <part seq="0" ct="image/png" name="null" cl="dot.png" text="null" data="{PNG_B64}" />\n'
+        '      <part seq="0" ct="text/plain" name="null" text="look outside" />\n'
+        "    </parts>\n"
+        '    <addrs><addr address="+447700900123" type="137" /><addr address="insert-address-token" '
+        'type="151" /></addrs>\n'
+        "  </mms>\n"
+        "</smses>\n",
+    )
+    out = parse(path, region="GB")
+    row = _file_row(out, path.name)
+    assert (row["status"], row["messages"], row["warnings"]) == ("parsed", 2, 1)
+    (warning,) = out.rows["ingest_errors"]
+    assert "not valid base64" in warning["error"] and warning["locator"] == "mms/1/part/1"
+    sms, mms = out.rows["messages"]
+    assert sms["sender"] == "07700 900123" and sms["sender_identifier"] == "+447700900123"
+    assert sms["conversation"] == "07700 900123"  # "(Unknown)" contact names are not names
+    assert sms["sent_at_utc"] == datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)
+    assert mms["body"] == "look outside" and mms["recipients"] == []
+    assert [(a["locator"], a["file_name"], a["sha256"]) for a in out.rows["attachments"]] == [
+        ("mms/1/part/1", "photo.jpg", None),
+        ("mms/1/part/2", "dot.png", PNG_SHA),
+    ]
+
+
+def test_boxes_owner_and_emoji_surrogates(parse, tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        '<smses count="4">\n'
+        '  <sms address="+447700900123" date="1700000000000" type="2" body="I see you &#55357;&#56832;" />\n'
+        '  <sms address="+447700900123" date="1700000001000" type="3" body="draft" />\n'
+        '  <sms address="+447700900123" date="1700000002000" type="5" body="lone &#55357; half" />\n'
+        '  <sms address="+447700900123" date="1700000003000" type="9" body="odd box" />\n'
+        "</smses>\n",
+    )
+    out = parse(path, owners=("07700 900999",))
+    sent, draft, failed, odd = out.rows["messages"]
+    assert sent["body"] == "I see you 😀"
+    assert (sent["sender"], sent["sender_identifier"], sent["direction"]) == (
+        "+447700900999",
+        "+447700900999",
+        "outgoing",
+    )
+    assert sent["recipients"] == ["+447700900123"] and sent["sent_at_local"] == "1700000000000"
+    assert (draft["direction"], draft["flags"]) == ("outgoing", ["draft"])
+    assert failed["body"] == "lone \ufffd half" and failed["flags"] == ["failed"]
+    assert odd["sender"] == "+447700900123" and odd["flags"] == ["unknown_box_9"]
+    errors = [e["error"] for e in out.rows["ingest_errors"]]
+    assert len(errors) == 2
+    assert any("unknown message box" in e for e in errors) and any("U+FFFD" in e for e in errors)
+
+
+def test_char_ref_fixer_across_chunk_boundaries() -> None:
+    data = b"<a b='" + b"x&#55357;&#56832;y" * 50 + b"'/>"
+    for size in (1, 2, 3, 5, 7, 16):
+        fixer = _CharRefFixer(io.BytesIO(data))
+        chunks = []
+        while chunk := fixer.read(size):
+            chunks.append(chunk)
+        assert b"".join(chunks) == b"<a b='" + b"x&#x1F600;y" * 50 + b"'/>", size
+        assert fixer.replaced == 0
+
+
+def test_many_items_stream(parse, tmp_path: Path) -> None:
+    items = "".join(
+        f'<sms address="+4477009{i % 1000:05d}" date="{1700000000000 + i * 1000}" '
+        f'type="{1 + i % 2}" body="m{i}" />\n'
+        for i in range(3000)
+    )
+    path = _write(tmp_path, f'<smses count="3000">\n{items}</smses>\n')
+    out = parse(path)
+    assert _file_row(out, path.name)["messages"] == 3000
+    assert out.rows["messages"][-1]["source_locator"] == "sms/3000"
+    assert "ingest_errors" not in out.rows
+
+
+def test_look_alikes_are_unsupported_or_fail_with_a_reason(parse, tmp_path: Path) -> None:
+    calls = _write(tmp_path, '<calls count="1"><call number="123" date="1" type="1" /></calls>', "calls.xml")
+    row = _file_row(parse(calls), "calls.xml")
+    assert (row["status"], row["format"]) == ("unsupported", None)
+    assert "no parser" in row["status_reason"]
+
+    early = _write(tmp_path, '<smses count="3">\n  <sms address="+1555" date="17000', "cut.xml")
+    row = _file_row(parse(early), "cut.xml")
+    assert row["status"] == "failed" and "truncated before the first complete message" in row["status_reason"]
+
+    broken = _write(
+        tmp_path,
+        '<smses count="2">\n<sms address="1" date="1" type="1" body="a" />\n<sms </smses>',
+        "bad.xml",
+    )
+    out = parse(broken)
+    row = _file_row(out, "bad.xml")
+    assert row["status"] == "failed" and "malformed XML at line 4" in row["status_reason"]
+    assert "messages" not in out.rows  # a half-read file is not loaded
+
+    entity = _write(
+        tmp_path, '<!DOCTYPE smses [<!ENTITY x "boom">]>\n<smses count="0">&x;</smses>', "entity.xml"
+    )
+    row = _file_row(parse(entity), "entity.xml")
+    assert row["status"] in ("unsupported", "failed")  # never expanded

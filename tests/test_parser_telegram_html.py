@@ -1,0 +1,216 @@
+"""Telegram Desktop HTML: the real messages.html plus a written export with service rows, media and edits."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from pathlib import Path
+
+from evidence.extraction import message_id_for
+
+FIXTURE = "telegram/langchain-community/messages.html"
+
+
+def _file(ex):
+    (row,) = ex.rows["run_files"]
+    return row
+
+
+def test_fixture(parse, shared_fixtures):
+    path = shared_fixtures / FIXTURE
+    ex = parse(path)
+    row = _file(ex)
+    assert (row["status"], row["format"], row["messages"], row["warnings"]) == (
+        "parsed",
+        "telegram_html",
+        4,
+        0,
+    )
+    messages = ex.rows["messages"]
+    # The "23 August 2023" service row is a day separator, not an event; the joined message#4 keeps
+    # the previous sender; "&amp;" is decoded.
+    assert [m["sender"] for m in messages] == [
+        "Jimmeny Marvelton",
+        "Batman & Robin",
+        "Jimmeny Marvelton",
+        "Jimmeny Marvelton",
+    ]
+    # The title's UTC-08:00 is what the HTML says (the JSON export of the same chat implies UTC-07:00).
+    assert messages[0]["sent_at_utc"] == datetime(2023, 8, 23, 21, 11, 23, tzinfo=UTC)
+    assert messages[-1]["sent_at_utc"] == datetime(2023, 8, 23, 21, 15, 53, tzinfo=UTC)
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert messages[-1] == {
+        "message_id": message_id_for(sha, "#message4"),
+        "platform": "telegram",
+        "conversation": "Jimmeny Marvelton",
+        "sender": "Jimmeny Marvelton",
+        "sender_identifier": None,
+        "recipients": [],
+        "sent_at_utc": datetime(2023, 8, 23, 21, 15, 53, tzinfo=UTC),
+        "sent_at_local": "23.08.2023 13:15:53 UTC-08:00",
+        "tz_source": "offset",
+        "time_precision": "second",
+        "kind": "message",
+        "body": "you will not trick me this time",
+        "source_sha256": sha,
+        "source_locator": "#message4",
+        "duplicate_of": None,
+        "subject": None,
+        "external_id": "4",
+        "direction": None,
+        "flags": [],
+        "parser": "telegram_html",
+    }
+
+
+PAGE = """<!DOCTYPE html>
+<html>
+ <head><meta charset="utf-8"/><title>Exported Data</title></head>
+ <body>
+  <div class="page_wrap">
+   <div class="page_header"><div class="content"><div class="text bold">Tom &amp; Jerry</div></div></div>
+   <div class="page_body chat_page">
+    <div class="history">
+{rows}
+    </div>
+   </div>
+  </div>
+ </body>
+</html>
+"""
+
+ROWS = """
+     <div class="message default clearfix joined" id="message5">
+      <div class="body">
+       <div class="pull_right date details" title="30.03.2024 23:59:00 UTC+00:00">23:59</div>
+       <div class="text">continued from the previous page</div>
+      </div>
+     </div>
+     <div class="message service" id="message-1"><div class="body details">31 March 2024</div></div>
+     <div class="message service" id="message6">
+      <div class="body details">Tom created group «Tom &amp; Jerry»</div>
+     </div>
+     <div class="message default clearfix" id="message7">
+      <div class="body">
+       <div class="pull_right date details" title="31.03.2024 10:00:05 UTC+01:00">10:00</div>
+       <div class="from_name">Tom</div>
+       <div class="text">first line<br>second   line</div>
+      </div>
+     </div>
+     <div class="message default clearfix joined" id="message8">
+      <div class="body">
+       <div class="pull_right date details" title="31.03.2024 10:01:00 UTC+01:00">10:01</div>
+       <div class="media_wrap clearfix">
+        <a class="photo_wrap clearfix pull_left" href="photos/photo_1@31-03-2024_10-01-00.jpg">
+         <img class="photo" src="photos/photo_1@31-03-2024_10-01-00_thumb.jpg"/>
+        </a>
+       </div>
+      </div>
+     </div>
+     <div class="message default clearfix" id="message9">
+      <div class="body">
+       <div class="pull_right date details" title="31.03.2024 10:05:00">10:05</div>
+       <div class="from_name">Jerry</div>
+       <div class="reply_to details">
+        In reply to <a href="#go_to_message7" onclick="return GoToMessage(7)">this message</a>
+       </div>
+       <div class="forwarded body">
+        <div class="from_name">Spike<span class="date details"
+         title="01.01.2024 09:00:00"> 01.01.2024 09:00:00</span></div>
+        <div class="text">forwarded text</div>
+       </div>
+      </div>
+     </div>
+     <div class="message default clearfix" id="message10">
+      <div class="body">
+       <div class="pull_right date details"
+        title="31.03.2024 10:06:00 UTC+01:00&#10;Edited: 31.03.2024 10:09:30 UTC+01:00">10:06</div>
+       <div class="from_name">Tom</div>
+       <div class="text">edited</div>
+      </div>
+     </div>
+     <div class="message default clearfix" id="message11">
+      <div class="body">
+       <div class="pull_right date details" title="someday">?</div>
+       <div class="text">no sender, bad date</div>
+      </div>
+     </div>
+"""
+
+
+def test_written_export(parse, tmp_path: Path):
+    path = tmp_path / "messages2.html"
+    path.write_text(PAGE.format(rows=ROWS), encoding="utf-8")
+    ex = parse(path, tz="Europe/London")
+    row = _file(ex)
+    assert (row["status"], row["format"], row["messages"], row["warnings"]) == (
+        "parsed",
+        "telegram_html",
+        7,
+        3,
+    )
+    rows = {m["source_locator"]: m for m in ex.rows["messages"]}
+    assert list(rows) == [
+        "#message5",
+        "#message6",
+        "#message7",
+        "#message8",
+        "#message9",
+        "#message10",
+        "#message11",
+    ]
+    assert rows["#message5"]["sender"] is None  # joined, but the sender was on the previous page
+    created = rows["#message6"]
+    assert (created["kind"], created["body"], created["time_precision"]) == (
+        "system",
+        "Tom created group «Tom & Jerry»",
+        "day",
+    )
+    # The separator day in the offset the export used last (+00:00 from message5).
+    assert created["sent_at_utc"] == datetime(2024, 3, 31, tzinfo=UTC)
+    assert created["tz_source"] == "guess"
+    assert created["conversation"] == "Tom & Jerry"
+    assert rows["#message7"]["body"] == "first line\nsecond line"
+    assert rows["#message7"]["sent_at_utc"] == datetime(2024, 3, 31, 9, 0, 5, tzinfo=UTC)
+    photo = rows["#message8"]
+    assert (photo["kind"], photo["sender"], photo["body"]) == ("media", "Tom", "[photo]")
+    (attachment,) = ex.rows["attachments"]
+    assert attachment["file_name"] == "photos/photo_1@31-03-2024_10-01-00.jpg"
+    assert attachment["message_id"] == photo["message_id"]
+    reply = rows["#message9"]
+    assert reply["sender"] == "Jerry"
+    assert reply["body"] == "forwarded text"
+    assert reply["flags"] == ["forwarded", "forwarded_from:Spike", "reply_to:7"]
+    assert reply["tz_source"] == "run_parameter"  # old title without offset, read in --tz
+    assert reply["sent_at_utc"] == datetime(2024, 3, 31, 9, 5, tzinfo=UTC)
+    assert rows["#message10"]["flags"] == ["edited", "edited_at:2024-03-31T09:09:30Z"]
+    bad = rows["#message11"]
+    assert bad["sent_at_utc"] is None and bad["sender"] is None
+    errors = sorted(e["error"] for e in ex.rows["ingest_errors"])
+    assert errors == [
+        "joined message with no earlier sender in this file",
+        "message without sender name",
+        "unreadable date title 'someday'",
+    ]
+
+
+def test_other_html_is_unsupported(parse, tmp_path: Path):
+    path = tmp_path / "messages.html"
+    path.write_text(
+        '<html><body><div class="history"><div class="message" id="message1">hi</div></div></body></html>',
+        encoding="utf-8",
+    )
+    row = _file(parse(path))
+    assert row["status"] == "unsupported" and "no parser" in row["status_reason"]
+
+
+def test_page_without_history_fails_with_reason(parse, tmp_path: Path):
+    # The head looks like Telegram's (it is what a sniff sees) but the history element is missing.
+    path = tmp_path / "messages.html"
+    path.write_text(
+        '<html><body><div class="page_wrap"><!-- class="history" id="message1" --></div></body></html>',
+        encoding="utf-8",
+    )
+    row = _file(parse(path))
+    assert row["status"] == "failed"
+    assert 'no <div class="history">' in row["status_reason"]
