@@ -36,4 +36,6 @@ def test_ip_flags() -> None:
 
 
 def test_identifier_id_is_stable() -> None:
-    assert identifier_id("email", "a@b.c") == identifier_id("email", "a@b.c") != identifier_id("phone", "a@b.c")
+    assert (
+        identifier_id("email", "a@b.c") == identifier_id("email", "a@b.c") != identifier_id("phone", "a@b.c")
+    )

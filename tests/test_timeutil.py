@@ -14,7 +14,11 @@ def test_local_time_in_summer_and_winter() -> None:
     winter = from_local(datetime(2024, 1, 1, 12, 0), "Europe/London", "01/01/2024, 12:00", "minute")
     assert summer.utc == datetime(2024, 7, 1, 11, 0, tzinfo=UTC)
     assert winter.utc == datetime(2024, 1, 1, 12, 0, tzinfo=UTC)
-    assert (summer.tz_source, summer.precision, summer.local_text) == ("run_parameter", "minute", "01/07/2024, 12:00")
+    assert (summer.tz_source, summer.precision, summer.local_text) == (
+        "run_parameter",
+        "minute",
+        "01/07/2024, 12:00",
+    )
     assert summer.flags == ()
 
 

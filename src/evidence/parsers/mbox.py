@@ -1,0 +1,141 @@
+"""mbox mailboxes: messages separated by "From " lines, read one at a time so a mailbox may be gigabytes.
+
+Each message goes through `email_eml.read_message`, so it yields exactly what the same message saved as
+an .eml would. Locators are `msg/N;offset=B`: N counts messages from 1 in file order and B is the byte
+offset of the message's "From " separator line, so an examiner can find it in the original with any tool.
+Attachments are at `msg/N/part/...`.
+
+Splitting: a line is a separator only if it starts with "From " and carries a time and a four-digit year
+(`From sender Sat Jan  3 01:05:34 1996`), so an unquoted "From what I heard" in a body does not cut a
+message in two. Quoted lines are unquoted the mboxrd way (">From " -> "From ", ">>From " -> ">From ");
+for mboxo files that is right for every line the writer quoted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, TYPE_CHECKING
+
+from evidence.parsers.base import Parser, Sample
+from evidence.parsers.registry import register
+from evidence.timeutil import TimeValue
+
+if TYPE_CHECKING:
+    from evidence.extraction import ParseContext
+
+# The one mail reader lives in email_eml and is imported where used: importing that module registers its
+# parser, and detection order (mbox before the general mail sniff) is registration order.
+PLATFORM = "email"
+
+_TIME = re.compile(rb"\d{1,2}:\d{2}")
+_YEAR = re.compile(rb"(?<!\d)\d{4}(?!\d)")
+_SEPARATOR = re.compile(rb"^From \S+ +\S")
+_QUOTED_FROM = re.compile(rb"^>+From ")
+
+
+def is_separator(line: bytes) -> bool:
+    """An mbox "From " line: sender then a date with a time and a year."""
+    return bool(_SEPARATOR.match(line) and _TIME.search(line) and _YEAR.search(line))
+
+
+@dataclass
+class MboxMessage:
+    index: int
+    offset: int
+    separator: bytes
+    raw: bytes
+
+
+class MboxReader:
+    """Iterates over the messages of an open binary mbox file line by line, never holding more than one."""
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        self.handle = handle
+        self.leading_bytes = 0  # non-blank bytes before the first separator (not part of any message)
+
+    def __iter__(self) -> Iterator[MboxMessage]:
+        index = 0
+        offset = 0
+        start = 0
+        separator = b""
+        lines: list[bytes] = []
+        for line in self.handle:
+            if line.startswith(b"From ") and is_separator(line):
+                if index:
+                    yield MboxMessage(index, start, separator, _join(lines))
+                index += 1
+                start, separator, lines = offset, line, []
+            elif not index:
+                self.leading_bytes += len(line) if line.strip() else 0
+            else:
+                lines.append(line[1:] if _QUOTED_FROM.match(line) else line)
+            offset += len(line)
+        if index:
+            yield MboxMessage(index, start, separator, _join(lines))
+
+
+def _join(lines: list[bytes]) -> bytes:
+    """A message's bytes without the blank line that mbox puts before the next separator."""
+    if lines and lines[-1] in (b"\n", b"\r\n"):
+        lines = lines[:-1]
+    return b"".join(lines)
+
+
+@register
+class MboxParser(Parser):
+    """mbox mailbox (mboxo/mboxrd), streamed message by message."""
+
+    name = "mbox"
+    version = "1"
+    platform = PLATFORM
+    description = "mbox mailbox (Thunderbird, Apple Mail, Google Takeout, mutt)"
+
+    def sniff(self, sample: Sample) -> bool:
+        from evidence.parsers.email_eml import header_block, sample_lines
+
+        lines = sample_lines(sample)
+        if not lines or not is_separator(lines[0].encode("latin-1")):
+            return False
+        fields = header_block(lines[1:])
+        return bool(fields) and any(name in _MAIL_FIELDS for name, _ in fields)  # type: ignore[union-attr]
+
+    def parse(self, ctx: ParseContext) -> None:
+        from evidence.parsers.email_eml import read_message
+
+        mailbox = ctx.name
+        with ctx.open() as handle:
+            reader = MboxReader(handle)
+            for item in reader:
+                locator = f"msg/{item.index};offset={item.offset}"
+                if not item.raw.strip():
+                    ctx.warn("empty message (a separator line with nothing after it)", locator)
+                    continue
+                try:
+                    read_message(
+                        ctx, item.raw, locator=locator, part_prefix=f"msg/{item.index}/", mailbox=mailbox
+                    )
+                except ValueError as exc:
+                    # Not mail, but it is in the mailbox: keep its text visible rather than drop it.
+                    ctx.warn(f"message could not be read as mail ({exc}); kept as text", locator)
+                    ctx.add_message(
+                        platform=PLATFORM,
+                        kind="email",
+                        locator=locator,
+                        time=TimeValue.missing(None),
+                        body=item.raw.decode("utf-8", errors="replace"),
+                        conversation=mailbox,
+                        flags=["not_mail"],
+                    )
+            if reader.leading_bytes:
+                ctx.warn(
+                    f'{reader.leading_bytes} bytes before the first "From " line are not part of any message'
+                )
+            if not ctx.message_count:
+                raise ValueError("no messages found in the mailbox")
+
+
+_MAIL_FIELDS = frozenset(
+    {"from", "to", "subject", "date", "message-id", "received", "return-path", "mime-version"}
+)
