@@ -25,6 +25,7 @@ from evidence.custody import CustodyLog
 from evidence.db import DB_NAME, open_case, to_json
 from evidence.extract import ARCHIVE_FORMAT, WorkItem, extract_items, identify, parse_key
 from evidence.extraction import ParseOptions
+from evidence.link import run_links
 from evidence.parsers import REGISTRY
 from evidence.staging import read_json, run_dir, staged_files, write_extraction, write_json
 from evidence.store import OriginalsStore
@@ -313,8 +314,10 @@ def _load(con: Any, run_id: str, plan: dict[str, Any], dirs: list[Path]) -> dict
                 error.get("severity", "error"),
             ],
         )
+    links = run_links(con, run_id)
     after = con.execute("SELECT count(*) FROM messages").fetchone()[0]
     summary = run_summary(con, run_id, messages_loaded=after - before)
+    summary["links"] = links
     con.execute(
         "UPDATE ingest_runs SET finished_at = now(), status = 'done', summary = ? WHERE run_id = ?",
         [to_json(summary), run_id],

@@ -1,0 +1,48 @@
+"""Link steps: run after every load, in the single writer's transaction, over the whole case.
+
+Each step (cross-source deduplication, screenshot corroboration, actor suggestions, ...) is a function
+`step(con, run_id) -> dict` registered with @link_step; its result dict goes into the run summary under
+"links". Steps must be idempotent: a re-ingest runs them again over everything.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+LinkStep = Callable[[Any, str], dict[str, Any]]
+_STEPS: dict[str, LinkStep] = {}
+
+
+def link_step(name: str) -> Callable[[LinkStep], LinkStep]:
+    """Register a link step under a unique name; order of registration is order of running."""
+
+    def register(func: LinkStep) -> LinkStep:
+        if name in _STEPS:
+            raise ValueError(f"link step {name!r} is already registered")
+        _STEPS[name] = func
+        return func
+
+    return register
+
+
+def step_names() -> list[str]:
+    return list(_STEPS)
+
+
+def run_links(con: Any, run_id: str) -> dict[str, dict[str, Any]]:
+    """Run every registered step; returns each step's counts."""
+    results: dict[str, dict[str, Any]] = {}
+    for name, step in _STEPS.items():
+        results[name] = step(con, run_id)
+        log.info("link step %s: %s", name, results[name])
+    return results
+
+
+# --- link step modules (import order = run order) ---
+# isort: off
+# --- end of link step modules ---
+# isort: on
