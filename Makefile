@@ -23,6 +23,8 @@ help:
 	@echo "make bench  run the benchmarks in benchmarks/"
 
 setup: system-packages $(VENV)/.installed $(AIRFLOW_HOME)/.ready
+	@# byte-compile our sources too: environments with PYTHONDONTWRITEBYTECODE would recompile them on every run
+	@$(PY) -m compileall -q src dags > /dev/null
 
 system-packages:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -36,7 +38,7 @@ system-packages:
 $(VENV)/.installed: requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q uv
-	$(PY) -m uv pip install --python $(PY) -q -r requirements.lock
+	$(PY) -m uv pip install --python $(PY) -q --compile-bytecode -r requirements.lock
 	$(PY) -m uv pip install --python $(PY) -q --no-deps -e .
 	touch $@
 

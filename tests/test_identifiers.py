@@ -39,3 +39,11 @@ def test_identifier_id_is_stable() -> None:
     assert (
         identifier_id("email", "a@b.c") == identifier_id("email", "a@b.c") != identifier_id("phone", "a@b.c")
     )
+
+
+def test_display_address_never_raises() -> None:
+    from evidence.identifiers import display_address
+
+    assert display_address("Alex", "alex@example.net") == "Alex <alex@example.net>"
+    assert display_address("Bad\x00Name", "jö\x07@example.net") == "Bad\x00Name <jö\x07@example.net>"
+    assert display_address("", "x@y.z") == "x@y.z"

@@ -103,7 +103,10 @@ def test_from_encoding_full_row(shared_fixtures: Path, parse: Parse) -> None:
     assert body.startswith("Marc Slemko wrote:\n> If you have a real uid of root")
     assert body.endswith("processing stage?\n\n---/dev/il")
     (warning,) = out.rows["ingest_errors"]
-    assert "From header contains raw 8-bit bytes" in warning["error"] and "windows-1252" in warning["error"]
+    assert (
+        "From header contains undecodable 8-bit bytes" in warning["error"]
+        and "windows-1252" in warning["error"]
+    )
     roles = identifiers_by_role(out)
     assert roles["relay"] == {("ip", "194.77.23.26"), ("ip", "194.77.23.152")}
 
@@ -593,3 +596,21 @@ def test_sniff_on_shared_fixtures(shared_fixtures: Path) -> None:
         sample = sample_file(path, path.name)
         for name in ("email_eml", "mbox", "outlook_msg"):
             assert not REGISTRY.get(name).sniff(sample), (name, path)
+
+
+def test_hostile_headers_found_by_fuzzing_do_not_fail_the_file(tmp_path: Path, parse: Parse) -> None:
+    """Cases a mutation fuzzer found: each once raised out of the parser and failed the whole file."""
+    raw = (
+        b"From: =?x-unknown?q?=FF=FE?= <w\x04tcher@example.net>\r\n"
+        b"To: caf\xe9@example.org, =?x-bad?b?//79?=@example.org\r\n"
+        b'Subject: hi\r\nContent-Type: text/plain; charset="utf\x00-8"\r\n\r\nbody \xff\r\n'
+    )
+    path = tmp_path / "hostile.eml"
+    path.write_bytes(raw)
+    out = parse(path)
+    row = only_file(out)
+    assert row["status"] == "parsed" and row["messages"] == 1
+    (msg,) = out.rows["messages"]
+    assert msg["body"].startswith("body") and "decode_errors" in msg["flags"]
+    for value in [msg["sender"], *msg["recipients"], msg["body"]]:
+        value.encode("utf-8")  # no lone surrogates left for Parquet staging

@@ -70,7 +70,12 @@ def parse_address_list(header_value: str | None) -> list[tuple[str, str]]:
 def display_address(name: str, addr: str) -> str:
     """Human form 'Name <addr>' as shown to readers."""
     if name and addr:
-        return str(Address(display_name=name, addr_spec=addr)) if "@" in addr else f"{name} <{addr}>"
+        if "@" in addr:
+            try:
+                return str(Address(display_name=name, addr_spec=addr))
+            except (ValueError, TypeError, IndexError):  # control characters, non-ASCII local parts
+                pass
+        return f"{name} <{addr}>"
     return addr or name
 
 
@@ -147,9 +152,202 @@ def normalize(kind: str, raw: str, region: str = "GB") -> Identifier | None:
     if kind == "ip":
         return normalize_ip(raw)
     if kind == "handle":
-        return normalize_handle(raw)
+        return profile_handle(raw) or normalize_handle(raw)
     if kind == "url":
         return normalize_url(raw)
     if kind == "device":
         return Identifier("device", " ".join(raw.split()).lower(), raw)
     raise ValueError(f"unknown identifier kind {kind!r}; expected one of {', '.join(KINDS)}")
+
+
+# --- profile URLs and handles -------------------------------------------------------------------------
+
+# Host (without www./m./mobile.) -> platform prefix of the handle a profile URL names.
+PROFILE_HOSTS = {
+    "instagram.com": "instagram",
+    "instagr.am": "instagram",
+    "t.me": "telegram",
+    "telegram.me": "telegram",
+    "facebook.com": "facebook",
+    "fb.com": "facebook",
+    "twitter.com": "twitter",
+    "x.com": "twitter",
+    "tiktok.com": "tiktok",
+    "snapchat.com": "snapchat",
+    "discord.com": "discord",
+    "discordapp.com": "discord",
+}
+# First path segments that are pages of the platform, not somebody's profile.
+_NOT_PROFILES = {
+    "instagram": {"p", "reel", "reels", "explore", "accounts", "direct", "tv", "about", "legal"},
+    "telegram": {"joinchat", "s", "c", "addstickers", "share", "proxy", "socks", "iv"},
+    "facebook": {
+        "photo.php", "photo", "photos", "groups", "events", "sharer.php", "sharer", "story.php", "permalink.php",
+        "watch", "pages", "marketplace", "login", "login.php", "help", "share", "reel", "hashtag", "messages",
+    },
+    "twitter": {"i", "home", "search", "intent", "share", "hashtag", "explore", "settings", "messages"},
+    "tiktok": {"video", "tag", "discover", "music", "t"},
+    "snapchat": {"discover", "spotlight", "lens", "p"},
+    "discord": set(),
+}
+_HANDLE_CHARS = re.compile(r"^[a-z0-9_.\-]{1,64}$")
+_DISCORD_ID = re.compile(r"^\d{15,21}$")
+
+
+def profile_handle(raw: str) -> Identifier | None:
+    """Handle named by a profile URL (instagram.com/name -> instagram:name, t.me/name -> telegram:name,
+    facebook.com/profile.php?id=4 -> facebook:4, discord.com/users/ID -> discord:ID); None for other URLs.
+
+    A profile URL and an @name written elsewhere then compare equal, which is what links accounts.
+    """
+    text = raw.strip()
+    match = re.match(r"^(?i:https?://)?(?P<host>[^/\s?#]+)(?P<path>/[^\s?#]*)?(?:\?(?P<query>[^\s#]*))?", text)
+    if not match:
+        return None
+    host = match["host"].lower().split(":", 1)[0]
+    for prefix in ("www.", "m.", "mobile.", "web.", "vm."):
+        if host.startswith(prefix):
+            host = host[len(prefix) :]
+    platform = PROFILE_HOSTS.get(host)
+    if platform is None:
+        return None
+    parts = [p for p in (match["path"] or "").split("/") if p]
+    query = match["query"] or ""
+    if platform == "facebook" and parts[:1] == ["profile.php"]:
+        found = re.search(r"(?:^|&)id=(\d+)", query)
+        return Identifier("handle", f"facebook:{found[1]}", text) if found else None
+    if platform == "discord":
+        if len(parts) >= 2 and parts[0] == "users" and _DISCORD_ID.match(parts[1]):
+            return Identifier("handle", f"discord:{parts[1]}", text)
+        return None
+    if platform == "snapchat" and parts[:1] == ["add"]:
+        parts = parts[1:]
+    if platform == "instagram" and parts[:1] == ["stories"]:
+        parts = parts[1:]
+    if not parts:
+        return None
+    name = parts[0].lower()
+    if platform == "tiktok":
+        if not name.startswith("@"):
+            return None
+        name = name[1:]
+    name = name.lstrip("@")
+    if name in _NOT_PROFILES[platform] or name.startswith("+") or not _HANDLE_CHARS.match(name):
+        return None
+    return Identifier("handle", f"{platform}:{name}", text)
+
+
+# --- finding identifiers written inside a message body ------------------------------------------------
+
+_URL_IN_TEXT = re.compile(
+    r"(?i)\b(?:https?://|www\.|(?:instagram\.com|instagr\.am|t\.me|telegram\.me|facebook\.com|fb\.com|"
+    r"twitter\.com|x\.com|tiktok\.com|snapchat\.com|discord(?:app)?\.com)/)[^\s<>\"']+"
+)
+_EMAIL_IN_TEXT = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+_HANDLE_IN_TEXT = re.compile(r"(?<![\w@.+-])@([A-Za-z0-9_](?:[A-Za-z0-9_.]{0,29}[A-Za-z0-9_])?)")
+_DISCORD_MENTION = re.compile(r"<@!?(\d{15,21})>")
+_DIGIT_RUN = re.compile(r"\d[\d \u00a0\-().]{5,}\d")
+_TRAILING = ".,;:!?)]}'\""
+# Platforms whose @name mentions are that platform's user names.
+AT_HANDLE_PLATFORMS = {"instagram", "telegram", "twitter", "tiktok", "snapchat", "discord", "facebook"}
+
+
+def _national_prefix(region: str) -> str | None:
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region.upper()) if region else None
+    return metadata.national_prefix if metadata is not None else None
+
+
+def _phones_in(text: str, region: str) -> list[Identifier]:
+    """Numbers a person would dial: valid ones, or possible ones written with + / 00 / the national prefix
+    and at least nine digits (so drama numbers count, while prices, PINs and order numbers do not)."""
+    found: list[Identifier] = []
+    prefix = _national_prefix(region)
+    matcher = phonenumbers.PhoneNumberMatcher(text, region.upper() or None, leniency=phonenumbers.Leniency.POSSIBLE)
+    for match in matcher:
+        raw = match.raw_string.strip()
+        digits = sum(ch.isdigit() for ch in raw)
+        if not phonenumbers.is_valid_number(match.number):
+            dialled = raw.lstrip("(")
+            written = dialled.startswith(("+", "00")) or bool(prefix and dialled.startswith(prefix))
+            if not written or digits < 9:
+                continue
+        ident = normalize_phone(raw, region)
+        if "not_a_number" not in ident.flags:
+            found.append(ident)
+    return found
+
+
+def find_in_text(text: str | None, region: str = "GB", platform: str | None = None) -> list[Identifier]:
+    """Identifiers written in a message body: phone numbers, emails, URLs (and the handles profile URLs
+    name), @handles and Discord <@id> mentions; in order of first appearance, each once.
+
+    Cheap substring checks come first: most chat messages contain none of these and cost almost nothing.
+    `platform` prefixes @handles on platforms where @name is a user name there (telegram:name).
+    """
+    if not text:
+        return []
+    found: list[tuple[int, Identifier]] = []
+    masked = text
+    if "." in text or "/" in text:
+        for m in _URL_IN_TEXT.finditer(text):
+            raw = m.group(0).rstrip(_TRAILING)
+            handle = profile_handle(raw)
+            if handle is not None:
+                found.append((m.start(), handle))
+            found.append((m.start(), normalize_url(raw)))
+            masked = masked[: m.start()] + " " * (m.end() - m.start()) + masked[m.end() :]
+    if "@" in masked:
+        for m in _EMAIL_IN_TEXT.finditer(masked):
+            email = normalize_email(m.group(0))
+            if email is not None:
+                found.append((m.start(), email))
+            masked = masked[: m.start()] + " " * (m.end() - m.start()) + masked[m.end() :]
+        for m in _DISCORD_MENTION.finditer(masked):
+            found.append((m.start(), Identifier("handle", f"discord:{m[1]}", m.group(0))))
+            masked = masked[: m.start()] + " " * (m.end() - m.start()) + masked[m.end() :]
+        prefix = platform if platform in AT_HANDLE_PLATFORMS else None
+        for m in _HANDLE_IN_TEXT.finditer(masked):
+            found.append((m.start(), normalize_handle(m.group(0), platform=prefix)))
+    if _DIGIT_RUN.search(masked):
+        for ident in _phones_in(masked, region or "GB"):
+            found.append((masked.find(ident.raw), ident))
+    seen: set[str] = set()
+    result: list[Identifier] = []
+    for _, ident in sorted(found, key=lambda pair: pair[0]):
+        if ident.identifier_id not in seen:
+            seen.add(ident.identifier_id)
+            result.append(ident)
+    return result
+
+
+def guess_identifier(raw: str, region: str = "GB") -> Identifier | None:
+    """An identifier typed by an analyst (CLI, alias file): kind from its shape; `kind:value` forces a kind.
+
+    email if it has an inner @, handle for @name / platform:name / profile URLs, phone when phonenumbers
+    finds it possible, IP, URL, otherwise a plain handle.
+    """
+    text = raw.strip()
+    if not text:
+        return None
+    kind, _, rest = text.partition(":")
+    if kind in KINDS and rest:
+        return normalize(kind, rest, region)
+    if "@" in text and not text.startswith("@") and "/" not in text:
+        return normalize_email(text)
+    if text.startswith("@"):
+        return normalize_handle(text)
+    handle = profile_handle(text)
+    if handle is not None:
+        return handle
+    if re.match(r"^(?i:https?://)", text):
+        return normalize_url(text)
+    prefix = text.split(":", 1)[0]
+    if ":" in text and prefix.isalpha() and prefix.lower() != "tel":
+        return normalize_handle(text)
+    ip = normalize_ip(text)
+    if ip is not None and any(ch in text for ch in ".:"):
+        return ip
+    phone = normalize_phone(text[4:] if text.lower().startswith("tel:") else text, region)
+    if "not_a_number" not in phone.flags:
+        return phone
+    return normalize_handle(text)

@@ -147,7 +147,9 @@ def clean_text(text: str, state: MessageState, what: str) -> str:
         return text
     raw = text.encode("utf-8", errors="surrogateescape")
     decoded, charset, _ = decode_8bit(raw)
-    state.warn(f"{what} contains raw 8-bit bytes (not MIME-encoded); decoded as {charset}")
+    state.warn(
+        f"{what} contains undecodable 8-bit bytes (raw, or in an unknown charset); decoded as {charset}"
+    )
     state.flag("decode_errors")
     return decoded
 
@@ -157,13 +159,13 @@ def decode_payload(data: bytes, charset: str | None, state: MessageState, locato
     declared = (charset or "us-ascii").strip().lower()
     try:
         codecs.lookup(declared)
-    except LookupError:
+    except (LookupError, ValueError):  # unknown name, or one with a NUL in it
         state.warn(f"unknown charset {declared!r}; decoded as UTF-8 or Windows-1252", locator)
         state.flag("decode_errors")
         return decode_8bit(data)[0]
     try:
         return data.decode(declared)
-    except UnicodeDecodeError:
+    except (LookupError, ValueError):  # invalid bytes (UnicodeError), or a non-text codec such as rot13
         text, used, _ = decode_8bit(data)
         state.warn(f"text is not valid {declared}; decoded as {used}", locator)
         state.flag("decode_errors")
@@ -217,7 +219,7 @@ def header_text(msg: Message, name: str, state: MessageState) -> str | None:
         return None
     value = clean_text(values[0], state, f"{name} header")
     try:
-        return str(policy.default.header_factory(name, value))
+        return clean_text(str(policy.default.header_factory(name, value)), state, f"{name} header")
     except Exception as exc:  # a header the email package cannot model: keep it as written
         state.warn(f"{name} header could not be decoded ({exc}); kept as written")
         return value
@@ -241,7 +243,14 @@ def address_header(msg: Message, name: str, state: MessageState) -> list[Party]:
             header = policy.default.header_factory(name, value)
             for defect in header.defects:
                 state.warn(f"{name} header: {describe_defect(defect)}")
-            pairs = [(a.display_name, a.addr_spec) for a in header.addresses]
+            # Encoded words in an unknown charset come back with surrogates too.
+            pairs = [
+                (
+                    clean_text(a.display_name, state, f"{name} header"),
+                    clean_text(a.addr_spec, state, f"{name} header"),
+                )
+                for a in header.addresses
+            ]
         except Exception as exc:  # fall back to the lenient splitter below
             state.warn(f"{name} header could not be parsed strictly ({exc}); split leniently")
         if not pairs:
@@ -368,6 +377,10 @@ def _leaf_text(part: Message, state: MessageState, locator: str) -> str:
 
 
 def _children(part: Message) -> list[Message] | None:
+    """Sub-parts of a multipart (or message/*) part; None for a leaf."""
+    if not part.is_multipart():
+        # get_payload() on a leaf decodes 8-bit text with the declared charset, which can raise.
+        return None
     payload = part.get_payload()
     return payload if isinstance(payload, list) else None
 
@@ -448,13 +461,12 @@ def attachment_bytes(part: Message, state: MessageState, locator: str) -> bytes:
         try:
             return inner.as_bytes(policy=policy.default.clone(refold_source="none"))
         except Exception as exc:  # generator failures on broken input: keep the text we have
-            state.warn(f"embedded message could not be re-serialised ({exc}); stored as text", locator)
-            return str(inner).encode("utf-8", errors="surrogateescape")
+            state.warn(f"embedded message could not be re-serialised ({exc}); stored empty", locator)
+            return b""
     data = part.get_payload(decode=True)
     if isinstance(data, bytes):
         return data
-    payload = part.get_payload()
-    return payload.encode("utf-8", errors="surrogateescape") if isinstance(payload, str) else b""
+    return b""
 
 
 def attachment_name(part: Message, state: MessageState, locator: str) -> str | None:
