@@ -366,10 +366,21 @@ def _is_attachment(part: Message) -> bool:
     return part.get_content_type() not in ("text/plain", "text/html")
 
 
+_BASE64_DEFECTS = ("InvalidBase64CharactersDefect", "InvalidBase64PaddingDefect", "InvalidBase64LengthDefect")
+
+
 def _leaf_text(part: Message, state: MessageState, locator: str) -> str:
     data = part.get_payload(decode=True)
     if not isinstance(data, bytes):
         return ""
+    if part.get("Content-Transfer-Encoding", "").strip().lower() == "base64" and any(
+        type(d).__name__ in _BASE64_DEFECTS for d in part.defects
+    ):
+        # Decoding invalid base64 yields noise; the transport text is what the sender's client wrote.
+        state.flag("undecodable_base64")
+        raw = part.get_payload(decode=False)
+        if isinstance(raw, str):
+            return tidy_body(raw)
     text = decode_payload(data, part.get_content_charset(), state, locator)
     if part.get_content_type() == "text/html":
         return html_to_text(text)
