@@ -164,7 +164,11 @@ CREATE TABLE IF NOT EXISTS images (
     width INTEGER,
     height INTEGER,
     phash VARCHAR,
-    ocr_text VARCHAR
+    ocr_text VARCHAR,
+    taken_at_source VARCHAR,
+    ocr_confidence DOUBLE,
+    ocr_lang VARCHAR,
+    flags VARCHAR[]
 );
 COMMENT ON TABLE images IS 'Images (screenshots, photos) with their metadata, perceptual hash and OCR text.';
 COMMENT ON COLUMN images.sha256 IS 'Stored original of the image.';
@@ -179,6 +183,10 @@ COMMENT ON COLUMN images.width IS 'Width in pixels.';
 COMMENT ON COLUMN images.height IS 'Height in pixels.';
 COMMENT ON COLUMN images.phash IS 'Perceptual hash (hex) used to group near-identical screenshots.';
 COMMENT ON COLUMN images.ocr_text IS 'Text read by OCR; machine-read, may contain errors.';
+COMMENT ON COLUMN images.taken_at_source IS 'Where taken_at came from: exif, xmp or file_name (image_times lists every source).';
+COMMENT ON COLUMN images.ocr_confidence IS 'Mean tesseract word confidence over the whole image, 0 to 100; NULL when OCR found no text.';
+COMMENT ON COLUMN images.ocr_lang IS 'Tesseract language(s) used for OCR.';
+COMMENT ON COLUMN images.flags IS 'Caveats: time_conflict_exif_vs_file_name (and other pairs), truncated, exif_unreadable, chat_screenshot, ...';
 
 CREATE TABLE IF NOT EXISTS identifiers (
     identifier_id VARCHAR PRIMARY KEY,
@@ -264,7 +272,9 @@ SELECT
     m.source_sha256,
     m.source_locator,
     coalesce(c.occurrences, 1) AS occurrences,
-    m.flags,
+    -- OCR rows also show their screenshot's time conflicts (images.flags time_conflict_*)
+    CASE WHEN m.kind = 'ocr' THEN list_concat(m.flags, coalesce(list_filter(img.flags, lambda f: starts_with(f, 'time_conflict')), []))
+         ELSE m.flags END AS flags,
     m.conversation,
     m.subject,
     m.direction,
@@ -274,6 +284,7 @@ SELECT
 FROM messages m
 LEFT JOIN copies c ON c.canonical_id = m.message_id
 LEFT JOIN sender_actor sa ON sa.sender_identifier = m.sender_identifier
+LEFT JOIN images img ON m.kind = 'ocr' AND img.sha256 = m.source_sha256
 WHERE m.duplicate_of IS NULL;
 COMMENT ON VIEW timeline IS 'One row per distinct event (canonical messages only), in the order analysts and reports read them.';
 

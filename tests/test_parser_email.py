@@ -211,9 +211,20 @@ def test_plain_text_preferred_over_html(tmp_path: Path, parse: Parse) -> None:
     assert out.rows["attachments"] == []
 
 
+def tiny_png() -> bytes:
+    """A real 8x8 PNG: attached images are parsed in turn by the image parser."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), "white").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def test_two_attachments_stored_and_derived(tmp_path: Path, parse: Parse) -> None:
     pdf = b"%PDF-1.4\n% not really a pdf\n" + bytes(range(256))
-    photo = b"\x89PNG\r\n\x1a\n" + b"\x00" * 40
+    photo = tiny_png()
     msg = base_mail()
     msg.set_content("photos attached")
     msg.add_attachment(pdf, maintype="application", subtype="pdf", filename="../../etc/passwd.pdf")
@@ -234,6 +245,9 @@ def test_two_attachments_stored_and_derived(tmp_path: Path, parse: Parse) -> Non
     assert {r["source_path"] for r in derived} == {f"{path}#part/2", f"{path}#part/3"}
     assert {r["name"] for r in derived} == {"../../etc/passwd.pdf", "your house.png"}  # metadata only
     assert not [r for r in out.rows["run_files"] if r["status"] == "failed"]
+    statuses = {r["sha256"]: (r["status"], r["format"]) for r in derived}
+    assert statuses[sha(photo)] == ("parsed", "image")
+    assert statuses[sha(pdf)] == ("unsupported", None)
     originals = tmp_path / "originals"
     assert not list(originals.rglob("passwd*")) and not list(tmp_path.parent.rglob("etc/passwd.pdf"))
 

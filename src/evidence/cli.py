@@ -277,5 +277,10 @@ def _emit(
         console.print(f"wrote {len(rows)} rows to {output}")
 
 
+from evidence.actors_cli import actors_app  # noqa: E402  (sub-app; imports nothing from this module)
+
+app.add_typer(actors_app, name="actors")
+
+
 def main() -> None:
     app()

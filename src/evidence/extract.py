@@ -16,6 +16,7 @@ from typing import Any
 
 from evidence.detect import detect, sample_file
 from evidence.extraction import Extraction, ParseContext, ParseOptions
+from evidence.ocr import prefetch_items as prefetch_images
 from evidence.parsers import REGISTRY
 from evidence.store import OriginalsStore
 
@@ -75,6 +76,12 @@ def extract_items(
     """Extract a batch; returns the rows to stage. Never raises for a problem with one file."""
     out = out or Extraction()
     queue = list(items)
+    # OCR the batch's images in a process pool first (one tesseract per core); the image parser takes
+    # the results. Never raises: images it could not prefetch are read by the parser itself.
+    try:
+        prefetch_images(queue, store)
+    except Exception as exc:
+        log.warning("OCR prefetch failed, images will be read one by one: %s", exc)
     while queue:
         item = queue.pop(0)
         derived = extract_one(item, store=store, run_id=run_id, options=options, out=out)
@@ -145,6 +152,8 @@ def extract_one(
         out=Extraction(),
         parser_name=parser.name,
         siblings=item.siblings,
+        modified_at=item.modified_at,
+        container_sha256=item.container_sha256,
     )
     try:
         parser.parse(ctx)

@@ -81,6 +81,8 @@ class ParseContext:
         out: Extraction,
         parser_name: str,
         siblings: dict[str, str] | None = None,
+        modified_at: str | None = None,
+        container_sha256: str | None = None,
     ) -> None:
         self.run_id = run_id
         self.sha256 = sha256
@@ -93,6 +95,9 @@ class ParseContext:
         self.out = out
         self.parser_name = parser_name
         self.siblings = siblings or {}
+        # File system or zip entry time (UTC ISO) and the archive it came from: image time sources.
+        self.modified_at = modified_at
+        self.container_sha256 = container_sha256
         self.derived: list[DerivedFile] = []
         self.warning_count = 0
         self.message_count = 0

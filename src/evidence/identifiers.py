@@ -117,7 +117,7 @@ def normalize_ip(raw: str) -> Identifier | None:
 
 def normalize_handle(raw: str, platform: str | None = None) -> Identifier:
     """Lower-case handle without the leading @, prefixed by platform when known (instagram:name)."""
-    text = raw.strip().lstrip("@").lower()
+    text = raw.strip().lstrip("@").strip().lower()
     value = f"{platform}:{text}" if platform and not text.startswith(f"{platform}:") else text
     return Identifier("handle", value, raw.strip())
 
@@ -182,8 +182,25 @@ _NOT_PROFILES = {
     "instagram": {"p", "reel", "reels", "explore", "accounts", "direct", "tv", "about", "legal"},
     "telegram": {"joinchat", "s", "c", "addstickers", "share", "proxy", "socks", "iv"},
     "facebook": {
-        "photo.php", "photo", "photos", "groups", "events", "sharer.php", "sharer", "story.php", "permalink.php",
-        "watch", "pages", "marketplace", "login", "login.php", "help", "share", "reel", "hashtag", "messages",
+        "photo.php",
+        "photo",
+        "photos",
+        "groups",
+        "events",
+        "sharer.php",
+        "sharer",
+        "story.php",
+        "permalink.php",
+        "watch",
+        "pages",
+        "marketplace",
+        "login",
+        "login.php",
+        "help",
+        "share",
+        "reel",
+        "hashtag",
+        "messages",
     },
     "twitter": {"i", "home", "search", "intent", "share", "hashtag", "explore", "settings", "messages"},
     "tiktok": {"video", "tag", "discover", "music", "t"},
@@ -201,7 +218,9 @@ def profile_handle(raw: str) -> Identifier | None:
     A profile URL and an @name written elsewhere then compare equal, which is what links accounts.
     """
     text = raw.strip()
-    match = re.match(r"^(?i:https?://)?(?P<host>[^/\s?#]+)(?P<path>/[^\s?#]*)?(?:\?(?P<query>[^\s#]*))?", text)
+    match = re.match(
+        r"^(?i:https?://)?(?P<host>[^/\s?#]+)(?P<path>/[^\s?#]*)?(?:\?(?P<query>[^\s#]*))?", text
+    )
     if not match:
         return None
     host = match["host"].lower().split(":", 1)[0]
@@ -262,7 +281,9 @@ def _phones_in(text: str, region: str) -> list[Identifier]:
     and at least nine digits (so drama numbers count, while prices, PINs and order numbers do not)."""
     found: list[Identifier] = []
     prefix = _national_prefix(region)
-    matcher = phonenumbers.PhoneNumberMatcher(text, region.upper() or None, leniency=phonenumbers.Leniency.POSSIBLE)
+    matcher = phonenumbers.PhoneNumberMatcher(
+        text, region.upper() or None, leniency=phonenumbers.Leniency.POSSIBLE
+    )
     for match in matcher:
         raw = match.raw_string.strip()
         digits = sum(ch.isdigit() for ch in raw)

@@ -44,5 +44,9 @@ def run_links(con: Any, run_id: str) -> dict[str, dict[str, Any]]:
 
 # --- link step modules (import order = run order) ---
 # isort: off
+import evidence.dedup  # noqa: E402  duplicate_of across overlapping exports
+import evidence.mentions  # noqa: E402  identifiers written in bodies -> role mentioned
+import evidence.actors  # noqa: E402  actor suggestions + analyst decisions re-applied
+import evidence.corroborate  # noqa: E402,F401  screenshot groups + OCR <-> message corroboration
 # --- end of link step modules ---
 # isort: on

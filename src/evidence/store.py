@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -100,41 +101,49 @@ class OriginalsStore:
         return self.put_stream(io.BytesIO(data))
 
 
-_hash_pool: ThreadPoolExecutor | None = None
+_hash_pools: tuple[ThreadPoolExecutor, ThreadPoolExecutor] | None = None
+PIPELINE_DEPTH = 3  # chunks in flight: bounds memory to about (depth + 1) x CHUNK_BYTES
 
 
-def _pool() -> ThreadPoolExecutor:
-    # MD5 runs beside SHA-256 on a second core: hashlib releases the GIL for large buffers.
-    global _hash_pool
-    if _hash_pool is None:
-        _hash_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="md5")
-    return _hash_pool
+def _pools() -> tuple[ThreadPoolExecutor, ThreadPoolExecutor]:
+    # SHA-256 and MD5 each run on their own thread while this thread reads and writes: hashlib releases
+    # the GIL for large buffers, so on two cores the copy costs little more than the slower hash.
+    global _hash_pools
+    if _hash_pools is None:
+        _hash_pools = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256"),
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="md5"),
+        )
+    return _hash_pools
 
 
 def copy_hashing(
     stream: BinaryIO, out: BinaryIO | None, max_bytes: int | None = None
 ) -> tuple[str, str, int]:
-    """Copy stream to out (if given) while computing SHA-256 and MD5 in one pass."""
+    """Copy stream to out (if given) while computing SHA-256 and MD5 of exactly the bytes copied."""
     sha = hashlib.sha256()
     md5 = hashlib.md5(usedforsecurity=False)
+    sha_pool, md5_pool = _pools()
+    in_flight: deque[tuple[Future, Future]] = deque()
     size = 0
-    pending = None
-    pool = _pool()
-    while True:
-        chunk = stream.read(CHUNK_BYTES)
-        if not chunk:
-            break
-        size += len(chunk)
-        if max_bytes is not None and size > max_bytes:
-            raise TooLargeError(f"more than {max_bytes} bytes")
-        if pending is not None:
-            pending.result()
-        pending = pool.submit(md5.update, chunk)
-        sha.update(chunk)
-        if out is not None:
-            out.write(chunk)
-    if pending is not None:
-        pending.result()
+    try:
+        while True:
+            chunk = stream.read(CHUNK_BYTES)
+            if not chunk:
+                break
+            size += len(chunk)
+            if max_bytes is not None and size > max_bytes:
+                raise TooLargeError(f"more than {max_bytes} bytes")
+            in_flight.append((sha_pool.submit(sha.update, chunk), md5_pool.submit(md5.update, chunk)))
+            if out is not None:
+                out.write(chunk)
+            while len(in_flight) > PIPELINE_DEPTH:
+                for future in in_flight.popleft():
+                    future.result()
+    finally:
+        for pair in in_flight:
+            for future in pair:
+                future.result()
     return sha.hexdigest(), md5.hexdigest(), size
 
 

@@ -7,6 +7,7 @@ from evidence.parsers.registry import REGISTRY, register
 
 # --- parser modules (keep one import per line; order = detection order) ---
 # isort: off
+from evidence.parsers import image  # noqa: F401
 from evidence.parsers import outlook_msg  # noqa: F401
 from evidence.parsers import mbox  # noqa: F401
 from evidence.parsers import email_eml  # noqa: F401

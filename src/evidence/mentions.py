@@ -1,0 +1,86 @@
+"""Link step: identifiers written inside message bodies become `mentioned` identifiers.
+
+Why a link step and not a call inside ParseContext.add_message: every parser's tests pin the exact
+identifier rows a file produces, and body scanning is a cross-cutting rule with its own version. Running
+it after each load over the messages of the files seen in that run (parsed now or earlier) keeps the
+parsers untouched, covers cases loaded before this rule existed, and stays idempotent: the rows go in
+with INSERT OR IGNORE on their natural keys. DuckDB's regex prefilter runs in parallel and leaves Python
+only the few bodies that contain a digit run, an @, or something URL-like.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+
+from evidence import dedup  # arrow_view, looked up at call time (import cycle via link)
+from evidence.identifiers import find_in_text
+from evidence.link import link_step
+
+# RE2 (DuckDB) prefilter: anything find_in_text could possibly find.
+PREFILTER = r"@|://|www\.|\.[A-Za-z]{2,3}/|\d[\d \x{00a0}\-().]{5,}\d"
+
+_IDENTIFIER_SCHEMA = pa.schema(
+    [
+        ("identifier_id", pa.string()),
+        ("kind", pa.string()),
+        ("value", pa.string()),
+        ("raw", pa.string()),
+        ("is_valid", pa.bool_()),
+        ("flags", pa.list_(pa.string())),
+    ]
+)
+_LINK_SCHEMA = pa.schema([("message_id", pa.string()), ("identifier_id", pa.string()), ("role", pa.string())])
+
+
+def run_region(con: Any, run_id: str) -> str:
+    """The phone region the run was started with (--region), GB when absent."""
+    row = con.execute(
+        "SELECT json_extract_string(parameters, '$.region') FROM ingest_runs WHERE run_id = ?", [run_id]
+    ).fetchone()
+    return ((row[0] if row else None) or "GB").upper()
+
+
+@link_step("mentions")
+def record_mentions(con: Any, run_id: str) -> dict[str, Any]:
+    """Scan the bodies of messages from this run's files; link what they name with role `mentioned`."""
+    region = run_region(con, run_id)
+    rows = con.execute(
+        """
+        SELECT m.message_id, m.platform, m.body FROM messages m
+        WHERE m.body IS NOT NULL
+          AND m.source_sha256 IN (
+              SELECT sha256 FROM run_files WHERE run_id = ? AND status IN ('parsed', 'skipped'))
+          AND regexp_matches(m.body, ?)
+        """,
+        [run_id, PREFILTER],
+    ).fetchall()
+    identifiers: dict[str, dict[str, Any]] = {}
+    links: set[tuple[str, str]] = set()
+    for message_id, platform, body in rows:
+        for ident in find_in_text(body, region, platform):
+            identifiers.setdefault(
+                ident.identifier_id,
+                {
+                    "identifier_id": ident.identifier_id,
+                    "kind": ident.kind,
+                    "value": ident.value,
+                    "raw": ident.raw,
+                    "is_valid": ident.is_valid,
+                    "flags": list(ident.flags),
+                },
+            )
+            links.add((message_id, ident.identifier_id))
+    if not links:
+        return {"messages_scanned": len(rows), "new_mentions": 0}
+    count = "SELECT count(*) FROM message_identifiers WHERE role = 'mentioned'"
+    before = con.execute(count).fetchone()[0]
+    link_rows = [{"message_id": m, "identifier_id": i, "role": "mentioned"} for m, i in sorted(links)]
+    found = pa.Table.from_pylist(list(identifiers.values()), schema=_IDENTIFIER_SCHEMA)
+    with dedup.arrow_view(con, "_mention_identifiers", found):
+        con.execute("INSERT OR IGNORE INTO identifiers BY NAME SELECT * FROM _mention_identifiers")
+    with dedup.arrow_view(con, "_mention_links", pa.Table.from_pylist(link_rows, schema=_LINK_SCHEMA)):
+        con.execute("INSERT OR IGNORE INTO message_identifiers BY NAME SELECT * FROM _mention_links")
+    after = con.execute(count).fetchone()[0]
+    return {"messages_scanned": len(rows), "new_mentions": after - before}
