@@ -55,8 +55,11 @@ def generate_export(path: Path | str, n_messages: int, seed: int = 0, style: str
     rng = random.Random(seed)
     london = ZoneInfo("Europe/London")
     moment = datetime(2023, 1, 3, 8, 0, tzinfo=UTC)
-    # Spread the messages over about nine months whatever their number.
-    mean_gap = max(1.0, 270 * 86400 / max(n_messages, 1))
+    # Chats come in bursts: sessions of about 15 messages some 40 s apart, separated by quiet hours or
+    # days, spread over about nine months whatever the number of messages.
+    in_session_gap = 40.0
+    quiet_time = 270 * 86400 - n_messages * in_session_gap
+    between_sessions = max(60.0, quiet_time / max(n_messages / 15, 1))
     system = media = multiline = lines = 0
     chunk: list[str] = []
 
@@ -75,7 +78,11 @@ def generate_export(path: Path | str, n_messages: int, seed: int = 0, style: str
         chunk.append(system_line(moment, E2E))
         system += 1
         for i in range(n_messages):
-            moment += timedelta(seconds=max(1, int(rng.expovariate(1 / mean_gap))))
+            if rng.random() < 1 / 15:
+                gap = rng.expovariate(1 / between_sessions)
+            else:
+                gap = rng.expovariate(1 / in_session_gap)
+            moment += timedelta(seconds=max(1, int(gap)))
             if i and i % 997 == 0:
                 chunk.append(system_line(moment, rng.choice(SYSTEM_TEXTS)))
                 system += 1

@@ -31,7 +31,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from evidence import dedup  # arrow_view, looked up at call time (import cycle via link)
+from evidence.db import arrow_view
 from evidence.identifiers import Identifier, guess_identifier, parse_address_list
 from evidence.link import link_step
 
@@ -673,7 +673,7 @@ def _write(
     for table, (rows, schema) in tables.items():
         con.execute(f"DELETE FROM {table}")
         if rows:
-            with dedup.arrow_view(con, "_actor_rows", pa.Table.from_pylist(rows, schema=schema)):
+            with arrow_view(con, "_actor_rows", pa.Table.from_pylist(rows, schema=schema)):
                 con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _actor_rows")
 
 

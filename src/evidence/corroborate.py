@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from rapidfuzz import fuzz, process
 
+from evidence.db import insert_rows
 from evidence.link import link_step
 
 PHASH_DISTANCE = 10  # of 64 bits: re-saved and recompressed copies are usually within 0-6
@@ -84,7 +85,7 @@ def group_images(con: Any, run_id: str) -> dict[str, Any]:
                 reason = f"OCR text {t:.0f}% similar to the representative (cropped or edited copy)"
             out.append((shas[i], group_id, shas[rep], d, t, reason))
     if out:
-        con.executemany("INSERT INTO image_groups VALUES (?, ?, ?, ?, ?, ?)", out)
+        insert_rows(con, "image_groups", out)
     return {"groups": sum(1 for g in members.values() if len(g) > 1), "images": len(out)}
 
 
@@ -145,5 +146,5 @@ def corroborate(con: Any, run_id: str) -> dict[str, Any]:
             )
             found.append((message_id, other_id, round(score, 1), conv_score, delta, "; ".join(parts)))
     if found:
-        con.executemany("INSERT OR IGNORE INTO corroborations VALUES (?, ?, ?, ?, ?, ?)", found)
+        insert_rows(con, "corroborations", found, or_ignore=True)
     return {"ocr_messages": len(ocr), "corroborated": len({f[0] for f in found})}

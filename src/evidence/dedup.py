@@ -22,16 +22,15 @@ choice, and running the step twice changes nothing.
 
 from __future__ import annotations
 
-import contextlib
 import re
 from collections import defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
 
+from evidence.db import arrow_view
 from evidence.link import link_step
 
 # Precision levels: a copy is compared with another at the coarser level of the two.
@@ -75,19 +74,6 @@ WHERE c.ekey_copies > 1 OR c.gkey_files > 1 OR c.duplicate_of IS NOT NULL
 """
 
 _TOKENS = re.compile(r"(\d+)")
-
-
-@contextlib.contextmanager
-def arrow_view(con: Any, name: str, table: pa.Table) -> Iterator[None]:
-    """Expose an Arrow table to SQL for one bulk statement (DuckDB 2.0 refuses register() while an
-    earlier result is unfinished, so that result is completed first)."""
-    con.complete()
-    con.register(name, table)
-    try:
-        yield
-    finally:
-        con.complete()
-        con.unregister(name)
 
 
 def natural_key(locator: str) -> tuple[tuple[int, int, str], ...]:

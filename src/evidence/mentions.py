@@ -14,7 +14,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from evidence import dedup  # arrow_view, looked up at call time (import cycle via link)
+from evidence.db import arrow_view
 from evidence.identifiers import find_in_text
 from evidence.link import link_step
 
@@ -78,9 +78,9 @@ def record_mentions(con: Any, run_id: str) -> dict[str, Any]:
     before = con.execute(count).fetchone()[0]
     link_rows = [{"message_id": m, "identifier_id": i, "role": "mentioned"} for m, i in sorted(links)]
     found = pa.Table.from_pylist(list(identifiers.values()), schema=_IDENTIFIER_SCHEMA)
-    with dedup.arrow_view(con, "_mention_identifiers", found):
+    with arrow_view(con, "_mention_identifiers", found):
         con.execute("INSERT OR IGNORE INTO identifiers BY NAME SELECT * FROM _mention_identifiers")
-    with dedup.arrow_view(con, "_mention_links", pa.Table.from_pylist(link_rows, schema=_LINK_SCHEMA)):
+    with arrow_view(con, "_mention_links", pa.Table.from_pylist(link_rows, schema=_LINK_SCHEMA)):
         con.execute("INSERT OR IGNORE INTO message_identifiers BY NAME SELECT * FROM _mention_links")
     after = con.execute(count).fetchone()[0]
     return {"messages_scanned": len(rows), "new_mentions": after - before}

@@ -5,6 +5,18 @@ plain lines. Dates follow the phone's locale with no offset and no stated day/mo
 decided from the whole file in a cheap first pass and every guess is flagged (DESIGN principle 5). Files
 can have hundreds of thousands of lines: the second pass streams the file, and everything that repeats
 (author names, dates, zone lookups) is cached.
+
+Decisions a reader of the rows should know:
+- sent_at_local is the date and time exactly as written (NBSP, "klo", "p. m." kept); a trailing dot after
+  the time is punctuation and is left out. Day/month order: proven by a field above 12 somewhere in the
+  file; otherwise a locale hint (dotted dates, "klo": day-first; M/D/YY with AM/PM: month-first) or the
+  run region decides, every message is flagged ambiguous_day_month and one warning says so. Evidence both
+  ways: majority order, one warning, lines that only fit the other order flagged day_month_conflict.
+- An hour 0 or 13+ next to AM/PM is read on a 0-11 clock (00:08 a. m. = 00:08), flagged and warned.
+- System lines (no author, or iOS "<chat name>: \u200e<event>") have sender None: on iOS the name in front
+  is the chat's, not a person's. iOS "Missed voice/video call" lines become kind "call".
+- Invisible direction marks are removed from names and from the start of bodies; "~ Name" (someone not in
+  the owner's contacts, showing a self-chosen profile name) keeps the name and is flagged non_contact_name.
 """
 
 from __future__ import annotations
@@ -13,6 +25,7 @@ import gc
 import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from evidence.parsers.base import Parser, Sample
@@ -20,6 +33,8 @@ from evidence.parsers.registry import register
 from evidence.timeutil import TZ_RUN_PARAMETER, TimeValue, from_local, zone
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from evidence.extraction import ParseContext
     from evidence.identifiers import Identifier
 
@@ -27,24 +42,40 @@ PLATFORM = "whatsapp"
 
 # Invisible direction marks WhatsApp puts around names, numbers and iOS system/media bodies.
 _BIDI = "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+_BIDI_SET = frozenset(_BIDI)
 _SP = "[ \u00a0\u202f]"  # space, NBSP, narrow NBSP: all three appear inside times and before AM/PM
 
-# One message header. Groups: a/b/c date fields (a may be a 4-digit year), h/mi/s time, ap the 12-hour
-# marker, dt the date+time as written, rest what follows (author and body, or a system text).
-HEADER = re.compile(
-    r"[\u200e\u200f]*"
-    r"(?P<br>\[)?"
-    r"(?P<dt>"
-    r"(?P<a>\d{1,4})(?P<sep>[./-]) ?(?P<b>\d{1,2})(?P=sep) ?(?P<c>\d{1,4})\.?"
-    rf"(?:,{_SP}*|{_SP}+)"
-    rf"(?P<klo>klo{_SP}+)?"
-    r"(?P<h>\d{1,2})[:.](?P<mi>\d{2})(?:[:.](?P<s>\d{2}))?"
-    rf"(?:{_SP}*(?P<ap>[AaPp]\.?{_SP}?[Mm]\.?))?"
-    r")"
-    r"\.?"
-    rf"(?(br)\]{_SP}?|{_SP}+[-–]{_SP}+)"
-    r"(?P<rest>.*)"
-)
+
+def _header_pattern(a: str = r"\d{1,4}", b: str = r"\d{1,2}") -> str:
+    """One message header at a line start. Groups: a/b/c date fields (a may be a 4-digit year), h/mi/s
+    time, ap the 12-hour marker, dt the date+time as written, rest the author and body or a system text.
+    The first pass narrows a and b to find day/month evidence with the very same line shape."""
+    return (
+        r"^[\u200e\u200f]*"
+        r"(?P<br>\[)?"
+        r"(?P<dt>"
+        rf"(?P<a>{a})(?P<sep>[./-]) ?(?P<b>{b})(?P=sep) ?(?P<c>\d{{1,4}})\.?"
+        rf"(?:,{_SP}*|{_SP}+)"
+        rf"(?P<klo>klo{_SP}+)?"
+        r"(?P<h>\d{1,2})[:.](?P<mi>\d{2})(?:[:.](?P<s>\d{2}))?"
+        rf"(?:{_SP}*(?P<ap>[AaPp]\.?{_SP}?[Mm]\.?))?"
+        r")"
+        r"\.?"
+        rf"(?(br)\]{_SP}?|{_SP}+[-–]{_SP}+)"
+        r"(?P<rest>.*)"
+    )
+
+
+HEADER = re.compile(_header_pattern(), re.MULTILINE)
+_ABOVE_12 = r"1[3-9]|[2-9]\d"
+_UP_TO_12 = r"0?\d|1[0-2]"
+DAY_FIRST_EVIDENCE = re.compile(_header_pattern(_ABOVE_12, _UP_TO_12), re.MULTILINE)
+MONTH_FIRST_EVIDENCE = re.compile(_header_pattern(_UP_TO_12, _ABOVE_12), re.MULTILINE)
+# The same, found after a newline: a pattern with a literal first character is searched far faster
+# than "^" in MULTILINE mode; the first line of each block is checked with the anchored form.
+_DAY_FIRST_AFTER_NL = re.compile("\n" + DAY_FIRST_EVIDENCE.pattern[1:], re.MULTILINE)
+_MONTH_FIRST_AFTER_NL = re.compile("\n" + MONTH_FIRST_EVIDENCE.pattern[1:], re.MULTILINE)
+CHUNK_CHARS = 1 << 22
 
 # Media markers, first body line only. Omitted media (export "without media"), per platform and locale.
 _OMITTED_WORDS = (
@@ -62,7 +93,9 @@ _OMITTED_LAST_WORDS = (
     "absent absente omessi omesso omessa pois utelämnad utelatt udeladt pominięto pominięte pominięty "
     "pominięta опущено edilmedi"
 )
-_OMITTED_LAST = frozenset(word + end for word in _OMITTED_LAST_WORDS.split() for end in ("", ">"))
+# Endings that make a first line worth testing against the media regexes (one C-level endswith call).
+_OMITTED_ENDINGS = tuple(" " + word for word in _OMITTED_LAST_WORDS.split())
+_MEDIA_ENDINGS = (")", *_OMITTED_ENDINGS)
 _MEDIA_OMITTED = re.compile(
     rf"<[^<>]{{0,40}}?\b(?:{_OMITTED_WORDS})\b[^<>]{{0,20}}>|(?:{_MEDIA_TYPES}) (?:{_OMITTED_WORDS})",
     re.IGNORECASE,
@@ -99,7 +132,7 @@ _SYSTEM_NAME = re.compile(
     r"criou|a changé|a créé|muutti|loi)\b.*[\"“”«»„]",
     re.IGNORECASE,
 )
-_QUOTES = frozenset("\"“”«»„")
+_QUOTES = frozenset('"“”«»„')
 _PHONE_NAME = re.compile(r"\+?\d[\d \u00a0\-().]{5,}\d")
 
 # Regions whose locales write month first; every other region defaults to day first.
@@ -216,17 +249,42 @@ class WhatsAppParser(Parser):
                 gc.enable()
 
 
+def _chunks(path: Path) -> Iterator[str]:
+    """The file as text in blocks of whole lines (about 4 M characters), so memory stays bounded."""
+    with open(path, encoding="utf-8-sig", errors="replace") as handle:
+        while True:
+            chunk = handle.read(CHUNK_CHARS)
+            if not chunk:
+                return
+            if chunk[-1] != "\n":
+                chunk += handle.readline()
+            yield chunk
+
+
+def _has(chunk: str, anchored: re.Pattern[str], after_newline: re.Pattern[str]) -> bool:
+    return anchored.match(chunk) is not None or after_newline.search(chunk) is not None
+
+
 def _decide_order(ctx: ParseContext) -> _DateOrder:
-    """First pass: day-first if some first field is above 12, month-first if some second field is."""
-    day_votes = month_votes = headers = 0
-    dotted = klo = us_ampm = 0
-    match = HEADER.match
-    with open(ctx.path, encoding="utf-8-sig", errors="replace") as handle:
-        for line in handle:
-            m = match(line)
-            if m is None:
-                continue
-            headers += 1
+    """First pass: day-first if some first field is above 12, month-first if some second field is.
+
+    Usually two regex searches per block settle it; counting (conflicting evidence) and locale hints
+    (no evidence at all) need a full scan, which only such files pay for.
+    """
+    any_header = day = month = False
+    for chunk in _chunks(ctx.path):
+        any_header = any_header or HEADER.search(chunk) is not None
+        day = day or _has(chunk, DAY_FIRST_EVIDENCE, _DAY_FIRST_AFTER_NL)
+        month = month or _has(chunk, MONTH_FIRST_EVIDENCE, _MONTH_FIRST_AFTER_NL)
+        if day and month:
+            break
+    if not any_header:
+        return _DateOrder(True, False, False, 0, "")
+    if day != month:
+        return _DateOrder(day, True, False, 1, "")
+    day_votes = month_votes = dotted = klo = us_ampm = 0
+    for chunk in _chunks(ctx.path):
+        for m in HEADER.finditer(chunk):
             a, sep, b, c = m.group("a", "sep", "b", "c")
             if len(a) >= 3:
                 continue  # year first: Y/M/D, no ambiguity
@@ -242,7 +300,6 @@ def _decide_order(ctx: ParseContext) -> _DateOrder:
             ap = m["ap"]
             if ap and ap[-1] in "Mm" and ap[0] in "AP" and sep == "/" and len(c) == 2:
                 us_ampm += 1
-    region = (ctx.options.region or "").upper()
     if day_votes and month_votes:
         day_first = day_votes >= month_votes
         note = (
@@ -250,9 +307,8 @@ def _decide_order(ctx: ParseContext) -> _DateOrder:
             f"{month_votes} only month-first; read as {'day-first' if day_first else 'month-first'}, "
             "lines that only fit the other order are read that way and flagged day_month_conflict"
         )
-        return _DateOrder(day_first, True, True, headers, note)
-    if day_votes or month_votes:
-        return _DateOrder(bool(day_votes), True, False, headers, "")
+        return _DateOrder(day_first, True, True, 1, note)
+    region = (ctx.options.region or "").upper()
     if dotted or klo:
         day_first, basis = True, "the dotted/Finnish date style, which is written day-first"
     elif us_ampm:
@@ -265,7 +321,7 @@ def _decide_order(ctx: ParseContext) -> _DateOrder:
         "day/month order could not be decided: no date in this file has a day above 12; "
         f"assumed {assumed} from {basis}; every message is flagged ambiguous_day_month"
     )
-    return _DateOrder(day_first, False, False, headers, note)
+    return _DateOrder(day_first, False, False, 1, note)
 
 
 class _Reader:
@@ -283,8 +339,12 @@ class _Reader:
         self.siblings_folded = {k.rsplit("/", 1)[-1].casefold(): v for k, v in ctx.siblings.items()}
         self.problem_counts: dict[str, int] = {}
         self.problem_text: dict[str, str] = {}
-        self.dated = 0
-        self.decode_error_lines = 0
+        self.emitted = 0
+        self.undated = 0
+        self.last_text: str | None = None
+        self.last_time: TimeValue | None = None
+        self.maybe_bad = False
+        self.decode_errors = 0
 
     # --- warnings ----------------------------------------------------------------------------------
     def problem(self, kind: str, message: str, locator: str) -> None:
@@ -300,94 +360,158 @@ class _Reader:
         for kind, n in self.problem_counts.items():
             if n > WARN_EACH:
                 self.ctx.warn(f"{n - WARN_EACH} more line(s) like this: {self.problem_text[kind]}", None)
-        if self.decode_error_lines:
+        if self.decode_errors:
             self.ctx.warn(
-                f"{self.decode_error_lines} line(s) held bytes that are not valid UTF-8; they were replaced "
+                f"{self.decode_errors} message(s) held bytes that are not valid UTF-8; they were replaced "
                 "by U+FFFD and the messages flagged decode_errors",
                 None,
             )
 
     # --- main loop ---------------------------------------------------------------------------------
     def run(self) -> None:
-        match = HEADER.match
-        pending: tuple[int, re.Match[str]] | None = None
-        body: list[str] = []
-        bad = False
-        with open(self.ctx.path, encoding="utf-8-sig", errors="replace") as handle:
-            for lineno, raw in enumerate(handle, 1):
-                line = raw[:-1] if raw[-1:] == "\n" else raw
-                has_bad = "\ufffd" in line
-                if has_bad:
-                    self.decode_error_lines += 1
-                m = match(line)
-                if m is not None:
-                    if pending is not None:
-                        self.emit(pending[0], pending[1], body, bad)
-                    pending, body, bad = (lineno, m), [m["rest"]], has_bad
-                elif pending is not None:
-                    body.append(line)
-                    bad = bad or has_bad
-                elif line.strip():
-                    self.problem(
-                        "leading",
-                        "line before the first WhatsApp message header could not be read as a message",
-                        f"line/{lineno}",
-                    )
-        if pending is not None:
-            self.emit(pending[0], pending[1], body, bad)
+        """Headers are found by one C-level scan per block; the text between two headers is the first
+        one's continuation lines, and line numbers come from counting newlines in between."""
+        finditer = HEADER.finditer
+        emit = self.emit
+        pending: list = []  # [line number, header match, continuation pieces...]
+        line_base = 0  # newlines before the current block
+        for chunk in _chunks(self.ctx.path):
+            if not self.maybe_bad and "\ufffd" in chunk:
+                self.maybe_bad = True
+            # pos: end of the previous header line in this block (a header line holds no newline), -1 at
+            # the block start; cline + 1: line number of the header just found.
+            pos, cline = -1, line_base - 1
+            for m in finditer(chunk):
+                start, end = m.span()
+                if start == pos + 1:  # the usual case: the previous message had a single line
+                    cline += 1
+                    if pending:
+                        emit(pending)
+                else:
+                    gap_start = pos if pos >= 0 else 0
+                    cline += chunk.count("\n", gap_start, start) + (0 if pos >= 0 else 1)
+                    if pending:
+                        pending.append(chunk[gap_start:start])
+                        emit(pending)
+                    else:
+                        self.leading(chunk[gap_start:start], line_base + 1)
+                pending = [cline + 1, m]
+                pos = end
+            if pos < len(chunk):
+                if pending:
+                    pending.append(chunk[pos if pos >= 0 else 0 :])
+                else:
+                    self.leading(chunk, line_base + 1)
+            line_base += chunk.count("\n")
+        if pending:
+            emit(pending)
         self.finish_warnings()
-        if self.dated == 0:
+        if self.emitted == self.undated:
             raise ValueError(
                 "no WhatsApp message with a readable date and time: every header line has an impossible "
                 "date or time"
             )
 
+    def leading(self, text: str, first_line: int) -> None:
+        """Lines before the first header (a file claimed by the sniff that is broken further on)."""
+        for offset, line in enumerate(text.split("\n")):
+            if line.strip():
+                self.problem(
+                    "leading",
+                    "line before the first WhatsApp message header could not be read as a message",
+                    f"line/{first_line + offset}",
+                )
+
     # --- one message -------------------------------------------------------------------------------
-    def emit(self, lineno: int, m: re.Match[str], lines: list[str], decode_errors: bool) -> None:
-        """Turn one header and its continuation lines into a message row (and an attachment row)."""
+    def emit(self, pending: list) -> None:
+        """Turn one header and its continuation text into a message row (and an attachment row).
+
+        This runs once per message, so it avoids calls and allocations on the common path.
+        """
         ctx = self.ctx
-        locator = f"line/{lineno}"
+        self.emitted += 1
+        m = pending[1]
+        tail = ""
+        if len(pending) > 2:
+            tail = "".join(pending[2:])  # "\n" + continuation lines, each ending in "\n" (but maybe the last)
+            if tail[-1:] == "\n":
+                tail = tail[:-1]
+        _, local_text, a, _, b, c, _, h, mi, s, ap, rest = m.groups()
+        locator = f"line/{pending[0]}"
         flags: list[str] = []
-        time = self.time_of(m, locator, flags)
-        rest = lines[0]
+
+        # --- time: consecutive messages often share their minute; a day's offset is looked up once.
+        # Inline fast path for a 24-hour time on a day whose order is decided and offset steady.
+        if local_text == self.last_text:
+            time = self.last_time
+        else:
+            day = self.dates.get((a, b, c))
+            hour, minute = int(h), int(mi)
+            if day is not None and day[2] is not None and not day[1] and not ap and hour < 24 and minute < 60:
+                if s is None:
+                    time = TimeValue(
+                        day[2] + _MINUTES[hour * 60 + minute], local_text, TZ_RUN_PARAMETER, "minute"
+                    )
+                else:
+                    second = int(s)
+                    time = (
+                        TimeValue(
+                            day[2] + _MINUTES[hour * 60 + minute] + _SECONDS[second],
+                            local_text,
+                            TZ_RUN_PARAMETER,
+                            "second",
+                        )
+                        if second < 60
+                        else self.time_of(local_text, a, b, c, h, mi, s, ap, locator, flags)
+                    )
+            else:
+                time = self.time_of(local_text, a, b, c, h, mi, s, ap, locator, flags)
+            if time.utc is None:
+                self.undated += 1
+            elif not flags:
+                self.last_text, self.last_time = local_text, time
+        if self.maybe_bad and ("\ufffd" in rest or "\ufffd" in tail):
+            flags.append("decode_errors")
+            self.decode_errors += 1
+
+        # --- author: "Name: text", or a system line without one
         author = _SYSTEM_AUTHOR
         text = rest
         colon = rest.find(":")
         if colon > 0:
-            raw_name = rest[:colon]
-            found = self.authors.get(raw_name)
+            found = self.authors.get(rest[:colon])
             if found is None:
-                found = self.authors[raw_name] = self.author_of(raw_name)
+                found = self.authors[rest[:colon]] = self.author_of(rest[:colon])
             author = found
-            if not author.is_system:
+            if not found.is_system:
                 text = rest[colon + 2 :] if rest[colon + 1 : colon + 2] == " " else rest[colon + 1 :]
+                if found.flags:
+                    flags.extend(found.flags)
+
+        # --- kind: media markers and iOS system/call bodies are told by the first line
         kind = "system" if author.is_system else "message"
         media = None
         if kind == "message":
-            marked = bool(text) and text[0] in _BIDI
+            marked = text[:1] in _BIDI_SET
             if marked:
                 text = text.lstrip(_BIDI)  # iOS marks system, media and call bodies with U+200E
-            media = _media_of(text)
+            if "<" in text or text.endswith(_MEDIA_ENDINGS):
+                media = _media_of(text)
             if media is not None:
                 kind = "media"
+                sibling = None
+                if media:
+                    sibling = self.siblings.get(media) or self.siblings_folded.get(media.casefold())
+                if sibling is None:
+                    flags.append("media_not_in_export")
             elif marked:
                 if _IOS_CALL.match(text):
                     kind = "call"
                 elif _IOS_SYSTEM.search(text):
                     kind, author = "system", _SYSTEM_AUTHOR
-        if len(lines) > 1:
-            lines[0] = text
-            text = "\n".join(lines)
-        if author.flags:
-            flags.extend(author.flags)
-        if decode_errors:
-            flags.append("decode_errors")
-        sibling = None
-        if media is not None:
-            if media:
-                sibling = self.siblings.get(media) or self.siblings_folded.get(media.casefold())
-            if sibling is None:
-                flags.append("media_not_in_export")
+                    flags = [f for f in flags if f != "non_contact_name"]
+        if tail:
+            text += tail
         message_id = ctx.add_message(
             platform=PLATFORM,
             kind=kind,
@@ -426,14 +550,26 @@ class _Reader:
             direction = "outgoing" if outgoing else "incoming"
         return _Author(name, ident, flags, direction, False)
 
-    def time_of(self, m: re.Match[str], locator: str, flags: list[str]) -> TimeValue:
+    def time_of(
+        self,
+        local_text: str,
+        a: str,
+        b: str,
+        c: str,
+        h: str,
+        mi: str,
+        s: str | None,
+        ap: str | None,
+        locator: str,
+        flags: list[str],
+    ) -> TimeValue:
         """UTC from a header: day/month order from the first pass, one zone lookup per day."""
-        a, b, c, h, mi, s, ap, local_text = m.group("a", "b", "c", "h", "mi", "s", "ap", "dt")
         day = self.dates.get((a, b, c))
         if day is None:
             day = self.dates[(a, b, c)] = self.day_of(a, b, c)
-        if day.flags:
-            flags.extend(day.flags)
+        ymd, day_flags, midnight_utc = day
+        if day_flags:
+            flags.extend(day_flags)
         hour, minute = int(h), int(mi)
         second = int(s) if s else 0
         if ap:
@@ -448,18 +584,19 @@ class _Reader:
                     f"hour {h} is not a 12-hour clock hour ({local_text!r}); read as {hour:02d}:{mi}",
                     locator,
                 )
-        if day.ymd is None or hour > 23 or minute > 59 or second > 59:
+        if ymd is None or hour > 23 or minute > 59 or second > 59:
             self.problem("date", f"header date/time {local_text!r} is not a real date and time", locator)
             return TimeValue.missing(local_text, "unparseable_date")
-        self.dated += 1
         precision = "second" if s else "minute"
-        if day.midnight_utc is not None:
-            utc = day.midnight_utc + timedelta(hours=hour, minutes=minute, seconds=second)
+        if midnight_utc is not None:
+            utc = midnight_utc + _MINUTES[hour * 60 + minute]
+            if second:
+                utc += _SECONDS[second]
             return TimeValue(utc, local_text, TZ_RUN_PARAMETER, precision, ())
         # A clock change touches this day: let timeutil decide (gap or repeated hour) minute by minute.
-        value = from_local(datetime(*day.ymd, hour, minute), self.tz, local_text, precision)
+        value = from_local(datetime(*ymd, hour, minute), self.tz, local_text, precision)
         if second:
-            value = replace(value, utc=value.utc + timedelta(seconds=second))  # type: ignore[operator]
+            value = replace(value, utc=value.utc + _SECONDS[second])  # type: ignore[operator]
         return value
 
     def day_of(self, a: str, b: str, c: str) -> _Day:
@@ -481,14 +618,13 @@ class _Reader:
                 flags = ("day_month_conflict",) if ymd else ()
             elif order.conflict and ai <= 12 and bi <= 12 and ai != bi:
                 flags = ("ambiguous_day_month",)
-        return _Day(ymd, flags, None if ymd is None else _steady_midnight(ymd, self.tz))
+        return (ymd, flags, None if ymd is None else _steady_midnight(ymd, self.tz))
 
 
-@dataclass(frozen=True)
-class _Day:
-    ymd: tuple[int, int, int] | None
-    flags: tuple[str, ...]
-    midnight_utc: datetime | None  # None when the zone changes its offset on this day
+# (year, month, day) or None, order flags, UTC instant of local midnight (None on clock-change days)
+_Day = tuple[tuple[int, int, int] | None, tuple[str, ...], datetime | None]
+_MINUTES = [timedelta(minutes=n) for n in range(24 * 60)]
+_SECONDS = [timedelta(seconds=n) for n in range(60)]
 
 
 def _steady_midnight(ymd: tuple[int, int, int], tz: str) -> datetime | None:
@@ -516,8 +652,8 @@ def _media_of(first: str) -> str | None:
         m = _FILE_ATTACHED.fullmatch(first)
         if m:
             return _strip_bidi(m["name"])
-    if len(first) <= 60 and first.rpartition(" ")[2].casefold() in _OMITTED_LAST:
-        return "" if _MEDIA_OMITTED.fullmatch(first) else None
+    if len(first) <= 60 and _MEDIA_OMITTED.fullmatch(first):
+        return ""
     return None
 
 
