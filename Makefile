@@ -38,7 +38,7 @@ system-packages:
 $(VENV)/.installed: requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q uv
-	$(PY) -m uv pip install --python $(PY) -q --compile-bytecode -r requirements.lock
+	$(PY) -m uv pip sync --python $(PY) -q --compile-bytecode requirements.lock
 	$(PY) -m uv pip install --python $(PY) -q --no-deps -e .
 	touch $@
 

@@ -234,3 +234,18 @@ def test_a_second_writer_gets_a_clear_message(ingested: Path) -> None:
         thread.join()
     with open_case(ingested, write=True, timeout=1) as con:  # free again
         assert con.execute("SELECT count(*) FROM messages").fetchone() == (5,)
+
+
+def test_an_older_case_database_is_migrated(ingested: Path) -> None:
+    """A case made by an earlier version lacks newer columns: opening it for writing adds them."""
+    with duckdb.connect(str(ingested / "evidence.duckdb")) as con:
+        con.execute("DROP VIEW timeline")
+        con.execute("ALTER TABLE images DROP COLUMN flags")
+        con.execute("DELETE FROM schema_info WHERE key = 'schema_hash'")
+    result = evidence("ingest", SAMPLE, "--case", ingested)
+    assert result.exit_code == 0, result.output
+    assert rows(ingested, "SELECT count(*) FROM timeline") == [(5,)]
+    columns = {
+        c for (c,) in rows(ingested, "SELECT column_name FROM duckdb_columns() WHERE table_name = 'images'")
+    }
+    assert "flags" in columns

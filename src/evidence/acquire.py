@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
-from evidence.extract import ARCHIVE_FORMAT, WorkItem
 from evidence.store import OriginalsStore, StoredBlob, StoreError, TooLargeError
 from evidence.timeutil import DEFAULT_TZ, from_local
+from evidence.workitem import ARCHIVE_FORMAT, WorkItem
 
 log = logging.getLogger(__name__)
 

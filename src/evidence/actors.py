@@ -32,6 +32,7 @@ from typing import Any
 import pyarrow as pa
 
 from evidence.db import arrow_view
+from evidence.errors import ActorError
 from evidence.identifiers import Identifier, guess_identifier, parse_address_list
 from evidence.link import link_step
 
@@ -53,10 +54,6 @@ NEW_IDENTIFIER_PATTERN = (
 # How many of a sender's first messages may announce a new identifier without naming it.
 FIRST_MESSAGES = 3
 _GENERIC_NAMES = {"me", "you", "unknown", "null", "user", "deleted user", "owner"}
-
-
-class ActorError(ValueError):
-    """An analyst's request cannot be carried out (unknown suggestion, actor or identifier)."""
 
 
 def short_hash(text: str) -> str:

@@ -14,27 +14,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
-import duckdb
 import typer
-from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
-from evidence import actors as actor_lib
+from evidence.case import DB_NAME
+from evidence.cliutil import CaseOption, fail, friendly_errors, out_console
 from evidence.custody import CustodyLog, default_examiner
-from evidence.db import DB_NAME, CaseLockedError, CaseNotFoundError, open_case, query_rows
-from evidence.timeline import write_csv, write_jsonl
+from evidence.errors import CaseNotFoundError
 
 actors_app = typer.Typer(
     help="People behind identifiers: list actors and suggestions, confirm, reject, link, unlink, import aliases.",
     no_args_is_help=True,
 )
-console = Console(stderr=True)
-out_console = Console()
-
-CaseOption = Annotated[
-    Path, typer.Option("--case", help="Case folder (holds evidence.duckdb, originals/ and custody.log).")
-]
 ExaminerOption = Annotated[str | None, typer.Option("--examiner", help="Name recorded in the custody log.")]
 ReasonOption = Annotated[
     str | None, typer.Option("--reason", help="Why, in your words (kept with the decision).")
@@ -43,28 +34,11 @@ RegionOption = Annotated[str, typer.Option("--region", help="Default country for
 FormatOption = Annotated[str, typer.Option("--format", "-f", help="table, csv or jsonl.")]
 
 
-def _fail(message: str, code: int) -> None:
-    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
-    raise typer.Exit(code)
-
-
-@contextlib.contextmanager
-def _friendly_errors() -> Iterator[None]:
-    try:
-        yield
-    except actor_lib.ActorError as exc:
-        _fail(str(exc), 2)
-    except (CaseNotFoundError, FileNotFoundError) as exc:
-        _fail(str(exc), 2)
-    except CaseLockedError as exc:
-        _fail(str(exc), 1)
-    except duckdb.Error as exc:
-        _fail(f"database: {exc}", 1)
-
-
 @contextlib.contextmanager
 def _writing(case: Path) -> Iterator[Any]:
     """The case database under the writer lock, in one transaction; never creates a case."""
+    from evidence.db import open_case
+
     if not (Path(case) / DB_NAME).exists():
         raise CaseNotFoundError(f"no case database at {Path(case) / DB_NAME}: run `evidence ingest` first")
     with open_case(case, write=True) as con:
@@ -92,6 +66,8 @@ def _report(records: list[dict[str, Any]]) -> None:
 
 
 def _emit(columns: list[str], rows: list[tuple], format: str, title: str) -> None:
+    from evidence.timeline import write_csv, write_jsonl
+
     if format == "jsonl":
         write_jsonl(columns, rows, sys.stdout)
     elif format == "csv":
@@ -102,7 +78,7 @@ def _emit(columns: list[str], rows: list[tuple], format: str, title: str) -> Non
             table.add_row(*(_cell(v) for v in row))
         out_console.print(table)
     else:
-        _fail(f"unknown format {format!r}: use table, csv or jsonl", 2)
+        fail(f"unknown format {format!r}: use table, csv or jsonl", 2)
 
 
 def _cell(value: Any, limit: int = 160) -> str:
@@ -140,7 +116,9 @@ ORDER BY s.confidence DESC, s.suggestion_id
 @actors_app.command("list")
 def list_command(case: CaseOption, format: FormatOption = "table") -> None:
     """Actors and their identifiers: owner, confirmed and suggested, each link with its confidence and reason."""
-    with _friendly_errors(), open_case(case) as con:
+    from evidence.db import open_case, query_rows
+
+    with friendly_errors(), open_case(case) as con:
         columns, rows = query_rows(con, ACTORS_SQL)
     _emit(columns, rows, format, f"Actors ({len({r[0] for r in rows})}); 'suggested' links are not confirmed")
 
@@ -154,7 +132,9 @@ def suggestions_command(
     format: FormatOption = "table",
 ) -> None:
     """Suggested links between identifiers, strongest first, each with the evidence behind it."""
-    with _friendly_errors(), open_case(case) as con:
+    from evidence.db import open_case, query_rows
+
+    with friendly_errors(), open_case(case) as con:
         columns, rows = query_rows(con, SUGGESTIONS_SQL, [all_])
     _emit(columns, rows, format, "Suggestions: confirm or reject with `evidence actors confirm|reject ID`")
 
@@ -168,8 +148,10 @@ def confirm_command(
     examiner: ExaminerOption = None,
 ) -> None:
     """Confirm suggested links: the identifiers become one confirmed actor (logged in custody)."""
+    from evidence import actors as actor_lib
+
     who = examiner or default_examiner()
-    with _friendly_errors(), _writing(case) as con:
+    with friendly_errors(), _writing(case) as con:
         records = actor_lib.decide(con, "confirm", ids, examiner=who, label=label, reason=reason)
     _log(case, who, records)
     _report(records)
@@ -183,8 +165,10 @@ def reject_command(
     examiner: ExaminerOption = None,
 ) -> None:
     """Reject suggested links: they are not suggested again, even after a re-ingest (logged in custody)."""
+    from evidence import actors as actor_lib
+
     who = examiner or default_examiner()
-    with _friendly_errors(), _writing(case) as con:
+    with friendly_errors(), _writing(case) as con:
         records = actor_lib.decide(con, "reject", ids, examiner=who, reason=reason)
     _log(case, who, records)
     _report(records)
@@ -202,8 +186,10 @@ def link_command(
     region: RegionOption = "GB",
 ) -> None:
     """Link identifiers to an actor because you know they belong together (logged in custody)."""
+    from evidence import actors as actor_lib
+
     who = examiner or default_examiner()
-    with _friendly_errors(), _writing(case) as con:
+    with friendly_errors(), _writing(case) as con:
         records = actor_lib.link(con, actor, identifiers, examiner=who, reason=reason, region=region)
     _log(case, who, records)
     _report(records)
@@ -219,8 +205,10 @@ def unlink_command(
     region: RegionOption = "GB",
 ) -> None:
     """Take identifiers out of an actor; links joining them to it are rejected (logged in custody)."""
+    from evidence import actors as actor_lib
+
     who = examiner or default_examiner()
-    with _friendly_errors(), _writing(case) as con:
+    with friendly_errors(), _writing(case) as con:
         records = actor_lib.unlink(con, actor, identifiers, examiner=who, reason=reason, region=region)
     _log(case, who, records)
     _report(records)
@@ -236,8 +224,10 @@ def import_command(
     region: RegionOption = "GB",
 ) -> None:
     """Import an analyst's alias file: each row links an identifier to a named actor (logged in custody)."""
+    from evidence import actors as actor_lib
+
     who = examiner or default_examiner()
-    with _friendly_errors():
+    with friendly_errors():
         if not alias_file.is_file():
             raise FileNotFoundError(f"alias file {alias_file} not found")
         with _writing(case) as con:

@@ -13,9 +13,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
-import duckdb
 import typer
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -27,11 +25,13 @@ from rich.progress import (
 from rich.table import Table
 
 from evidence import __version__
-from evidence.db import CaseLockedError, CaseNotFoundError, open_case, query_rows
-from evidence.ingest import IngestError, IngestParameters, ingest
-from evidence.timeline import iter_display, timeline_rows, write_csv, write_jsonl
+from evidence.actors_cli import actors_app
+from evidence.cliutil import CaseOption, console, fail, friendly_errors, out_console
+from evidence.ingest import IngestParameters, ingest
 from evidence.timeutil import DEFAULT_TZ
-from evidence.verify import verify_case
+
+# The database layer (duckdb, pyarrow) and the parsers are imported inside the commands that use them, so
+# `evidence --help` is instant and an ingest starts hashing while they load (see ingest.warm_up).
 
 app = typer.Typer(
     help="Evidence pipeline for online stalking cases: ingest exports into a verified, time-ordered case record.",
@@ -39,38 +39,12 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=True)
-out_console = Console()
-
-CaseOption = Annotated[
-    Path, typer.Option("--case", help="Case folder (holds evidence.duckdb, originals/ and custody.log).")
-]
 
 
 class TableFormat(StrEnum):
     table = "table"
     csv = "csv"
     jsonl = "jsonl"
-
-
-def _fail(message: str, code: int = 1) -> None:
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(code)
-
-
-@contextlib.contextmanager
-def _friendly_errors():
-    """Turn the library's expected errors into one-line messages and the contract's exit codes."""
-    try:
-        yield
-    except IngestError as exc:
-        _fail(str(exc), 2)
-    except (CaseNotFoundError, FileNotFoundError) as exc:
-        _fail(str(exc), 2)
-    except CaseLockedError as exc:
-        _fail(str(exc), 1)
-    except duckdb.Error as exc:
-        _fail(f"database: {exc}", 1)
 
 
 @app.callback()
@@ -120,7 +94,7 @@ def ingest_command(
         examiner=examiner,
         jobs=jobs,
     )
-    with _friendly_errors():
+    with friendly_errors():
         params.validate()
         with Progress(
             SpinnerColumn(),
@@ -143,7 +117,7 @@ def ingest_command(
             summary = ingest(params, on_file=on_file, on_batch=on_batch)
     print_summary(summary)
     if summary["files_seen"] == 0:
-        _fail("nothing could be ingested: no readable file in the sources", 1)
+        fail("nothing could be ingested: no readable file in the sources", 1)
 
 
 def print_summary(summary: dict[str, Any]) -> None:
@@ -183,7 +157,11 @@ def timeline_command(
     ] = None,
 ) -> None:
     """Print the timeline: one row per distinct event, oldest first, undated last."""
-    with _friendly_errors(), open_case(case) as con:
+
+    from evidence.db import open_case
+    from evidence.timeline import timeline_rows
+
+    with friendly_errors(), open_case(case) as con:
         columns, rows = timeline_rows(con)
     if format is TableFormat.table and output is None:
         print_timeline(columns, rows)
@@ -230,7 +208,10 @@ def query_command(
     ] = None,
 ) -> None:
     """Run SQL against the case database, opened read-only."""
-    with _friendly_errors(), open_case(case) as con:
+
+    from evidence.db import open_case, query_rows
+
+    with friendly_errors(), open_case(case) as con:
         columns, rows = query_rows(con, sql)
     _emit(columns, rows, format, output)
 
@@ -243,7 +224,10 @@ def verify_command(
     ] = None,
 ) -> None:
     """Re-hash every original and check the custody chain; exit 1 naming what fails."""
-    with _friendly_errors():
+
+    from evidence.verify import verify_case
+
+    with friendly_errors():
         result = verify_case(case, examiner)
     if result.ok:
         out_console.print(f"OK: {result.originals_checked} originals intact, custody chain unbroken.")
@@ -258,6 +242,8 @@ def verify_command(
 def _emit(
     columns: list[str], rows: list[tuple], format: TableFormat, output: Path | None, title: str = ""
 ) -> None:
+    from evidence.timeline import iter_display, write_csv, write_jsonl
+
     if format is TableFormat.table and output is None:
         table = Table(*columns, title=title or None, title_justify="left")
         for cells in iter_display(columns, rows):
@@ -276,8 +262,6 @@ def _emit(
     if output:
         console.print(f"wrote {len(rows)} rows to {output}")
 
-
-from evidence.actors_cli import actors_app  # noqa: E402  (sub-app; imports nothing from this module)
 
 app.add_typer(actors_app, name="actors")
 

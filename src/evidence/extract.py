@@ -9,53 +9,20 @@ from __future__ import annotations
 
 import logging
 import traceback
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from evidence.detect import detect, sample_file
 from evidence.extraction import Extraction, ParseContext, ParseOptions
-from evidence.ocr import prefetch_items as prefetch_images
 from evidence.parsers import REGISTRY
 from evidence.store import OriginalsStore
+from evidence.workitem import ARCHIVE_FORMAT, WorkItem, parse_key
 
 log = logging.getLogger(__name__)
 
 MAX_DERIVED_DEPTH = 3
-ARCHIVE_FORMAT = "zip_archive"
-
-
-@dataclass
-class WorkItem:
-    """One stored file to extract, as planned by acquisition (JSON-serialisable for Airflow XCom files)."""
-
-    sha256: str
-    md5: str
-    size_bytes: int
-    source_path: str
-    name: str
-    mime: str | None = None
-    format: str | None = None
-    is_new: bool = True
-    container_sha256: str | None = None
-    derived_from_sha256: str | None = None
-    modified_at: str | None = None
-    group: str | None = None
-    siblings: dict[str, str] = field(default_factory=dict)
-    skip_reason: str | None = None
-    depth: int = 0
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> WorkItem:
-        return cls(**data)
-
-
-def parse_key(parser_name: str, version: str, options: ParseOptions) -> str:
-    return f"{parser_name}@{version};{options.key()}"
 
 
 def identify(item: WorkItem, store: OriginalsStore) -> WorkItem:
@@ -79,7 +46,10 @@ def extract_items(
     # OCR the batch's images in a process pool first (one tesseract per core); the image parser takes
     # the results. Never raises: images it could not prefetch are read by the parser itself.
     try:
-        prefetch_images(queue, store)
+        if any(item.format == "image" for item in queue):
+            from evidence.ocr import prefetch_items  # numpy and tesseract: only for batches with images
+
+            prefetch_items(queue, store)
     except Exception as exc:
         log.warning("OCR prefetch failed, images will be read one by one: %s", exc)
     while queue:
@@ -134,7 +104,7 @@ def extract_one(
     row.update(
         parser=parser.name,
         parser_version=parser.version,
-        parse_key=parse_key(parser.name, parser.version, options),
+        parse_key=parse_key(parser.name, parser.version, options.key()),
     )
     if item.skip_reason:
         row["status"], row["status_reason"] = "skipped", item.skip_reason

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
@@ -21,15 +22,16 @@ import phonenumbers
 
 from evidence import __version__
 from evidence.acquire import Acquirer
+from evidence.case import DB_NAME, read_json, run_dir, write_json
 from evidence.custody import CustodyLog
-from evidence.db import DB_NAME, open_case, to_json
-from evidence.extract import ARCHIVE_FORMAT, WorkItem, extract_items, identify, parse_key
+from evidence.errors import IngestError
 from evidence.extraction import ParseOptions
-from evidence.link import run_links
-from evidence.parsers import REGISTRY
-from evidence.staging import read_json, run_dir, staged_files, write_extraction, write_json
 from evidence.store import OriginalsStore
 from evidence.timeutil import DEFAULT_TZ, zone
+from evidence.workitem import ARCHIVE_FORMAT, WorkItem, parse_key
+
+# The parsers and the database layer (duckdb, pyarrow, parser libraries) are imported where they are
+# used, or by warm_up() on a second thread while acquisition hashes: start-up then overlaps with I/O.
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +39,6 @@ MAX_BATCHES = 1024  # Airflow's [core] max_map_length
 BATCH_FILES = 200
 BATCH_BYTES = 256 * 1024 * 1024
 LOADED_TABLES_ORDER = ("messages", "attachments", "identifiers", "message_identifiers", "images")
-
-
-class IngestError(Exception):
-    """The run cannot start (bad parameters, unusable case folder)."""
 
 
 @dataclass
@@ -102,10 +100,35 @@ def new_run_id() -> str:
     return f"run-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
 
 
+def warm_up() -> threading.Thread:
+    """Import the parsers and the database layer on a second thread.
+
+    Hashing releases the GIL, so on two cores these imports cost little wall time while the first files
+    are copied. The caller joins the thread before importing any of these modules itself.
+    """
+
+    def work() -> None:
+        try:
+            import evidence.extract
+            import evidence.link
+            import evidence.staging  # noqa: F401
+            from evidence.db import _schema_database
+
+            _schema_database()
+        except Exception:
+            log.debug("warm-up import failed", exc_info=True)
+
+    thread = threading.Thread(target=work, name="evidence-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
 def known_parse_keys(case: Path) -> dict[str, str]:
     """sha256 -> parse_key of files already parsed in this case (so a re-ingest can skip parsing)."""
     if not (case / DB_NAME).exists():
         return {}
+    from evidence.db import open_case
+
     with open_case(case, write=False) as con:
         rows = con.execute(
             "SELECT sha256, parse_key FROM files WHERE status = 'parsed' AND parse_key IS NOT NULL"
@@ -123,8 +146,13 @@ def plan_run(params: IngestParameters, on_file: Callable[[WorkItem], None] | Non
     custody.append("ingest_started", run_id=run_id, parameters=params.for_record())
     store = OriginalsStore(case / "originals")
     options = params.options()
-    known = known_parse_keys(case)
+    warming = warm_up()
     result = Acquirer(store, on_file=on_file, tz=params.tz).acquire([Path(s) for s in params.sources])
+    warming.join()
+    from evidence.extract import identify
+    from evidence.parsers import REGISTRY
+
+    known = known_parse_keys(case)
     first_seen: dict[str, str] = {}
     for index, item in enumerate(result.items):
         if item.format != ARCHIVE_FORMAT:
@@ -136,7 +164,7 @@ def plan_run(params: IngestParameters, on_file: Callable[[WorkItem], None] | Non
             item.skip_reason = f"same content as {first_seen[item.sha256]} earlier in this run"
         elif item.format and item.format != ARCHIVE_FORMAT:
             parser = REGISTRY.get(item.format)
-            if known.get(item.sha256) == parse_key(parser.name, parser.version, options):
+            if known.get(item.sha256) == parse_key(parser.name, parser.version, options.key()):
                 item.skip_reason = "already parsed in an earlier run with the same parser and parameters"
         first_seen.setdefault(item.sha256, item.source_path)
     custody.append_many(
@@ -197,6 +225,9 @@ def make_batches(items: list[WorkItem]) -> list[list[WorkItem]]:
 
 def extract_batch(case_dir: str, run_id: str, batch_file: str) -> str:
     """Parse one batch into Parquet staging; returns the staging folder (a small XCom value)."""
+    from evidence.extract import extract_items
+    from evidence.staging import write_extraction
+
     case = Path(case_dir)
     plan = read_json(run_dir(case, run_id) / "plan.json")
     options = IngestParameters(**plan["parameters"]).options()
@@ -210,6 +241,8 @@ def extract_batch(case_dir: str, run_id: str, batch_file: str) -> str:
 
 def load_run(case_dir: str, run_id: str, batch_dirs: Iterable[str]) -> dict[str, Any]:
     """Load a run's staging into DuckDB (idempotently), log outcomes in custody, return the summary."""
+    from evidence.db import open_case
+
     case = Path(case_dir)
     staging = run_dir(case, run_id)
     plan = read_json(staging / "plan.json")
@@ -251,6 +284,10 @@ def load_run(case_dir: str, run_id: str, batch_dirs: Iterable[str]) -> dict[str,
 
 
 def _load(con: Any, run_id: str, plan: dict[str, Any], dirs: list[Path]) -> dict[str, Any]:
+    from evidence.db import to_json
+    from evidence.link import run_links
+    from evidence.staging import staged_files
+
     for table in ("run_files", "file_occurrences", "ingest_errors"):
         con.execute(f"DELETE FROM {table} WHERE run_id = ?", [run_id])
     con.execute(

@@ -25,14 +25,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pytesseract
 from PIL import Image, ImageFile, ImageOps
 
 from evidence import screenshots
 
 if TYPE_CHECKING:
-    from evidence.extract import WorkItem
     from evidence.store import OriginalsStore
+    from evidence.workitem import WorkItem
 
 log = logging.getLogger(__name__)
 
@@ -208,6 +207,8 @@ def tesseract_lines(
     image: Image.Image, lang: str, scale: float = 1.0, invert_check: bool = False
 ) -> list[OcrLine]:
     """Words and lines with confidences from tesseract's TSV output, boxes scaled back to the original."""
+    import pytesseract  # imports pandas: loaded only when an image is actually read
+
     data = pytesseract.image_to_data(
         image,
         lang=lang,
@@ -339,6 +340,8 @@ def _tesseract_group(group: list[tuple[OcrResult, Image.Image]], lang: str, inve
                 names.append(str(name))
             listing = Path(tmp) / "images.txt"
             listing.write_text("\n".join(names) + "\n", encoding="utf-8")
+            import pytesseract  # see above
+
             data = pytesseract.image_to_data(
                 str(listing),
                 lang=lang,

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
-from scipy import ndimage
 
 if TYPE_CHECKING:
     from evidence.ocr import OcrLine, OcrResult
@@ -147,6 +146,8 @@ def find_layout(rgb: Image.Image) -> Layout:
     page = tuple(int(v) for v in small[keys == page_key].mean(axis=0).round())
     layout = Layout(width, height, page)  # type: ignore[arg-type]
     ink = np.abs(small - np.array(page, dtype=np.int16)).max(axis=2) > COLOUR_DISTANCE
+    from scipy import ndimage  # costs ~0.3 s to import: only when a screenshot is analysed
+
     labels, _count = ndimage.label(ink)
     sh, sw = ink.shape
     for index, box in enumerate(ndimage.find_objects(labels), start=1):

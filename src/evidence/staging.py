@@ -6,7 +6,6 @@ column types of schemas/*.sql. Passing folders rather than rows keeps Airflow XC
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -14,12 +13,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from evidence.case import read_json, run_dir, write_json  # noqa: F401 - staging's JSON files
 from evidence.db import arrow_schema, table_names
 from evidence.extraction import Extraction
-
-
-def run_dir(case_dir: Path, run_id: str) -> Path:
-    return Path(case_dir) / "staging" / run_id
 
 
 def write_extraction(extraction: Extraction, batch_dir: Path) -> Path:
@@ -53,13 +49,3 @@ def _fit(row: dict[str, Any], schema: pa.Schema) -> dict[str, Any]:
 
 def staged_files(batch_dirs: list[Path], table: str) -> list[str]:
     return [str(p) for d in batch_dirs if (p := Path(d) / f"{table}.parquet").exists()]
-
-
-def write_json(path: Path, data: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".partial")
-    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
-    tmp.rename(path)
-
-
-def read_json(path: Path) -> Any:
-    return json.loads(Path(path).read_text(encoding="utf-8"))

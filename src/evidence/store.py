@@ -68,9 +68,8 @@ class OriginalsStore:
         fd, tmp_name = tempfile.mkstemp(dir=self.incoming, prefix="in-")
         tmp = Path(tmp_name)
         try:
-            with os.fdopen(fd, "wb") as out:
+            with os.fdopen(fd, "wb", buffering=0) as out:
                 sha256, md5, size = copy_hashing(stream, out, max_bytes)
-                out.flush()
                 os.fsync(out.fileno())
             final = self.path_for(sha256)
             if final.exists():
@@ -120,26 +119,39 @@ def _pools() -> tuple[ThreadPoolExecutor, ThreadPoolExecutor]:
 def copy_hashing(
     stream: BinaryIO, out: BinaryIO | None, max_bytes: int | None = None
 ) -> tuple[str, str, int]:
-    """Copy stream to out (if given) while computing SHA-256 and MD5 of exactly the bytes copied."""
+    """Copy stream to out (if given) while computing SHA-256 and MD5 of exactly the bytes copied.
+
+    Chunks are read into a small ring of reused buffers (no fresh 4 MiB allocation per chunk); a buffer
+    is refilled only after both hash threads have finished with it.
+    """
     sha = hashlib.sha256()
     md5 = hashlib.md5(usedforsecurity=False)
     sha_pool, md5_pool = _pools()
+    ring = [bytearray(CHUNK_BYTES) for _ in range(PIPELINE_DEPTH + 1)]
     in_flight: deque[tuple[Future, Future]] = deque()
     size = 0
+    slot = 0
+    readinto = getattr(stream, "readinto", None)
     try:
         while True:
-            chunk = stream.read(CHUNK_BYTES)
-            if not chunk:
+            while len(in_flight) > PIPELINE_DEPTH - 1:
+                for future in in_flight.popleft():
+                    future.result()
+            if readinto is not None:
+                count = readinto(ring[slot])
+                chunk = memoryview(ring[slot])[:count] if count else None
+            else:
+                data = stream.read(CHUNK_BYTES)
+                count, chunk = len(data), (memoryview(data) if data else None)
+            if not count:
                 break
-            size += len(chunk)
+            size += count
             if max_bytes is not None and size > max_bytes:
                 raise TooLargeError(f"more than {max_bytes} bytes")
             in_flight.append((sha_pool.submit(sha.update, chunk), md5_pool.submit(md5.update, chunk)))
             if out is not None:
                 out.write(chunk)
-            while len(in_flight) > PIPELINE_DEPTH:
-                for future in in_flight.popleft():
-                    future.result()
+            slot = (slot + 1) % len(ring)
     finally:
         for pair in in_flight:
             for future in pair:

@@ -30,8 +30,6 @@ from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from typing import TYPE_CHECKING
 
-from bs4 import BeautifulSoup
-
 from evidence.identifiers import Identifier, display_address, parse_address_list
 from evidence.parsers.base import Parser, Sample
 from evidence.parsers.registry import register
@@ -174,6 +172,8 @@ def decode_payload(data: bytes, charset: str | None, state: MessageState, locato
 
 def html_to_text(html: str) -> str:
     """Readable text of an HTML body: scripts and styles dropped, one line per block, no blank runs."""
+    from bs4 import BeautifulSoup  # only mails with an HTML body pay for importing it
+
     soup = BeautifulSoup(html, "lxml")
     for node in soup(["script", "style", "head", "title"]):
         node.decompose()

@@ -12,20 +12,21 @@ import logging
 import re
 import warnings
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import exifread
-import imagehash
 from PIL import Image
 
 from evidence import imagetime
 from evidence.extraction import ParseContext
 from evidence.identifiers import normalize_device
-from evidence.ocr import OcrResult, ocr_image, ocr_lang, open_image, take_prefetched, to_rgb
 from evidence.parsers.base import Parser, Sample
 from evidence.parsers.registry import register
-from evidence.screenshots import ChatMessage, ChatScreenshot, read_chat
 from evidence.timeutil import TimeValue, from_aware, from_local, zone
+
+if TYPE_CHECKING:
+    from evidence.ocr import OcrResult
+    from evidence.screenshots import ChatMessage, ChatScreenshot
 
 _HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"}
 _XMP_DATE = re.compile(
@@ -68,6 +69,12 @@ class ImageParser(Parser):
         return image_kind(sample.head) is not None
 
     def parse(self, ctx: ParseContext) -> None:
+        # numpy, scipy, imagehash and tesseract load only when an image is actually read
+        import imagehash
+
+        from evidence.ocr import OcrResult, ocr_image, ocr_lang, open_image, take_prefetched, to_rgb
+        from evidence.screenshots import read_chat
+
         lang = ocr_lang()
         flags: list[str] = []
         with open_image(ctx.path) as (image, notes):

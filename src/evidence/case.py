@@ -1,0 +1,29 @@
+"""Names inside a case folder (the public layout of DESIGN.md), kept free of heavy imports."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+DB_NAME = "evidence.duckdb"
+LOCK_NAME = ".evidence.lock"
+CUSTODY_NAME = "custody.log"
+ORIGINALS_NAME = "originals"
+STAGING_NAME = "staging"
+
+
+def run_dir(case_dir: Path, run_id: str) -> Path:
+    """Where a run's plan, batches and Parquet staging live."""
+    return Path(case_dir) / STAGING_NAME / run_id
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write JSON atomically (temporary name, then rename), so a reader never sees half a file."""
+    tmp = path.with_suffix(path.suffix + ".partial")
+    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
+    tmp.rename(path)
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(Path(path).read_text(encoding="utf-8"))

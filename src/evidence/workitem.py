@@ -1,0 +1,41 @@
+"""One stored file to extract, as planned by acquisition; JSON-serialisable so batches can be files."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+ARCHIVE_FORMAT = "zip_archive"
+
+
+@dataclass
+class WorkItem:
+    """A stored original and what is known about where it was found."""
+
+    sha256: str
+    md5: str
+    size_bytes: int
+    source_path: str
+    name: str
+    mime: str | None = None
+    format: str | None = None
+    is_new: bool = True
+    container_sha256: str | None = None
+    derived_from_sha256: str | None = None
+    modified_at: str | None = None
+    group: str | None = None
+    siblings: dict[str, str] = field(default_factory=dict)
+    skip_reason: str | None = None
+    depth: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> WorkItem:
+        return cls(**data)
+
+
+def parse_key(parser_name: str, version: str, options_key: str) -> str:
+    """What decides whether a file must be parsed again: parser, its version and the parse options."""
+    return f"{parser_name}@{version};{options_key}"
