@@ -10,7 +10,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from common import EVIDENCE, ROOT, best_of, report, scratch
+from common import EVIDENCE, ROOT, WORK, best_of, report, scratch
 
 sys.path.insert(0, str(ROOT / "tests"))
 from whatsapp_generator import generate_export
@@ -22,6 +22,34 @@ MEASURE = (
     "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
 )
 WHATSTK = "import sys; from whatstk import df_from_whatsapp; print(len(df_from_whatsapp(sys.argv[1], max_size=None)))"
+
+
+WHATSTK_VERSION = "0.9.1"
+
+
+def whatstk_python() -> str:
+    """A separate venv with whatstk (and the pandas it needs): the baseline is not a project dependency."""
+    venv = WORK / "whatstk-venv"
+    python = venv / "bin" / "python"
+    if not python.exists():
+        subprocess.run(
+            [sys.executable, "-m", "uv", "venv", "-q", "--python", sys.executable, str(venv)], check=True
+        )
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "uv",
+                "pip",
+                "install",
+                "-q",
+                "--python",
+                str(python),
+                f"whatstk=={WHATSTK_VERSION}",
+            ],
+            check=True,
+        )
+    return str(python)
 
 
 def peak_rss_mb(*command: str) -> float:
@@ -39,8 +67,10 @@ def main() -> None:
     stats = generate_export(export, n, seed=11)
     size_mb = export.stat().st_size / 1e6
 
+    baseline_python = whatstk_python()
+
     def whatstk() -> None:
-        subprocess.run([sys.executable, "-c", WHATSTK, str(export)], check=True, capture_output=True)
+        subprocess.run([baseline_python, "-c", WHATSTK, str(export)], check=True, capture_output=True)
 
     runs = {"n": 0}
 

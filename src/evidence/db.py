@@ -15,7 +15,7 @@ import os
 import tempfile
 import time
 from collections.abc import Iterator
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import duckdb
@@ -54,6 +54,21 @@ def _schema_database() -> duckdb.DuckDBPyConnection:
 def arrow_schema(table: str) -> pa.Schema:
     """Arrow schema of a table as defined in schemas/*.sql: staging files follow the database exactly."""
     return _schema_database().sql(f'SELECT * FROM "{table}" LIMIT 0').to_arrow_table().schema
+
+
+@cache
+def primary_key(table: str) -> tuple[str, ...]:
+    """Primary-key columns of a table as defined in schemas/*.sql (empty when it has none)."""
+    row = (
+        _schema_database()
+        .execute(
+            "SELECT constraint_column_names FROM duckdb_constraints() "
+            "WHERE constraint_type = 'PRIMARY KEY' AND table_name = ?",
+            [table],
+        )
+        .fetchone()
+    )
+    return tuple(row[0]) if row else ()
 
 
 def table_names() -> set[str]:
@@ -104,7 +119,7 @@ def open_case(
     if not write and not db_path.exists():
         raise CaseNotFoundError(f"no case database at {db_path}: run `evidence ingest` first")
     with case_lock(case_dir, exclusive=write, timeout=timeout):
-        con = duckdb.connect(str(db_path), read_only=not write)
+        con = duckdb.connect(str(db_path), read_only=not write, config=connection_config())
         try:
             if write:
                 ensure_schema(con)
@@ -116,6 +131,15 @@ def open_case(
 @lru_cache(maxsize=1)
 def schema_hash() -> str:
     return hashlib.sha256(schema_sql().encode()).hexdigest()
+
+
+def connection_config() -> dict[str, str]:
+    """DuckDB settings for case databases: bounded memory (DuckDB spills to disk beyond it) so a load of
+    hundreds of thousands of messages fits beside Airflow workers; insertion order is not needed."""
+    return {
+        "memory_limit": os.environ.get("EVIDENCE_DUCKDB_MEMORY", "192MB"),
+        "preserve_insertion_order": "false",
+    }
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:

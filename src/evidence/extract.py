@@ -8,6 +8,7 @@ file (attachments, MMS parts) are stored as originals and parsed in turn, to a b
 from __future__ import annotations
 
 import logging
+import shutil
 import traceback
 from dataclasses import replace
 from datetime import datetime
@@ -119,7 +120,7 @@ def extract_one(
         mime=item.mime or "application/octet-stream",
         options=options,
         store=store,
-        out=Extraction(),
+        out=Extraction(spill_dir=out.spill_dir / f"file-{item.sha256[:16]}" if out.spill_dir else None),
         parser_name=parser.name,
         siblings=item.siblings,
         modified_at=item.modified_at,
@@ -134,11 +135,12 @@ def extract_one(
         # would look complete in a timeline.
         for warning in ctx.out.rows.get("ingest_errors", []):
             out.add("ingest_errors", warning)
+        if ctx.out.spill_dir is not None:
+            shutil.rmtree(ctx.out.spill_dir, ignore_errors=True)
         row["warnings"] = ctx.warning_count
         _fail(out, row, item, "parse", f"{parser.name} could not read the file: {detail}")
         return _derived_items(ctx, item, store)
-    for table, rows in ctx.out.rows.items():
-        out.rows[table].extend(rows)
+    out.absorb(ctx.out)
     row.update(status="parsed", messages=ctx.message_count, warnings=ctx.warning_count)
     out.add("run_files", row)
     return _derived_items(ctx, item, store)

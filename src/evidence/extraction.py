@@ -51,14 +51,44 @@ class DerivedFile:
     declared_mime: str | None
 
 
+SPILL_ROWS = 20_000
+NEVER_SPILLED = ("run_files", "ingest_errors")  # small, and read back when a file fails
+
+
 @dataclass
 class Extraction:
-    """Rows for the staging tables of one batch."""
+    """Rows for the staging tables of one file or batch.
+
+    With a spill folder, a table that reaches SPILL_ROWS rows is written out as a Parquet part at once,
+    so a 200,000-message export never sits in memory as Python dicts. Without one (tests, tools) every
+    row stays in `rows`.
+    """
 
     rows: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    spill_dir: Path | None = None
+    spilled: dict[str, list[Path]] = field(default_factory=lambda: defaultdict(list))
 
     def add(self, table: str, row: dict[str, Any]) -> None:
-        self.rows[table].append(row)
+        rows = self.rows[table]
+        rows.append(row)
+        if self.spill_dir is not None and len(rows) >= SPILL_ROWS and table not in NEVER_SPILLED:
+            self.spill(table)
+
+    def spill(self, table: str) -> None:
+        from evidence.staging import write_rows
+
+        self.spill_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = self.spill_dir / f"{table}-{len(self.spilled[table]):05d}.parquet"
+        write_rows(table, self.rows[table], path)
+        self.spilled[table].append(path)
+        self.rows[table] = []
+
+    def absorb(self, other: Extraction) -> None:
+        """Take over another extraction's rows and spilled parts (a file's rows joining its batch)."""
+        for table, rows in other.rows.items():
+            self.rows[table].extend(rows)
+        for table, paths in other.spilled.items():
+            self.spilled[table].extend(paths)
 
     def count(self, table: str) -> int:
         return len(self.rows.get(table, ()))

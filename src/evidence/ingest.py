@@ -226,6 +226,7 @@ def make_batches(items: list[WorkItem]) -> list[list[WorkItem]]:
 def extract_batch(case_dir: str, run_id: str, batch_file: str) -> str:
     """Parse one batch into Parquet staging; returns the staging folder (a small XCom value)."""
     from evidence.extract import extract_items
+    from evidence.extraction import Extraction
     from evidence.staging import write_extraction
 
     case = Path(case_dir)
@@ -233,8 +234,11 @@ def extract_batch(case_dir: str, run_id: str, batch_file: str) -> str:
     options = IngestParameters(**plan["parameters"]).options()
     items = [WorkItem.from_json(d) for d in read_json(Path(batch_file))]
     store = OriginalsStore(case / "originals")
-    extraction = extract_items(items, store=store, run_id=run_id, options=options)
     batch_dir = Path(batch_file).with_suffix("")
+    spill = batch_dir.with_name(batch_dir.name + ".spill")
+    extraction = extract_items(
+        items, store=store, run_id=run_id, options=options, out=Extraction(spill_dir=spill)
+    )
     write_extraction(extraction, batch_dir)
     return str(batch_dir)
 
@@ -284,9 +288,9 @@ def load_run(case_dir: str, run_id: str, batch_dirs: Iterable[str]) -> dict[str,
 
 
 def _load(con: Any, run_id: str, plan: dict[str, Any], dirs: list[Path]) -> dict[str, Any]:
-    from evidence.db import to_json
+    from evidence.db import primary_key, to_json
     from evidence.link import run_links
-    from evidence.staging import staged_files
+    from evidence.staging import staged_files, staged_tables
 
     for table in ("run_files", "file_occurrences", "ingest_errors"):
         con.execute(f"DELETE FROM {table} WHERE run_id = ?", [run_id])
@@ -327,11 +331,15 @@ def _load(con: Any, run_id: str, plan: dict[str, Any], dirs: list[Path]) -> dict
         "derived_from_sha256), modified_at FROM run_files WHERE run_id = ?",
         [run_id],
     )
-    staged = {p.stem for d in dirs for p in d.glob("*.parquet")} - {"run_files", "ingest_errors"}
+    staged = staged_tables(dirs) - {"run_files", "ingest_errors"}
     ordered = [t for t in LOADED_TABLES_ORDER if t in staged] + sorted(staged - set(LOADED_TABLES_ORDER))
     for table in ordered:
+        # Rows are unique by primary key except where one identifier recurs in many messages: keep one
+        # per key (DISTINCT over whole rows would hash every message body).
+        key = primary_key(table)
+        distinct = f"DISTINCT ON ({', '.join(key)}) " if key else ""
         con.execute(
-            f'INSERT OR IGNORE INTO "{table}" BY NAME SELECT DISTINCT * FROM read_parquet(?, union_by_name = true)',
+            f'INSERT OR IGNORE INTO "{table}" BY NAME SELECT {distinct}* FROM read_parquet(?, union_by_name = true)',
             [staged_files(dirs, table)],
         )
     errors = staged_files(dirs, "ingest_errors")

@@ -19,33 +19,49 @@ from evidence.extraction import Extraction
 
 
 def write_extraction(extraction: Extraction, batch_dir: Path) -> Path:
-    """Write every table of an extraction as Parquet; an unknown table name is a programming error."""
+    """Write an extraction's rows and spilled parts as <table>-NNNNN.parquet files in batch_dir."""
     tmp = batch_dir.with_name(batch_dir.name + ".partial")
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True, mode=0o700)
-    known = table_names()
-    for table, rows in extraction.rows.items():
-        if not rows:
-            continue
-        if table not in known:
-            raise ValueError(f"staging table {table!r} is not defined in schemas/*.sql")
-        schema = arrow_schema(table)
-        data = pa.Table.from_pylist([_fit(row, schema) for row in rows], schema=schema)
-        pq.write_table(data, tmp / f"{table}.parquet")
+    for table in sorted(set(extraction.rows) | set(extraction.spilled)):
+        parts = list(extraction.spilled.get(table, ()))
+        for number, part in enumerate(parts):
+            part.rename(tmp / f"{table}-{number:05d}.parquet")
+        rows = extraction.rows.get(table)
+        if rows:
+            write_rows(table, rows, tmp / f"{table}-{len(parts):05d}.parquet")
+    if extraction.spill_dir is not None and extraction.spill_dir.exists():
+        shutil.rmtree(extraction.spill_dir)
     if batch_dir.exists():
         shutil.rmtree(batch_dir)
     tmp.rename(batch_dir)
     return batch_dir
 
 
-def _fit(row: dict[str, Any], schema: pa.Schema) -> dict[str, Any]:
-    """Fill columns a parser did not set with NULL, and reject columns the schema does not have."""
-    extra = set(row) - set(schema.names)
+def rows_to_table(table: str, rows: list[dict[str, Any]]) -> pa.Table:
+    """Rows (dicts) to an Arrow table with the schema of schemas/*.sql, built column by column.
+
+    Columns a parser did not set are NULL; a column the schema does not have is a programming error.
+    """
+    if table not in table_names():
+        raise ValueError(f"staging table {table!r} is not defined in schemas/*.sql")
+    schema = arrow_schema(table)
+    extra = set().union(*map(dict.keys, rows)) - set(schema.names)
     if extra:
-        raise ValueError(f"columns not in the schema: {sorted(extra)}")
-    return {name: row.get(name) for name in schema.names}
+        raise ValueError(f"columns not in the schema of {table}: {sorted(extra)}")
+    arrays = [pa.array([row.get(f.name) for row in rows], type=f.type) for f in schema]
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def write_rows(table: str, rows: list[dict[str, Any]], path: Path) -> None:
+    pq.write_table(rows_to_table(table, rows), path)
 
 
 def staged_files(batch_dirs: list[Path], table: str) -> list[str]:
-    return [str(p) for d in batch_dirs if (p := Path(d) / f"{table}.parquet").exists()]
+    """Every Parquet part of one table in the given batch folders."""
+    return [str(p) for d in batch_dirs for p in sorted(Path(d).glob(f"{table}-*.parquet"))]
+
+
+def staged_tables(batch_dirs: list[Path]) -> set[str]:
+    return {p.name.rsplit("-", 1)[0] for d in batch_dirs for p in Path(d).glob("*-*.parquet")}

@@ -1,0 +1,62 @@
+"""Staging: rows spill to Parquet parts while a big file is read, and a failed file leaves nothing behind."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+from whatsapp_generator import generate_export
+
+import evidence.extraction
+from evidence.ingest import IngestParameters, ingest
+from evidence.parsers import REGISTRY
+from evidence.staging import rows_to_table
+
+
+def _messages(case: Path) -> list[tuple]:
+    with duckdb.connect(str(case / "evidence.duckdb"), read_only=True) as con:
+        return con.execute("SELECT * FROM messages ORDER BY message_id").fetchall()
+
+
+def test_spilled_parts_load_the_same_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    export = tmp_path / "in" / "WhatsApp Chat with Alex.txt"
+    export.parent.mkdir()
+    stats = generate_export(export, 1_000, seed=5)
+    ingest(IngestParameters(sources=[str(export.parent)], case_dir=str(tmp_path / "whole")))
+    monkeypatch.setattr(evidence.extraction, "SPILL_ROWS", 97)
+    summary = ingest(IngestParameters(sources=[str(export.parent)], case_dir=str(tmp_path / "spilled")))
+    assert summary["messages_loaded"] == stats.messages + stats.system
+    batch = next((tmp_path / "spilled" / "staging").glob("*/batch-0000"))
+    assert len(list(batch.glob("messages-*.parquet"))) == -(-summary["messages_read"] // 97)
+    assert not list((tmp_path / "spilled" / "staging").glob("*/*.spill"))  # spill folders cleaned up
+    assert _messages(tmp_path / "spilled") == _messages(tmp_path / "whole")
+
+
+def test_a_file_that_fails_after_spilling_loads_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    export = tmp_path / "in" / "WhatsApp Chat with Alex.txt"
+    export.parent.mkdir()
+    generate_export(export, 500, seed=6)
+    monkeypatch.setattr(evidence.extraction, "SPILL_ROWS", 50)
+    parser = REGISTRY.get("whatsapp_txt")
+    original = type(parser).parse
+
+    def fail_at_the_end(self, ctx):
+        original(self, ctx)
+        raise RuntimeError("simulated failure after every row was read")
+
+    monkeypatch.setattr(type(parser), "parse", fail_at_the_end)
+    summary = ingest(IngestParameters(sources=[str(export.parent)], case_dir=str(tmp_path / "case")))
+    assert summary["failed"] == 1 and summary["messages_loaded"] == 0
+    assert _messages(tmp_path / "case") == []
+
+
+def test_rows_to_table_rejects_unknown_columns() -> None:
+    with pytest.raises(ValueError, match="not in the schema"):
+        rows_to_table("attachments", [{"message_id": "m", "locator": "x", "colour": "red"}])
+    with pytest.raises(ValueError, match="not defined"):
+        rows_to_table("no_such_table", [{}])
+    table = rows_to_table("attachments", [{"message_id": "m", "locator": "x"}])
+    assert table.num_rows == 1 and table.column("sha256").null_count == 1
