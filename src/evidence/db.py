@@ -59,16 +59,16 @@ def arrow_schema(table: str) -> pa.Schema:
 @cache
 def primary_key(table: str) -> tuple[str, ...]:
     """Primary-key columns of a table as defined in schemas/*.sql (empty when it has none)."""
-    row = (
+    rows = (
         _schema_database()
         .execute(
             "SELECT constraint_column_names FROM duckdb_constraints() "
             "WHERE constraint_type = 'PRIMARY KEY' AND table_name = ?",
             [table],
         )
-        .fetchone()
+        .fetchall()  # fetchone() would leave the shared connection with an unfinished result
     )
-    return tuple(row[0]) if row else ()
+    return tuple(rows[0][0]) if rows else ()
 
 
 def table_names() -> set[str]:
