@@ -226,17 +226,7 @@ class ParseContext:
         if key in self._identifiers_seen:
             return
         self._identifiers_seen.add(key)
-        self.out.add(
-            "identifiers",
-            {
-                "identifier_id": ident.identifier_id,
-                "kind": ident.kind,
-                "value": ident.value,
-                "raw": ident.raw,
-                "is_valid": ident.is_valid,
-                "flags": list(ident.flags),
-            },
-        )
+        self.out.add("identifiers", ident.row())
         self.out.add(
             "message_identifiers",
             {"message_id": message_id, "identifier_id": ident.identifier_id, "role": role},
@@ -292,6 +282,16 @@ class ParseContext:
         if not raw or not raw.strip():
             return None
         return normalize(kind, raw, self.options.region)
+
+    def owner_phone(self) -> tuple[str, Identifier | None]:
+        """How the account owner appears in phone-based exports: their number from --owner, else "me"."""
+        for raw in self.options.owners:
+            if "@" in raw:
+                continue
+            ident = self.identifier("phone", raw)
+            if ident is not None and "not_a_number" not in ident.flags:
+                return ident.value, ident
+        return (self.options.owners[0] if self.options.owners else "me"), None
 
     def is_owner(self, ident: Identifier | None) -> bool:
         return ident is not None and ident.value in self._owner_values

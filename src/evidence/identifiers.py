@@ -31,6 +31,17 @@ class Identifier:
     def identifier_id(self) -> str:
         return identifier_id(self.kind, self.value)
 
+    def row(self) -> dict[str, object]:
+        """The identifiers-table row for this identifier."""
+        return {
+            "identifier_id": self.identifier_id,
+            "kind": self.kind,
+            "value": self.value,
+            "raw": self.raw,
+            "is_valid": self.is_valid,
+            "flags": list(self.flags),
+        }
+
 
 def identifier_id(kind: str, value: str) -> str:
     """Stable id from kind and normalised value, the same in every case and run."""

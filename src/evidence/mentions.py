@@ -60,17 +60,7 @@ def record_mentions(con: Any, run_id: str) -> dict[str, Any]:
     links: set[tuple[str, str]] = set()
     for message_id, platform, body in rows:
         for ident in find_in_text(body, region, platform):
-            identifiers.setdefault(
-                ident.identifier_id,
-                {
-                    "identifier_id": ident.identifier_id,
-                    "kind": ident.kind,
-                    "value": ident.value,
-                    "raw": ident.raw,
-                    "is_valid": ident.is_valid,
-                    "flags": list(ident.flags),
-                },
-            )
+            identifiers.setdefault(ident.identifier_id, ident.row())
             links.add((message_id, ident.identifier_id))
     if not links:
         return {"messages_scanned": len(rows), "new_mentions": 0}

@@ -88,7 +88,7 @@ class GoogleVoiceHtmlParser(Parser):
             # Takeout writes XHTML; the lenient HTML parser is wanted (no DTD or entity processing).
             warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
             soup = BeautifulSoup(ctx.read_bytes(), "lxml")
-        owner_label, owner_ident = self._owner(ctx)
+        owner_label, owner_ident = ctx.owner_phone()
         log = soup.find("div", class_="hChatLog")
         calls = soup.find_all("div", class_="haudio")
         if log is None and not calls:
@@ -231,13 +231,3 @@ class GoogleVoiceHtmlParser(Parser):
             if len(matches) == 1:
                 name, sha = matches[0], ctx.siblings[matches[0]]
         ctx.add_attachment(message_id, locator=locator, file_name=name, mime=None, sha256=sha)
-
-    @staticmethod
-    def _owner(ctx: ParseContext) -> tuple[str, Identifier | None]:
-        for raw in ctx.options.owners:
-            if "@" in raw:
-                continue
-            ident = ctx.identifier("phone", raw)
-            if ident is not None and "not_a_number" not in ident.flags:
-                return ident.value, ident
-        return (ctx.options.owners[0] if ctx.options.owners else "me"), None

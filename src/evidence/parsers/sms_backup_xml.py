@@ -118,17 +118,6 @@ class _CharRefFixer:
                 return self._fix(data[:cut])
 
 
-def _owner(ctx: ParseContext) -> tuple[str, Identifier | None]:
-    """How the account owner appears: their phone number from --owner when given, else "me"."""
-    for raw in ctx.options.owners:
-        if "@" in raw:
-            continue
-        ident = ctx.identifier("phone", raw)
-        if ident is not None and "not_a_number" not in ident.flags:
-            return ident.value, ident
-    return (ctx.options.owners[0] if ctx.options.owners else "me"), None
-
-
 def _address_identifier(ctx: ParseContext, address: str) -> Identifier | None:
     """Phone identifier for a phone-like address. RCS group ids (group_8@rcs.google.com) are thread ids,
     not anyone's address, so they get none; other addresses with @ (email-to-SMS gateways) are emails."""
@@ -150,7 +139,7 @@ class SmsBackupXmlParser(Parser):
         return bool(_ROOT_RE.match(sample.text()))
 
     def parse(self, ctx: ParseContext) -> None:
-        owner_label, owner_ident = _owner(ctx)
+        owner_label, owner_ident = ctx.owner_phone()
         counts = {"sms": 0, "mms": 0}
         other: dict[str, int] = {}
         declared: str | None = None
