@@ -43,10 +43,14 @@ def ingested(tmp_path: Path) -> Path:
 
 
 def test_every_command_has_help_text() -> None:
-    for command in app.registered_commands:
-        assert command.callback.__doc__, command.name
-        result = evidence(command.name, "--help")
-        assert result.exit_code == 0 and len(result.output) > 40, command.name
+    commands = [([c.name], c) for c in app.registered_commands]
+    for group in app.registered_groups:
+        commands += [([group.name, c.name], c) for c in group.typer_instance.registered_commands]
+    assert len(commands) >= 10
+    for path, command in commands:
+        assert command.callback.__doc__, path
+        result = evidence(*path, "--help")
+        assert result.exit_code == 0 and len(result.output) > 40, path
 
 
 def test_ingest_accounts_for_every_file(ingested: Path) -> None:
