@@ -19,6 +19,7 @@ Everything derived is rebuilt from the data plus the decisions, so re-ingesting 
 
 from __future__ import annotations
 
+import bisect
 import csv
 import hashlib
 import io
@@ -275,6 +276,7 @@ def _new_identifier_messages(con: Any, owners: set[str], out: _Suggestions) -> N
     if not rows:
         return
     values = dict(con.execute("SELECT identifier_id, kind || ':' || value FROM identifiers").fetchall())
+    send_times = _send_times(con, sorted({r[6] for r in rows if r[6]}))
     for message_id, platform, conversation, sender, sent_at, body, sender_id, mentioned in rows:
         if sender_id in owners:
             continue
@@ -290,9 +292,31 @@ def _new_identifier_messages(con: Any, owners: set[str], out: _Suggestions) -> N
             for other in named:
                 out.add(other, other, 0.6, said, "new_identifier_message", [message_id], label)
         elif sender_id:
-            _previous_sender(
-                con, owners, out, message_id, sender_id, sent_at, platform, conversation, said, label
+            earlier = (
+                bisect.bisect_left(send_times.get(sender_id, []), sent_at) if sent_at else FIRST_MESSAGES
             )
+            if earlier < FIRST_MESSAGES:
+                _previous_sender(
+                    con, owners, out, message_id, sender_id, sent_at, platform, conversation, said, label
+                )
+
+
+def _send_times(con: Any, sender_ids: list[str]) -> dict[str, list[datetime]]:
+    """Sorted send times of each identifier's canonical messages (one query for all candidates)."""
+    times: dict[str, list[datetime]] = defaultdict(list)
+    if not sender_ids:
+        return times
+    for identifier, sent_at in con.execute(
+        """
+        SELECT mi.identifier_id, m.sent_at_utc FROM message_identifiers mi JOIN messages m USING (message_id)
+        WHERE mi.role = 'sender' AND m.duplicate_of IS NULL AND m.sent_at_utc IS NOT NULL
+          AND mi.identifier_id IN (SELECT unnest(?::VARCHAR[]))
+        ORDER BY 1, 2
+        """,
+        [sender_ids],
+    ).fetchall():
+        times[identifier].append(sent_at)
+    return times
 
 
 def _previous_sender(
@@ -310,15 +334,6 @@ def _previous_sender(
     """'New address' without naming the old one: link to the last other sender who wrote to the same person
     (or in the same chat) before, if this is one of the new identifier's first messages."""
     if sent_at is None:
-        return
-    earlier = con.execute(
-        """
-        SELECT count(*) FROM messages m JOIN message_identifiers mi ON mi.message_id = m.message_id
-        WHERE mi.identifier_id = ? AND mi.role = 'sender' AND m.duplicate_of IS NULL AND m.sent_at_utc < ?
-        """,
-        [sender_id, sent_at],
-    ).fetchone()[0]
-    if earlier >= FIRST_MESSAGES:
         return
     owner_list = sorted(owners) or [""]
     row = con.execute(

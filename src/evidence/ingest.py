@@ -197,12 +197,27 @@ def plan_run(params: IngestParameters, on_file: Callable[[WorkItem], None] | Non
             "acquire_errors": result.errors,
         },
     )
+    # Files of one folder or archive share one name -> sha256 map: write it once, not once per file.
+    write_json(staging / "siblings.json", sibling_groups(result.items))
     batch_files = []
     for number, batch in enumerate(make_batches(result.items)):
         path = staging / f"batch-{number:04d}.json"
-        write_json(path, [item.to_json() for item in batch])
+        write_json(path, [item.to_json(with_siblings=False) for item in batch])
         batch_files.append(str(path))
     return RunPlan(str(case), run_id, batch_files, len(result.items), len(result.errors))
+
+
+def sibling_groups(items: list[WorkItem]) -> dict[str, dict[str, str]]:
+    """One name -> sha256 map per folder or archive (items of a group share one map object)."""
+    groups: dict[str, dict[str, str]] = {}
+    merged: set[int] = set()
+    for item in items:
+        if item.group and id(item.siblings) not in merged:
+            merged.add(id(item.siblings))
+            target = groups.setdefault(item.group, {})
+            for name, sha256 in item.siblings.items():
+                target.setdefault(name, sha256)
+    return groups
 
 
 def make_batches(items: list[WorkItem]) -> list[list[WorkItem]]:
@@ -232,7 +247,10 @@ def extract_batch(case_dir: str, run_id: str, batch_file: str) -> str:
     case = Path(case_dir)
     plan = read_json(run_dir(case, run_id) / "plan.json")
     options = IngestParameters(**plan["parameters"]).options()
+    siblings = read_json(run_dir(case, run_id) / "siblings.json")
     items = [WorkItem.from_json(d) for d in read_json(Path(batch_file))]
+    for item in items:
+        item.siblings = siblings.get(item.group or "", {})
     store = OriginalsStore(case / "originals")
     batch_dir = Path(batch_file).with_suffix("")
     spill = batch_dir.with_name(batch_dir.name + ".spill")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import threading
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -116,6 +117,17 @@ def _pools() -> tuple[ThreadPoolExecutor, ThreadPoolExecutor]:
     return _hash_pools
 
 
+_rings = threading.local()
+
+
+def _ring() -> list[bytearray]:
+    """This thread's reusable chunk buffers, allocated once (not once per file: most files are small)."""
+    ring = getattr(_rings, "buffers", None)
+    if ring is None:
+        ring = _rings.buffers = [bytearray(CHUNK_BYTES) for _ in range(PIPELINE_DEPTH + 1)]
+    return ring
+
+
 def copy_hashing(
     stream: BinaryIO, out: BinaryIO | None, max_bytes: int | None = None
 ) -> tuple[str, str, int]:
@@ -127,7 +139,7 @@ def copy_hashing(
     sha = hashlib.sha256()
     md5 = hashlib.md5(usedforsecurity=False)
     sha_pool, md5_pool = _pools()
-    ring = [bytearray(CHUNK_BYTES) for _ in range(PIPELINE_DEPTH + 1)]
+    ring = _ring()
     in_flight: deque[tuple[Future, Future]] = deque()
     size = 0
     slot = 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 ARCHIVE_FORMAT = "zip_archive"
@@ -28,8 +28,10 @@ class WorkItem:
     skip_reason: str | None = None
     depth: int = 0
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+    def to_json(self, with_siblings: bool = True) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["siblings"] = dict(self.siblings) if with_siblings else {}
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> WorkItem:
