@@ -11,9 +11,6 @@ import hashlib
 import re
 from typing import Any
 
-import numpy as np
-from rapidfuzz import fuzz, process
-
 from evidence.db import insert_rows
 from evidence.link import link_step
 
@@ -41,6 +38,9 @@ def group_images(con: Any, run_id: str) -> dict[str, Any]:
     con.execute("DELETE FROM image_groups")
     if len(rows) < 2:
         return {"groups": 0, "images": 0}
+    import numpy as np  # only cases with images pay for these imports
+    from rapidfuzz import fuzz, process
+
     shas = [r[0] for r in rows]
     hashes = np.array([int(r[1], 16) for r in rows], dtype=np.uint64)
     distance = np.empty((len(rows), len(rows)), dtype=np.uint8)
@@ -99,6 +99,8 @@ def corroborate(con: Any, run_id: str) -> dict[str, Any]:
     ).fetchall()
     if not ocr:
         return {"ocr_messages": 0, "corroborated": 0}
+    from rapidfuzz import fuzz
+
     found = []
     for message_id, conversation, sent_at, body, direction in ocr:
         if sent_at is not None:

@@ -113,8 +113,10 @@ def warm_up() -> threading.Thread:
             import evidence.link
             import evidence.staging  # noqa: F401
             from evidence.db import _schema_database
+            from evidence.detect import mime_of
 
             _schema_database()
+            mime_of(b"warm-up")  # loads libmagic's database
         except Exception:
             log.debug("warm-up import failed", exc_info=True)
 
