@@ -230,11 +230,13 @@ def verify_command(
     with friendly_errors():
         result = verify_case(case, examiner)
     if result.ok:
-        out_console.print(f"OK: {result.originals_checked} originals intact, custody chain unbroken.")
+        out_console.print(
+            f"OK: {result.originals_checked} originals intact, custody chain unbroken.", soft_wrap=True
+        )
         out_console.print(f"custody chain head: {result.chain_head}", soft_wrap=True)
         return
     for problem in result.problems:
-        out_console.print(f"FAIL: {problem}", highlight=False, markup=False)
+        out_console.print(f"FAIL: {problem}", highlight=False, markup=False, soft_wrap=True)
     out_console.print(f"custody chain head: {result.chain_head}", soft_wrap=True)
     raise typer.Exit(1)
 
