@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 
 from evidence.db import open_case
-from evidence.dedup import deduplicate, natural_key
+from evidence.dedup import _COARSE, CANDIDATES_SQL, deduplicate, natural_key
 from evidence.ingest import IngestParameters, ingest
 
 HEADER = "12/03/2024, {} - {}: {}"
@@ -204,3 +204,28 @@ def test_same_file_twice_is_one_blob_with_two_occurrences(tmp_path: Path) -> Non
 
 def test_locators_sort_naturally() -> None:
     assert sorted(["line/10", "line/9", "line/100"], key=natural_key) == ["line/9", "line/10", "line/100"]
+
+
+def test_prefilter_without_bodies_keeps_every_candidate(tmp_path: Path) -> None:
+    """The body keys are computed only for rows the cheap keys keep; the result equals a full scan."""
+    first = write(tmp_path / "1" / "WhatsApp Chat with Alex Marsh.txt", chat(MARCH))
+    second = write(tmp_path / "2" / "WhatsApp Chat with Alex Marsh.txt", chat(LATER))
+    third = write(
+        tmp_path / "3" / "WhatsApp Chat with Jo.txt", chat([("21:05", "Jo", "hi"), ("21:06", "Jo", "hi")])
+    )
+    case = tmp_path / "case"
+    run(case, first.parent, second.parent, third.parent)
+    semi = "SEMI JOIN kept k ON k.message_id = m.message_id"
+    assert semi in CANDIDATES_SQL
+    full_scan = CANDIDATES_SQL.replace(semi, "")
+    kept = "WITH " + _COARSE.rstrip().rstrip(",") + " SELECT count(*) FROM kept"
+    with open_case(case, write=True) as con:
+        got = sorted(con.execute(CANDIDATES_SQL).fetchall(), key=lambda r: r[0])
+        assert got == sorted(con.execute(full_scan).fetchall(), key=lambda r: r[0])
+        assert len(got) == 6
+        assert con.execute(kept).fetchall() == [(10,)]  # Jo's chat is in one file only: no body keys
+        # a unit separator inside a key field could shift fields inside concat_ws: then every row is kept
+        con.execute("UPDATE messages SET conversation = conversation || chr(31) WHERE conversation = 'Jo'")
+        assert con.execute(kept).fetchall() == [(12,)]
+        got = sorted(con.execute(CANDIDATES_SQL).fetchall(), key=lambda r: r[0])
+        assert got == sorted(con.execute(full_scan).fetchall(), key=lambda r: r[0])

@@ -276,7 +276,7 @@ def _new_identifier_messages(con: Any, owners: set[str], out: _Suggestions) -> N
     if not rows:
         return
     values = dict(con.execute("SELECT identifier_id, kind || ':' || value FROM identifiers").fetchall())
-    send_times = _send_times(con, sorted({r[6] for r in rows if r[6]}))
+    send_times = _send_times(con, sorted({r[6] for r in rows if r[6]}), FIRST_MESSAGES)
     for message_id, platform, conversation, sender, sent_at, body, sender_id, mentioned in rows:
         if sender_id in owners:
             continue
@@ -301,8 +301,10 @@ def _new_identifier_messages(con: Any, owners: set[str], out: _Suggestions) -> N
                 )
 
 
-def _send_times(con: Any, sender_ids: list[str]) -> dict[str, list[datetime]]:
-    """Sorted send times of each identifier's canonical messages (one query for all candidates)."""
+def _send_times(con: Any, sender_ids: list[str], first: int) -> dict[str, list[datetime]]:
+    """The `first` earliest send times of each identifier's canonical messages, sorted (one query for all
+    candidates). Enough to tell whether fewer than `first` were sent before a moment, without turning
+    every send time of a large case into a Python datetime."""
     times: dict[str, list[datetime]] = defaultdict(list)
     if not sender_ids:
         return times
@@ -311,9 +313,10 @@ def _send_times(con: Any, sender_ids: list[str]) -> dict[str, list[datetime]]:
         SELECT mi.identifier_id, m.sent_at_utc FROM message_identifiers mi JOIN messages m USING (message_id)
         WHERE mi.role = 'sender' AND m.duplicate_of IS NULL AND m.sent_at_utc IS NOT NULL
           AND mi.identifier_id IN (SELECT unnest(?::VARCHAR[]))
+        QUALIFY row_number() OVER (PARTITION BY mi.identifier_id ORDER BY m.sent_at_utc) <= ?
         ORDER BY 1, 2
         """,
-        [sender_ids],
+        [sender_ids, first],
     ).fetchall():
         times[identifier].append(sent_at)
     return times

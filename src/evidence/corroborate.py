@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import defaultdict
 from typing import Any
 
 from evidence.db import insert_rows
@@ -89,6 +90,31 @@ def group_images(con: Any, run_id: str) -> dict[str, Any]:
     return {"groups": sum(1 for g in members.values() if len(g) > 1), "images": len(out)}
 
 
+def _dated_candidates(con: Any, ocr: list[tuple[Any, ...]]) -> dict[str, list[tuple[Any, ...]]]:
+    """Exported messages within TIME_WINDOW_SECONDS of each dated OCR message, in one query rather than
+    one per OCR message. The range join on timestamps (one second wider) only narrows the search; the
+    window itself is the same expression on epoch seconds as before, so rows on its edge are decided
+    exactly as they were."""
+    found: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+    if any(sent_at is not None for _, _, sent_at, _, _ in ocr):
+        rows = con.execute(
+            """
+            SELECT o.message_id, m.message_id, m.conversation, m.sender, m.recipients, m.body,
+                   epoch(m.sent_at_utc) - epoch(o.sent_at_utc)
+            FROM messages o JOIN messages m
+              ON m.sent_at_utc >= o.sent_at_utc - to_seconds(?::BIGINT + 1)
+             AND m.sent_at_utc <= o.sent_at_utc + to_seconds(?::BIGINT + 1)
+            WHERE o.kind = 'ocr' AND o.body IS NOT NULL AND o.sent_at_utc IS NOT NULL
+              AND m.kind <> 'ocr' AND m.body IS NOT NULL AND m.sent_at_utc IS NOT NULL
+              AND abs(epoch(m.sent_at_utc) - epoch(o.sent_at_utc)) <= ?
+            """,
+            [TIME_WINDOW_SECONDS, TIME_WINDOW_SECONDS, TIME_WINDOW_SECONDS],
+        ).fetchall()
+        for ocr_id, *candidate in rows:
+            found[ocr_id].append(tuple(candidate))
+    return found
+
+
 @link_step("screenshot_corroboration")
 def corroborate(con: Any, run_id: str) -> dict[str, Any]:
     """Link OCR messages to exported messages with the same conversation, a close time and similar text."""
@@ -101,15 +127,11 @@ def corroborate(con: Any, run_id: str) -> dict[str, Any]:
         return {"ocr_messages": 0, "corroborated": 0}
     from rapidfuzz import fuzz
 
+    dated = _dated_candidates(con, ocr)
     found = []
     for message_id, conversation, sent_at, body, direction in ocr:
         if sent_at is not None:
-            candidates = con.execute(
-                "SELECT message_id, conversation, sender, recipients, body, epoch(sent_at_utc) - epoch(?::TIMESTAMPTZ) "
-                "FROM messages WHERE kind <> 'ocr' AND body IS NOT NULL AND sent_at_utc IS NOT NULL "
-                "AND abs(epoch(sent_at_utc) - epoch(?::TIMESTAMPTZ)) <= ?",
-                [sent_at, sent_at, TIME_WINDOW_SECONDS],
-            ).fetchall()
+            candidates = dated.get(message_id, [])
             threshold = TEXT_SCORE
         elif len(_norm(body)) >= UNDATED_MIN_CHARS:
             candidates = con.execute(

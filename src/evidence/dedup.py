@@ -45,8 +45,39 @@ _BODY = (
 _SENDER = "coalesce(m.sender_identifier, m.sender, '')"
 _XID = "nullif(trim(m.external_id), '')"
 
+# Normalising every body is the costly part, so rows that cannot be copies are left out first, on keys
+# without the body. Rule 2 needs two files with the same platform, kind, conversation and sender; rule 1
+# two rows with the same email Message-ID, or the same platform, conversation, chat message id and
+# sender. Every row sharing a body key with a row kept is kept too, so the counts below are the same as
+# over all messages. That holds while those fields cannot shift into one another inside concat_ws:
+# when any row has a unit separator (chr 31) in one of them, every row is kept.
+_COARSE = f"""
+coarse AS (
+    SELECT m.message_id, m.duplicate_of, m.source_sha256, m.platform, m.kind,
+           coalesce(m.conversation, '') AS conv, {_SENDER} AS snd,
+           CASE WHEN {_XID} IS NULL THEN NULL
+                WHEN m.kind = 'email' THEN 'mid' || chr(31) || lower(trim({_XID}, ' <>'))
+                ELSE concat_ws(chr(31), 'xid', m.platform, coalesce(m.conversation, ''), {_XID}, {_SENDER})
+           END AS cekey,
+           contains(concat(m.platform, m.kind, m.conversation, {_SENDER}, m.external_id), chr(31)) AS unsafe
+    FROM messages m
+),
+shared_content AS (
+    SELECT platform, kind, conv, snd FROM coarse GROUP BY ALL HAVING count(DISTINCT source_sha256) > 1
+),
+shared_ids AS (SELECT cekey FROM coarse WHERE cekey IS NOT NULL GROUP BY cekey HAVING count(*) > 1),
+kept AS (
+    SELECT message_id FROM coarse c
+    WHERE c.duplicate_of IS NOT NULL
+       OR c.cekey IN (SELECT cekey FROM shared_ids)
+       OR EXISTS (SELECT 1 FROM shared_content s WHERE s.platform = c.platform AND s.kind = c.kind
+                                                   AND s.conv = c.conv AND s.snd = c.snd)
+       OR (SELECT bool_or(unsafe) FROM coarse)
+),"""
+
 CANDIDATES_SQL = f"""
-WITH keyed AS (
+WITH {_COARSE}
+keyed AS (
     SELECT m.message_id, m.source_sha256, m.source_locator, m.sent_at_utc, m.time_precision, m.duplicate_of,
            {_XID} AS xid,
            CASE WHEN {_XID} IS NULL THEN NULL
@@ -56,7 +87,7 @@ WITH keyed AS (
            END AS ekey,
            md5(concat_ws(chr(31), m.platform, m.kind, coalesce(m.conversation, ''), {_SENDER},
                          trim({_BODY}))) AS gkey
-    FROM messages m
+    FROM messages m SEMI JOIN kept k ON k.message_id = m.message_id
 ),
 counted AS (
     SELECT *,

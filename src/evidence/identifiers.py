@@ -150,7 +150,8 @@ def normalize_url(raw: str) -> Identifier:
         return Identifier("url", text, text)
     scheme = (match.group(1) or "https").lower()
     host = match.group(2).lower()
-    rest = match.group(3).rstrip("/")
+    # Trailing slashes and spaces in any mix ("x.com/ /"): strip both, so normalising again changes nothing.
+    rest = re.sub(r"[\s/]+$", "", match.group(3))
     return Identifier("url", f"{scheme}://{host}{rest}", text)
 
 

@@ -354,14 +354,29 @@ def _load(con: Any, run_id: str, plan: dict[str, Any], dirs: list[Path]) -> dict
     staged = staged_tables(dirs) - {"run_files", "ingest_errors"}
     ordered = [t for t in LOADED_TABLES_ORDER if t in staged] + sorted(staged - set(LOADED_TABLES_ORDER))
     for table in ordered:
-        # Rows are unique by primary key except where one identifier recurs in many messages: keep one
-        # per key (DISTINCT over whole rows would hash every message body).
+        files = staged_files(dirs, table)
+        source = "read_parquet(?, union_by_name = true)"
         key = primary_key(table)
-        distinct = f"DISTINCT ON ({', '.join(key)}) " if key else ""
-        con.execute(
-            f'INSERT OR IGNORE INTO "{table}" BY NAME SELECT {distinct}* FROM read_parquet(?, union_by_name = true)',
-            [staged_files(dirs, table)],
-        )
+        if not key:
+            con.execute(f'INSERT OR IGNORE INTO "{table}" BY NAME SELECT * FROM {source}', [files])
+            continue
+        # Same rows as INSERT OR IGNORE with DISTINCT ON the key, at half the cost or less: rows whose key
+        # is already in the table are left out by an anti-join (only when the table has rows), and
+        # DISTINCT ON (which keeps one row where an identifier recurs in many messages; DISTINCT over whole
+        # rows would hash every message body) only when the staged keys repeat. A NULL key fails the
+        # NOT NULL constraint of the primary key, as it did with INSERT OR IGNORE.
+        cols = ", ".join(f'"{c}"' for c in key)
+        staged_rows, staged_keys = con.execute(
+            f"SELECT count(*), (SELECT count(*) FROM (SELECT DISTINCT {cols} FROM {source})) FROM {source}",
+            [files, files],
+        ).fetchall()[0]
+        distinct = "" if staged_rows == staged_keys else f"DISTINCT ON ({cols}) "
+        has_rows = con.execute(f'SELECT EXISTS (SELECT 1 FROM "{table}")').fetchall()[0][0]
+        new_only = ""
+        if has_rows:
+            match = " AND ".join(f't."{c}" = s."{c}"' for c in key)
+            new_only = f' WHERE NOT EXISTS (SELECT 1 FROM "{table}" t WHERE {match})'
+        con.execute(f'INSERT INTO "{table}" BY NAME SELECT {distinct}* FROM {source} s{new_only}', [files])
     errors = staged_files(dirs, "ingest_errors")
     if errors:
         con.execute(
