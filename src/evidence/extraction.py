@@ -83,6 +83,30 @@ class Extraction:
         self.spilled[table].append(path)
         self.rows[table] = []
 
+    def add_table(self, table: str, arrow_table: Any) -> None:
+        """Rows a parser built in bulk as an Arrow table (cast to the staging schema of `table`).
+
+        With a spill folder the table is written out at once as one more Parquet part; without one its
+        rows join `rows` as dicts, so in-memory users (tests, tools) see every row either way.
+        """
+        if arrow_table.num_rows == 0:
+            return
+        from evidence.db import arrow_schema
+
+        schema = arrow_schema(table)
+        arrow_table = arrow_table.select(schema.names).cast(schema)
+        if self.spill_dir is None or table in NEVER_SPILLED:
+            self.rows[table].extend(arrow_table.to_pylist())
+            return
+        import pyarrow.parquet as pq
+
+        if self.rows.get(table):
+            self.spill(table)  # keep parts in the order the rows were added
+        self.spill_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = self.spill_dir / f"{table}-{len(self.spilled[table]):05d}.parquet"
+        pq.write_table(arrow_table, path)
+        self.spilled[table].append(path)
+
     def absorb(self, other: Extraction) -> None:
         """Take over another extraction's rows and spilled parts (a file's rows joining its batch)."""
         for table, rows in other.rows.items():

@@ -22,12 +22,14 @@ Decisions a reader of the rows should know:
 from __future__ import annotations
 
 import gc
+import logging
 import re
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from evidence.extraction import message_id_for
 from evidence.parsers.base import Parser, Sample
 from evidence.parsers.registry import register
 from evidence.timeutil import TZ_RUN_PARAMETER, TimeValue, from_local, zone
@@ -243,7 +245,8 @@ class WhatsAppParser(Parser):
         collecting = gc.isenabled()
         gc.disable()
         try:
-            _Reader(ctx, order).run()
+            if not _fast_parse(ctx, order):
+                _Reader(ctx, order).run()
         finally:
             if collecting:
                 gc.enable()
@@ -663,3 +666,435 @@ def _valid(year: int, month: int, day: int) -> tuple[int, int, int] | None:
     except ValueError:
         return None
     return (year, month, day)
+
+
+# --- bulk path for large exports ---------------------------------------------------------------------
+# The whole file as one Arrow string array of lines: headers are found and split by RE2 (pyarrow.compute)
+# in C, continuation lines are joined per message in C, and only what is rare or repeats goes through the
+# Python code above: each distinct author and date once, and per line only headers whose time or body needs
+# the full rules (AM/PM hours outside 1-12, clock-change days, impossible dates, media markers, marked
+# bodies). It declines, before it reports anything, whenever a file holds something it does not model
+# exactly (carriage returns, bad UTF-8, U+FFFD, text before the first header, non-ASCII digits, a header
+# that only matches with a different separator or bracket pairing); the streaming reader then parses it.
+
+FAST_PATH = True
+FAST_MIN_BYTES = 1 << 20  # smaller files gain little from the bulk path
+_FAST_MAX_BYTES = 1 << 30
+
+# HEADER for RE2, up to where `rest` starts (head): the backreference and the conditional become plain
+# groups (sep2, close) that the bulk path checks against sep and br. RE2's \d is ASCII where Python's is
+# any Unicode decimal digit, so a file with other decimal digits is declined (_NON_ASCII_DIGIT).
+_FAST_HEADER = (
+    "^(?P<head>[\u200e\u200f]*"
+    r"(?P<br>\[)?"
+    r"(?P<dt>"
+    r"(?P<a>\d{1,4})(?P<sep>[./-]) ?(?P<b>\d{1,2})(?P<sep2>[./-]) ?(?P<c>\d{1,4})\.?"
+    rf"(?:,{_SP}*|{_SP}+)"
+    rf"(?:klo{_SP}+)?"
+    r"(?P<h>\d{1,2})[:.](?P<mi>\d{2})(?:[:.](?P<s>\d{2}))?"
+    rf"(?:{_SP}*(?P<ap>[AaPp]\.?{_SP}?[Mm]\.?))?"
+    r")"
+    r"\.?"
+    rf"(?P<close>\]{_SP}?|{_SP}+[-–]{_SP}+))"
+)
+_NON_ASCII_DIGIT = r"[^\P{Nd}0-9]"
+# Then "Name:" in front of the body (the first colon, not at the start of rest) and the one space the
+# reader skips after it; the optional tail cannot change how the head matched.
+_FAST_HEADER_AUTHOR = _FAST_HEADER + r"(?:(?P<key>[^:]+):(?P<space> ?))?"
+# Bodies the streaming reader sends to _media_of or the iOS system/call rules (a superset is fine).
+_FAST_SPECIAL_BODY = f"^[{_BIDI}]|<|(?:" + "|".join(re.escape(e) for e in _MEDIA_ENDINGS) + ")$"
+
+
+def _fast_parse(ctx: ParseContext, order: _DateOrder) -> bool:
+    """Parse a large export in bulk; False (having reported nothing) when the file is not one it covers."""
+    if not FAST_PATH:
+        return False
+    size = ctx.path.stat().st_size
+    if size < FAST_MIN_BYTES or size > _FAST_MAX_BYTES:
+        return False
+    import pyarrow as pa
+
+    try:
+        plan = _FastPlan.build(ctx, order)
+    except Exception as exc:  # nothing was reported yet: the streaming reader reads the file instead
+        logging.getLogger(__name__).warning("WhatsApp bulk path declined %s: %s", ctx.source_path, exc)
+        plan = None
+    if plan is None:
+        return False
+    plan.commit()
+    del plan
+    pa.default_memory_pool().release_unused()  # the loader comes next in the same process
+    return True
+
+
+class _FastPlan:
+    """Everything read from the file by the bulk path, checked before anything is reported."""
+
+    @classmethod
+    def build(cls, ctx: ParseContext, order: _DateOrder) -> _FastPlan | None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        data = ctx.path.read_bytes()
+        if data.startswith(b"\xef\xbb\xbf"):
+            data = data[3:]
+        if b"\r" in data or b"\xef\xbf\xbd" in data:
+            return None  # newline translation and replacement characters: the streaming reader's rules
+        if not data:
+            return None
+        lines = _split_lines(data)
+        del data
+        try:
+            lines.validate(full=True)  # UTF-8: bad bytes are the streaming reader's (U+FFFD and a flag)
+        except pa.ArrowInvalid:
+            return None
+        if pc.any(pc.match_substring_regex(lines, _NON_ASCII_DIGIT)).as_py():
+            return None
+        is_header = pc.match_substring_regex(lines, _FAST_HEADER)
+        if not is_header[0].as_py():
+            return None  # text before the first header: warnings the streaming reader writes
+        header_lines = lines.filter(is_header)
+        heads = pc.extract_regex(header_lines, _FAST_HEADER_AUTHOR)
+        f = {field.name: heads.field(field.name) for field in heads.type}  # one per named group
+        n = len(heads)
+        if heads.null_count:
+            return None  # cannot happen: the same pattern matched these lines
+        # Certainty checks: the same separator twice, "[" with "]" and only then.
+        if not pc.all(pc.equal(f["sep"], f["sep2"])).as_py():
+            return None
+        if not pc.all(pc.equal(pc.not_equal(f["br"], ""), pc.starts_with(f["close"], "]"))).as_py():
+            return None
+        head_bytes = pc.binary_length(f["head"])
+
+        plan = cls()
+        plan.ctx, plan.order, plan.n = ctx, order, n
+        plan.reader = reader = _Reader(ctx, order)
+        plan.lines, plan.is_header, plan.f, plan.header_lines = lines, is_header, f, header_lines
+        plan.header_positions = pc.indices_nonzero(is_header).to_numpy()
+        plan.line_numbers = (plan.header_positions + 1).tolist()
+
+        # --- dates: one day_of per distinct date as written
+        day_codes = pc.dictionary_encode(pc.binary_join_element_wise(f["a"], f["b"], f["c"], "|"))
+        days = [reader.day_of(*key.split("|")) for key in day_codes.dictionary.to_pylist()]
+        day_index = day_codes.indices
+        midnight = pa.array([None if d[2] is None else _micros(d[2]) for d in days], pa.int64()).take(
+            day_index
+        )
+        hour = pc.cast(pc.if_else(pc.equal(f["h"], ""), "0", f["h"]), pa.int64())
+        minute = pc.cast(pc.if_else(pc.equal(f["mi"], ""), "0", f["mi"]), pa.int64())
+        second = pc.cast(pc.if_else(pc.equal(f["s"], ""), "0", f["s"]), pa.int64())
+        has_ap = pc.not_equal(f["ap"], "")
+        pm = pc.is_in(pc.utf8_slice_codeunits(f["ap"], 0, 1), pa.array(["p", "P"]))
+        hour12_ok = pc.and_(pc.greater_equal(hour, 1), pc.less_equal(hour, 12))
+        # hour % 12 + 12 for PM, for 1 <= hour <= 12 (other hours next to AM/PM take the full rules)
+        hour24 = pc.if_else(
+            has_ap, pc.add(pc.if_else(pc.equal(hour, 12), 0, hour), pc.if_else(pm, 12, 0)), hour
+        )
+        time_ok = pc.and_(
+            pc.and_(midnight.is_valid(), pc.or_(pc.invert(has_ap), hour12_ok)),
+            pc.and_(pc.less_equal(hour24, 23), pc.and_(pc.less_equal(minute, 59), pc.less_equal(second, 59))),
+        )
+        seconds = pc.add(pc.multiply(pc.add(pc.multiply(hour24, 60), minute), 60), second)
+        plan.utc = pc.add(midnight, pc.multiply(seconds, 1_000_000))
+        plan.precision = pc.if_else(pc.equal(f["s"], ""), "minute", "second")
+        plan.day_index, plan.days = day_index, days
+
+        # --- authors: one author_of per distinct spelling
+        has_key = pc.not_equal(f["key"], "")
+        key_codes = pc.dictionary_encode(pc.if_else(has_key, f["key"], None))
+        keys = key_codes.dictionary.to_pylist()
+        authors = []
+        for key in keys:
+            found = reader.authors.get(key)
+            if found is None:
+                found = reader.authors[key] = reader.author_of(key)
+            authors.append(found)
+        plan.authors = authors
+        # author index per message: len(authors) stands for the system author (no "Name:" in front)
+        system_slot = len(authors)
+        author_index = pc.if_else(has_key, pc.cast(key_codes.indices, pa.int64()), system_slot)
+        is_person = pc.take(pa.array([not a.is_system for a in authors] + [False]), author_index)
+        plan.author_index = author_index
+        # text: the body's first line, after the head and, for a person, "Name:" and one space
+        author_bytes = pc.add(pc.add(pc.binary_length(f["key"]), 1), pc.binary_length(f["space"]))
+        cut = pc.add(head_bytes, pc.if_else(is_person, author_bytes, 0))
+        plan.text = _drop_prefixes(header_lines, cut)
+        special = pc.and_(is_person, pc.match_substring_regex(plan.text, _FAST_SPECIAL_BODY))
+        plan.python = pc.or_(pc.invert(time_ok), special)
+        return plan
+
+    def commit(self) -> None:
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        ctx, reader, f, n = self.ctx, self.reader, self.f, self.n
+        sha = ctx.sha256
+        numbers = self.line_numbers
+        message_ids = pa.array((message_id_for(sha, f"line/{k}") for k in numbers), pa.string(), size=n)
+        locators = pc.binary_join_element_wise("line/", pc.cast(pa.array(numbers), pa.string()), "")
+
+        # Interned values: author objects and flag tuples, shared by all messages that have them.
+        author_slots: dict[int, int] = {}
+        author_list: list[_Author] = [*self.authors, _SYSTEM_AUTHOR]
+        flag_slots: dict[tuple[str, ...], int] = {}
+        kinds = ("message", "system", "media", "call")
+
+        def flag_slot(flags: tuple[str, ...]) -> int:
+            slot = flag_slots.get(flags)
+            if slot is None:
+                slot = flag_slots[flags] = len(flag_slots)
+            return slot
+
+        # Flags of the bulk rows: the day's order flags, then the author's.
+        combo_codes = pc.dictionary_encode(
+            pc.add(pc.multiply(pc.cast(self.day_index, pa.int64()), len(author_list)), self.author_index)
+        )
+        combo_slots = []
+        for combo in combo_codes.dictionary.to_pylist():
+            day_flags = self.days[combo // len(author_list)][1]
+            author = author_list[combo % len(author_list)]
+            extra = () if author.is_system else author.flags
+            combo_slots.append(flag_slot(tuple(dict.fromkeys((*day_flags, *extra)))))
+        flag_index = pa.array(combo_slots, pa.int64()).take(combo_codes.indices)
+        author_index = self.author_index
+        is_system = pc.take(pa.array([a.is_system for a in author_list]), author_index)
+        kind_index = pc.if_else(is_system, 1, 0)
+
+        # Rows that need the full rules, in line order (their warnings come out in the reader's order).
+        rows = pc.indices_nonzero(self.python).to_pylist()
+        p_utc, p_local, p_source, p_precision, p_text = [], [], [], [], []
+        p_author, p_flags, p_kind = [], [], []
+        picked = pa.array(rows, pa.int64())
+        # re.Match.groups() of HEADER: optional groups None when absent; klo (unused by the rules) None
+        names = ("br", "dt", "a", "sep", "b", "c", None, "h", "mi", "s", "ap", None)
+        columns = [f[name].take(picked).to_pylist() if name else [None] * len(rows) for name in names]
+        for k in (0, 9, 10):
+            columns[k] = [value or None for value in columns[k]]
+        heads = f["head"].take(picked).to_pylist()
+        columns[11] = [
+            line[len(head) :]
+            for line, head in zip(self.header_lines.take(picked).to_pylist(), heads, strict=True)
+        ]
+        for i, groups in zip(rows, zip(*columns, strict=True), strict=True):
+            locator = f"line/{numbers[i]}"
+            time, text, author, kind, flags, media, sibling = _full_rules(reader, groups, locator)
+            if time.utc is None:
+                reader.undated += 1
+            p_utc.append(None if time.utc is None else _micros(time.utc))
+            p_local.append(time.local_text)
+            p_source.append(time.tz_source)
+            p_precision.append(time.precision)
+            p_text.append(text)
+            slot = author_slots.get(id(author))
+            if slot is None:
+                author_list.append(author)
+                slot = author_slots[id(author)] = len(author_list) - 1
+            p_author.append(slot)
+            p_flags.append(flag_slot(tuple(dict.fromkeys((*time.flags, *flags)))))
+            p_kind.append(kinds.index(kind))
+            if media is not None:
+                ctx.add_attachment(
+                    message_id_for(sha, locator),
+                    locator=locator,
+                    file_name=media or None,
+                    mime=None,
+                    sha256=sibling,
+                )
+        reader.emitted = n
+        reader.finish_warnings()
+        if reader.emitted == reader.undated:
+            raise ValueError(
+                "no WhatsApp message with a readable date and time: every header line has an impossible "
+                "date or time"
+            )
+
+        mask = self.python
+        if rows:
+            utc = pc.replace_with_mask(self.utc, mask, pa.array(p_utc, pa.int64()))
+            local = pc.replace_with_mask(f["dt"], mask, pa.array(p_local, pa.string()))
+            source = pc.replace_with_mask(
+                pa.array([TZ_RUN_PARAMETER] * n, pa.string()), mask, pa.array(p_source, pa.string())
+            )
+            precision = pc.replace_with_mask(self.precision, mask, pa.array(p_precision, pa.string()))
+            author_index = pc.replace_with_mask(author_index, mask, pa.array(p_author, pa.int64()))
+            flag_index = pc.replace_with_mask(flag_index, mask, pa.array(p_flags, pa.int64()))
+            kind_index = pc.replace_with_mask(
+                pc.cast(kind_index, pa.int64()), mask, pa.array(p_kind, pa.int64())
+            )
+        else:
+            utc, local, precision = self.utc, f["dt"], self.precision
+            source = pa.array([TZ_RUN_PARAMETER] * n, pa.string())
+
+        # Body: the header line's text, then each continuation line, joined by "\n" per message.
+        text = self.text
+        if rows:
+            text = pc.replace_with_mask(text, mask, pa.array(p_text, pa.string()))
+        lines_text = pc.replace_with_mask(self.lines, self.is_header, text)
+        del text, self.text, self.lines, self.header_lines
+        offsets = np.append(self.header_positions, len(lines_text)).astype(np.int32)
+        body = pc.binary_join(pa.ListArray.from_arrays(pa.array(offsets), lines_text), "\n")
+        del lines_text
+
+        # Sender, identifier and direction per author object, as ParseContext.add_message sets them.
+        senders, values, directions, idents = [], [], [], []
+        for author in author_list:
+            ident = author.identifier
+            direction = author.direction
+            if direction is None and ctx._owner_values and ident is not None:
+                direction = "outgoing" if ident.value in ctx._owner_values else "incoming"
+            senders.append(author.sender)
+            values.append(ident.value if ident else None)
+            directions.append(direction)
+            idents.append(ident)
+        flag_list = [list(flags) for flags in flag_slots]
+        string = pa.string()
+        messages = pa.table(
+            {
+                "message_id": message_ids,
+                "platform": pa.array([PLATFORM] * n, string),
+                "conversation": pa.array([reader.conversation] * n, string),
+                "sender": pa.array(senders, string).take(author_index),
+                "sender_identifier": pa.array(values, string).take(author_index),
+                "recipients": pa.array([[]], pa.list_(string)).take(pa.array([0] * n)),
+                "sent_at_utc": pc.cast(utc, pa.timestamp("us", tz="UTC")),
+                "sent_at_local": local,
+                "tz_source": source,
+                "time_precision": precision,
+                "kind": pa.array(kinds, string).take(kind_index),
+                "body": body,
+                "source_sha256": pa.array([sha] * n, string),
+                "source_locator": locators,
+                "duplicate_of": pa.nulls(n, string),
+                "subject": pa.nulls(n, string),
+                "external_id": pa.nulls(n, string),
+                "direction": pa.array(directions, string).take(author_index),
+                "flags": pa.array(flag_list, pa.list_(string)).take(flag_index),
+                "parser": pa.array([ctx.parser_name] * n, string),
+            }
+        )
+        ctx.out.add_table("messages", messages)
+        ctx.message_count += n
+        del messages, body
+
+        # Sender identifiers: one identifiers row and one link per message that has one.
+        linked = pc.indices_nonzero(pa.array([i is not None for i in idents]).take(author_index))
+        if len(linked):
+            ident_slots = author_index.take(linked)
+            ident_rows = [i.row() if i is not None else None for i in idents]
+            id_of = [r["identifier_id"] if r else None for r in ident_rows]
+            ctx.out.add_table(
+                "identifiers",
+                pa.table(
+                    {
+                        "identifier_id": pa.array(id_of, string).take(ident_slots),
+                        "kind": pa.array([r and r["kind"] for r in ident_rows], string).take(ident_slots),
+                        "value": pa.array([r and r["value"] for r in ident_rows], string).take(ident_slots),
+                        "raw": pa.array([r and r["raw"] for r in ident_rows], string).take(ident_slots),
+                        "is_valid": pa.array([r and r["is_valid"] for r in ident_rows], pa.bool_()).take(
+                            ident_slots
+                        ),
+                        "flags": pa.array(
+                            [r["flags"] if r else None for r in ident_rows], pa.list_(string)
+                        ).take(ident_slots),
+                    }
+                ),
+            )
+            ctx.out.add_table(
+                "message_identifiers",
+                pa.table(
+                    {
+                        "message_id": message_ids.take(linked),
+                        "identifier_id": pa.array(id_of, string).take(ident_slots),
+                        "role": pa.array(["sender"] * len(linked), string),
+                    }
+                ),
+            )
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _micros(moment: datetime) -> int:
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def _full_rules(
+    reader: _Reader, groups: tuple, locator: str
+) -> tuple[TimeValue, str, _Author, str, list[str], str | None, str | None]:
+    """One header through the streaming reader's rules (its emit, up to the row): time, first-line text,
+    author, kind, flags, media ('' omitted, a name, None) and the media file's sibling sha256."""
+    _, local_text, a, _, b, c, _, h, mi, s, ap, rest = groups
+    flags: list[str] = []
+    time = reader.time_of(local_text, a, b, c, h, mi, s, ap, locator, flags)
+    author = _SYSTEM_AUTHOR
+    text = rest
+    colon = rest.find(":")
+    if colon > 0:
+        found = reader.authors.get(rest[:colon])
+        if found is None:
+            found = reader.authors[rest[:colon]] = reader.author_of(rest[:colon])
+        author = found
+        if not found.is_system:
+            text = rest[colon + 2 :] if rest[colon + 1 : colon + 2] == " " else rest[colon + 1 :]
+            if found.flags:
+                flags.extend(found.flags)
+    kind = "system" if author.is_system else "message"
+    media = sibling = None
+    if kind == "message":
+        marked = text[:1] in _BIDI_SET
+        if marked:
+            text = text.lstrip(_BIDI)
+        if "<" in text or text.endswith(_MEDIA_ENDINGS):
+            media = _media_of(text)
+        if media is not None:
+            kind = "media"
+            if media:
+                sibling = reader.siblings.get(media) or reader.siblings_folded.get(media.casefold())
+            if sibling is None:
+                flags.append("media_not_in_export")
+        elif marked:
+            if _IOS_CALL.match(text):
+                kind = "call"
+            elif _IOS_SYSTEM.search(text):
+                kind, author = "system", _SYSTEM_AUTHOR
+                flags = [f for f in flags if f != "non_contact_name"]
+    return time, text, author, kind, flags, media, sibling
+
+
+def _split_lines(data: bytes) -> Any:
+    """UTF-8 bytes as a pyarrow StringArray of lines split at "\\n" (a final newline ends the last line)."""
+    import numpy as np
+    import pyarrow as pa
+
+    raw = np.frombuffer(data, np.uint8)
+    newlines = np.flatnonzero(raw == 10).astype(np.int64)
+    ends = newlines if data.endswith(b"\n") else np.append(newlines, len(data))
+    n = len(ends)
+    # Pieces line, newline, line, newline, ... over the same buffer; the lines are every second piece.
+    split = np.empty(2 * n, np.int64)
+    split[0] = 0
+    split[1::2] = ends
+    split[2::2] = ends[:-1] + 1
+    split = np.append(split, ends[-1] + 1 if data.endswith(b"\n") else ends[-1]).astype(np.int32)
+    pieces = pa.StringArray.from_buffers(2 * n, pa.py_buffer(split), pa.py_buffer(data), null_count=0)
+    return pieces.take(pa.array(np.arange(0, 2 * n, 2, dtype=np.int64)))
+
+
+def _drop_prefixes(strings: Any, cut: Any) -> Any:
+    """Each string of a pyarrow StringArray without its first cut[i] bytes (cuts end on a character).
+
+    The data buffer is shared by a twice-as-long array whose offsets also mark each cut (prefix, remainder,
+    prefix, remainder, ...); taking every second item copies the remainders out in one C-level pass.
+    """
+    import numpy as np
+    import pyarrow as pa
+
+    n = len(strings)
+    offsets = np.frombuffer(strings.buffers()[1], np.int32)[strings.offset : strings.offset + n + 1]
+    split = np.empty(2 * n + 1, np.int32)
+    split[0::2] = offsets
+    split[1::2] = offsets[:-1] + np.asarray(cut, np.int32)
+    pieces = pa.StringArray.from_buffers(2 * n, pa.py_buffer(split), strings.buffers()[2], null_count=0)
+    return pieces.take(pa.array(np.arange(1, 2 * n, 2, dtype=np.int64)))

@@ -1,0 +1,379 @@
+"""The WhatsApp bulk (Arrow) path gives exactly the streaming reader's rows, or declines.
+
+Every file here is extracted twice, once with the bulk path forced on (no size threshold) and once with it
+off; all staging tables (messages, identifiers, links, attachments, warnings, run_files), all columns,
+compared in a canonical order.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from whatsapp_generator import generate_export
+
+import evidence.parsers.whatsapp as whatsapp
+from evidence.extract import WorkItem, extract_items
+from evidence.extraction import Extraction, ParseOptions
+from evidence.staging import rows_to_table
+from evidence.store import OriginalsStore
+
+TABLES = ("messages", "identifiers", "message_identifiers", "attachments", "ingest_errors", "run_files")
+
+
+def _canonical(out: Extraction) -> dict[str, list[dict[str, Any]]]:
+    """Every row of every table (spilled parts, Arrow parts and row dicts), through the staging schema."""
+    result = {}
+    for table in TABLES:
+        parts = [pq.read_table(path) for path in out.spilled.get(table, ())]
+        if out.rows.get(table):
+            parts.append(rows_to_table(table, out.rows[table]))
+        if not parts:
+            result[table] = []
+            continue
+        rows = pa.concat_tables(parts).to_pylist()
+        for row in rows:
+            row.pop("run_id", None)
+        result[table] = sorted(rows, key=repr)
+    return result
+
+
+def _extract(
+    path: Path, tmp: Path, *, fast: bool, siblings: dict[str, str] | None = None, **options: Any
+) -> tuple[dict[str, list[dict[str, Any]]], bool]:
+    mode = "fast" if fast else "slow"
+    taken: list[bool] = []
+    original = whatsapp._fast_parse
+
+    def spy(ctx, order):
+        result = original(ctx, order) if fast else False
+        taken.append(result)
+        return result
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(whatsapp, "_fast_parse", spy)
+        patch.setattr(whatsapp, "FAST_MIN_BYTES", 0)
+        store = OriginalsStore(tmp / f"originals-{mode}")
+        blob = store.put_file(path)
+        item = WorkItem(blob.sha256, blob.md5, blob.size_bytes, str(path), path.name)
+        item.siblings = dict(siblings or {})
+        out = extract_items(
+            [item],
+            store=store,
+            run_id="t",
+            options=ParseOptions(**options),
+            out=Extraction(spill_dir=tmp / f"spill-{mode}"),
+        )
+    return _canonical(out), any(taken)
+
+
+def check_same(path: Path, tmp: Path, **kwargs: Any) -> bool:
+    """Assert the bulk path's rows equal the streaming reader's; True when the bulk path was taken."""
+    fast_rows, taken = _extract(path, tmp, fast=True, **kwargs)
+    slow_rows, _ = _extract(path, tmp, fast=False, **kwargs)
+    for table in TABLES:
+        assert len(fast_rows[table]) == len(slow_rows[table]), table
+        for fast_row, slow_row in zip(fast_rows[table], slow_rows[table], strict=True):
+            assert fast_row == slow_row, table
+    return taken
+
+
+def write(tmp_path: Path, name: str, text: str | bytes) -> Path:
+    path = tmp_path / name
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8", newline="")
+    return path
+
+
+# --- (1) the real fixtures ---------------------------------------------------------------------------
+
+FIXTURES = (
+    "chat-miner/testlog.txt",
+    "chat-miner/test_mmddyyyy_12hrs.txt",
+    "langchain-community/chat_loaders/whatsapp_chat.txt",
+)
+
+
+@pytest.mark.parametrize("name", FIXTURES)
+@pytest.mark.parametrize("options", [{}, {"tz": "America/New_York", "region": "US", "owners": ("John Doe",)}])
+def test_fixtures(name: str, options: dict[str, Any], shared_fixtures: Path, tmp_path: Path) -> None:
+    path = shared_fixtures / "whatsapp" / name
+    if not path.exists():
+        pytest.skip(f"{name} is not present")
+    check_same(path, tmp_path, **options)
+
+
+def test_every_shared_whatsapp_fixture(shared_fixtures: Path, tmp_path: Path) -> None:
+    folder = shared_fixtures / "whatsapp"
+    if not folder.is_dir():
+        pytest.skip("no WhatsApp fixtures")
+    for number, path in enumerate(sorted(p for p in folder.rglob("*") if p.is_file())):
+        check_same(path, tmp_path / str(number))
+
+
+# --- (2) generated exports -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("style", ["android", "ios"])
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_generated(style: str, seed: int, tmp_path: Path) -> None:
+    path = tmp_path / f"WhatsApp Chat with Bob {style}.txt"
+    generate_export(path, 2_000, seed=seed, style=style)
+    # The generator spreads messages over months from January: across the March clock change in London.
+    text = path.read_text(encoding="utf-8")
+    assert "/03/2023" in text and "/05/2023" in text
+    assert check_same(path, tmp_path, tz="Europe/London")
+
+
+def test_generated_android_takes_the_bulk_path_with_owners(tmp_path: Path) -> None:
+    path = tmp_path / "WhatsApp Chat with Alex.txt"
+    generate_export(path, 3_000, seed=11)
+    assert check_same(path, tmp_path)
+    assert check_same(path, tmp_path / "owners", owners=("Bob", "+44 7700 900123"))
+    assert check_same(path, tmp_path / "ny", tz="America/New_York", region="US")
+
+
+def test_generated_spanning_london_clock_changes(tmp_path: Path) -> None:
+    """Messages on the clock-change days themselves, including times in the gap and the repeated hour."""
+    path = tmp_path / "WhatsApp Chat with Bob.txt"
+    generate_export(path, 500, seed=4)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    extra = [
+        "26/03/2023, 00:59 - Bob: before the gap",
+        "26/03/2023, 01:30 - Bob: in the gap",
+        "26/03/2023, 02:10 - Bob: after",
+        "29/10/2023, 01:30 - Bob: repeated hour",
+        "29/10/2023, 01:30 - Alice Smith: repeated hour again",
+        "29/10/2023, 02:00 - Bob: after",
+    ]
+    write(tmp_path, path.name, "\n".join(lines[:200] + extra + lines[200:]) + "\n")
+    assert check_same(path, tmp_path)
+    assert check_same(path, tmp_path / "ios", tz="Europe/Dublin")
+
+
+def _rewrite_dates(text: str, change: Any) -> str:
+    return re.sub(r"^(\[?)(\d\d)/(\d\d)/(\d{4})", change, text, flags=re.MULTILINE)
+
+
+@pytest.mark.parametrize("region", ["GB", "US"])
+def test_generated_ambiguous_day_month(region: str, tmp_path: Path) -> None:
+    path = tmp_path / "WhatsApp Chat with Bob.txt"
+    generate_export(path, 1_500, seed=7, style="ios")
+    text = path.read_text(encoding="utf-8")
+    text = _rewrite_dates(text, lambda m: f"{m[1]}{int(m[2]) % 12 + 1:02d}/{m[3]}/{m[4]}")
+    write(tmp_path, path.name, text)
+    assert check_same(path, tmp_path, region=region)
+
+
+def test_generated_month_first_and_conflicting(tmp_path: Path) -> None:
+    path = tmp_path / "WhatsApp Chat with Bob.txt"
+    generate_export(path, 1_500, seed=8)
+    text = path.read_text(encoding="utf-8")
+    swapped = _rewrite_dates(text, lambda m: f"{m[1]}{m[3]}/{m[2]}/{m[4]}")
+    write(tmp_path, path.name, swapped)
+    assert check_same(path, tmp_path)
+    rng = random.Random(1)
+    mixed = _rewrite_dates(text, lambda m: f"{m[1]}{m[3]}/{m[2]}/{m[4]}" if rng.random() < 0.2 else m[0])
+    write(tmp_path, path.name, mixed)
+    assert check_same(path, tmp_path / "mixed")
+
+
+# --- (3) handwritten edge files -----------------------------------------------------------------------
+
+LRM = "\u200e"
+EDGE_FILES = {
+    "android_12h": (
+        "1/5/23, 9:05 AM - Bob: hi\n"
+        "1/5/23, 12:00 PM - Bob: noon\n"
+        "1/5/23, 12:00\u202fAM - Bob: midnight\n"
+        "1/5/23, 00:08 a. m. - Bob: zero hour\n"
+        "1/5/23, 13:08 p.m. - Bob: thirteen\n"
+        "1/5/23, 0:08 PM - Bob: zero pm\n"
+        "1/15/23, 9:05 p. m. - ~\u202fCarol: late\n"
+    ),
+    "dst_and_bad_dates": (
+        "26/03/2023, 01:30 - Bob: gap\n"
+        "29/10/2023, 01:30 - Bob: ambiguous\n"
+        "31/02/2023, 10:00 - Bob: no such day\n"
+        "30/04/2023, 24:00 - Bob: no such hour\n"
+        "30/04/2023, 23:60 - Bob: no such minute\n"
+        "30/04/2023, 10:00 - Bob: fine\n"
+        "30/04/123, 10:00 - Bob: three-digit year\n"
+        "2023-04-30, 10:00 - Bob: iso date\n"
+    ),
+    "multiline_and_blank": (
+        "13/01/2023, 10:00 - Bob: first\n"
+        "\n"
+        "second paragraph\n"
+        "  indented: with colon\n"
+        "13/01/2023, 10:01 - Alice Smith: \n"
+        "13/01/2023, 10:02 - Alice Smith:no space\n"
+        "13/01/2023, 10:03 - : empty author\n"
+        "13/01/2023, 10:04 - Bob: trailing blank lines\n"
+        "\n"
+        "\n"
+    ),
+    "no_final_newline": "13/01/2023, 10:00 - Bob: one\n13/01/2023, 10:01 - Bob: two\ncontinued",
+    "media_android": (
+        "14/02/2023, 10:00 - Bob: IMG-20230214-WA0001.jpg (file attached)\n"
+        "caption here\n"
+        "14/02/2023, 10:01 - Bob: <Media omitted>\n"
+        "14/02/2023, 10:02 - Bob: image omitted\n"
+        "14/02/2023, 10:03 - Bob: a <b> tag\n"
+        "14/02/2023, 10:04 - Bob: (smile)\n"
+        "14/02/2023, 10:05 - Bob: DOC-1.pdf (file attached)\n"
+        '14/02/2023, 10:06 - Bob changed the subject from "a: b" to "c"\n'
+        "14/02/2023, 10:07 - Bob changed their phone number\n"
+        "14/02/2023, 10:08 - +44 7700 900123: from a number\n"
+        "14/02/2023, 10:09 - \u202a+44 7700 900124\u202c: marked number\n"
+        "14/02/2023, 10:10 - Messages and calls are end-to-end encrypted.\n"
+    ),
+    "ios": (
+        f"[14/02/2023, 10:00:00] Chat: {LRM}Messages and calls are end-to-end encrypted.\n"
+        f"[14/02/2023, 10:00:01] Bob: {LRM}<attached: 00000001-PHOTO-2023-02-14-10-00-01.jpg>\n"
+        f"[14/02/2023, 10:00:02] Bob: {LRM}image omitted\n"
+        f"[14/02/2023, 10:00:03] Bob: {LRM}Missed voice call\n"
+        f"[14/02/2023, 10:00:04] ~\u202fCarol: {LRM}Carol joined using this group's invite link\n"
+        f"[14/02/2023, 10:00:05] Bob: {LRM}This message was deleted.\n"
+        f"{LRM}[14/02/2023, 10:00:06] Bob: marked header\n"
+        "[14/02/2023, 10:00:07] Bob: 60 seconds? [14/02/2023, 10:00:60] Bob: inline\n"
+        "[14/02/2023, 10:00:60] Bob: bad second\n"
+        "[14/02/2023 10:00:08] Bob: no comma\n"
+    ),
+    "dotted_klo": (
+        "13.1.2023 klo 10.00 - Bob: finnish\n"
+        "13.1.2023, 10:00 - Bob: dotted\n"
+        "13. 1. 2023, 10:00 - Bob: spaced\n"
+        "13.01.23. 10:00. - Bob: trailing dots\n"
+    ),
+    # Files the bulk path declines (or must not misread).
+    "separator_mismatch": "13/01/2023, 10:00 - Bob: one\n13/01-2023, 10:00 - Bob: mixed\n",
+    "bracket_without_close": "[13/01/2023, 10:00:00 - Bob: one\n13/01/2023, 10:00:01] Bob: two\n",
+    "leading_text": "exported chat\n13/01/2023, 10:00 - Bob: one\n13/01/2023, 10:01 - Bob: two\n",
+    "crlf": "13/01/2023, 10:00 - Bob: one\r\nmore\r\n13/01/2023, 10:01 - Bob: two\r\n",
+    "lone_cr": "13/01/2023, 10:00 - Bob: one\rmore\n13/01/2023, 10:01 - Bob: two\n",
+    "bom": "\ufeff13/01/2023, 10:00 - Bob: one\n13/01/2023, 10:01 - Bob: two\n",
+    "replacement_char": "13/01/2023, 10:00 - Bob: one \ufffd\n13/01/2023, 10:01 - Bob: two\n",
+    "arabic_digits": "13/01/2023, 10:00 - Bob: one\n١٣/٠١/٢٠٢٣, ١٠:٠٠ - Bob: arabic\n",
+    "unicode_separators": "13/01/2023, 10:00 - Bob: one\u2028two\x0bthree\x85four\n13/01/2023, 10:01 - Bob: b\n",
+    "all_undated": "31/02/2023, 10:00 - Bob: one\n31/02/2023, 10:01 - Bob: two\n",
+    "ampm_spacing": (
+        "12/24/2019 11:30 p.m. - John Doe: Hello\n"
+        "12/24/2019 11:30 p. m. - John Doe: spacing\n"
+        "09/10/22 10:37:00 p.m. - John Doe: seconds\n"
+        "[09/10/22 10:37:00 p.m.] John Doe: brackets\n"
+        "09-10-2022 10:37:00 p.m. - John Doe: dashes\n"
+        "2022/12/24, 13:01. - John Doe: trailing dot\n"
+    ),
+}
+DECLINED = {
+    "all_undated",  # fails the same way on both paths (every date impossible)
+    "separator_mismatch",
+    "bracket_without_close",
+    "leading_text",
+    "crlf",
+    "lone_cr",
+    "replacement_char",
+    "arabic_digits",
+}
+
+
+@pytest.mark.parametrize("name", sorted(EDGE_FILES))
+def test_edge_files(name: str, tmp_path: Path) -> None:
+    path = write(tmp_path, "WhatsApp Chat with Bob.txt", EDGE_FILES[name])
+    taken = check_same(path, tmp_path)
+    assert taken == (name not in DECLINED)
+
+
+def test_edge_files_with_options(tmp_path: Path) -> None:
+    for number, name in enumerate(sorted(EDGE_FILES)):
+        path = write(tmp_path, f"WhatsApp Chat with Bob {number}.txt", EDGE_FILES[name])
+        check_same(path, tmp_path / name, tz="America/Los_Angeles", region="US", owners=("Bob",))
+
+
+def test_media_linked_to_siblings(tmp_path: Path) -> None:
+    path = write(tmp_path, "WhatsApp Chat with Bob.txt", EDGE_FILES["media_android"] + EDGE_FILES["ios"])
+    siblings = {"IMG-20230214-WA0001.jpg": "a" * 64, "00000001-photo-2023-02-14-10-00-01.JPG": "b" * 64}
+    assert check_same(path, tmp_path, siblings=siblings)
+
+
+def test_small_files_keep_the_streaming_reader(tmp_path: Path) -> None:
+    path = tmp_path / "WhatsApp Chat with Bob.txt"
+    generate_export(path, 200, seed=1)
+    assert path.stat().st_size < whatsapp.FAST_MIN_BYTES
+    store = OriginalsStore(tmp_path / "originals")
+    blob = store.put_file(path)
+    item = WorkItem(blob.sha256, blob.md5, blob.size_bytes, str(path), path.name)
+    calls: list[bool] = []
+    original = whatsapp._fast_parse
+
+    def spy(ctx, order):
+        calls.append(original(ctx, order))
+        return calls[-1]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(whatsapp, "_fast_parse", spy)
+        extract_items([item], store=store, run_id="t", options=ParseOptions())
+    assert calls == [False]
+
+
+def test_bulk_rows_without_a_spill_folder_are_row_dicts(tmp_path: Path) -> None:
+    """Tests and tools read Extraction.rows: bulk tables join them as dicts when nothing is spilled."""
+    path = tmp_path / "WhatsApp Chat with Bob.txt"
+    generate_export(path, 300, seed=2)
+    store = OriginalsStore(tmp_path / "originals")
+    blob = store.put_file(path)
+    item = WorkItem(blob.sha256, blob.md5, blob.size_bytes, str(path), path.name)
+    results = []
+    for fast in (True, False):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(whatsapp, "FAST_MIN_BYTES", 0)
+            patch.setattr(whatsapp, "FAST_PATH", fast)
+            results.append(extract_items([item], store=store, run_id="t", options=ParseOptions()))
+    fast_out, slow_out = results
+    assert fast_out.rows["messages"] == slow_out.rows["messages"]
+    assert fast_out.rows["identifiers"] == slow_out.rows["identifiers"]
+    assert fast_out.rows["message_identifiers"] == slow_out.rows["message_identifiers"]
+
+
+def _database(case: Path) -> dict[str, list[tuple]]:
+    import duckdb
+
+    with duckdb.connect(str(case / "evidence.duckdb"), read_only=True) as con:
+        return {
+            table: sorted(con.execute(f"SELECT * FROM {table}").fetchall(), key=repr)
+            for table in ("messages", "identifiers", "message_identifiers", "attachments")
+        }
+
+
+def test_full_ingest_loads_the_same_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bulk tables go through staging (as extra Parquet parts beside spilled rows) into the database."""
+    import evidence.extraction
+    from evidence.ingest import IngestParameters, ingest
+
+    export = tmp_path / "in" / "WhatsApp Chat with Alex.txt"
+    export.parent.mkdir()
+    generate_export(export, 2_000, seed=12, style="ios")
+    monkeypatch.setattr(evidence.extraction, "SPILL_ROWS", 37)  # attachments rows spill, messages do not
+    monkeypatch.setattr(whatsapp, "FAST_MIN_BYTES", 0)
+    taken: list[bool] = []
+    original = whatsapp._fast_parse
+
+    def spy(ctx, order):
+        taken.append(original(ctx, order))
+        return taken[-1]
+
+    monkeypatch.setattr(whatsapp, "_fast_parse", spy)
+    fast = ingest(IngestParameters(sources=[str(export.parent)], case_dir=str(tmp_path / "fast")))
+    assert taken == [True]
+    monkeypatch.setattr(whatsapp, "FAST_PATH", False)
+    slow = ingest(IngestParameters(sources=[str(export.parent)], case_dir=str(tmp_path / "slow")))
+    assert fast["messages_loaded"] == slow["messages_loaded"] > 2_000
+    assert _database(tmp_path / "fast") == _database(tmp_path / "slow")
