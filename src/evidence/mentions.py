@@ -20,6 +20,13 @@ from evidence.link import link_step
 
 # RE2 (DuckDB) prefilter: anything find_in_text could possibly find.
 PREFILTER = r"@|://|www\.|\.[A-Za-z]{2,3}/|\d[\d \x{00a0}\-().]{5,}\d"
+# Media file names that chat exports write into bodies (IMG-20230129-WA0062.jpg,
+# 00000012-PHOTO-2023-01-01-10-00-00.jpg): their digit runs are dates and counters, never identifiers,
+# and they are most of what the digit prefilter would otherwise send to phonenumbers.
+MEDIA_FILE_NAMES = (
+    r"(?i)\b(?:IMG|VID|AUD|PTT|STK|DOC)-\d{8}-WA\d{4}\.[a-z0-9]{2,5}\b"
+    r"|\b\d{8}-(?:PHOTO|VIDEO|AUDIO|GIF|STICKER|DOC)-\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2}\.[a-z0-9]{2,5}\b"
+)
 
 _IDENTIFIER_SCHEMA = pa.schema(
     [
@@ -48,13 +55,14 @@ def record_mentions(con: Any, run_id: str) -> dict[str, Any]:
     region = run_region(con, run_id)
     rows = con.execute(
         """
-        SELECT m.message_id, m.platform, m.body FROM messages m
-        WHERE m.body IS NOT NULL
-          AND m.source_sha256 IN (
-              SELECT sha256 FROM run_files WHERE run_id = ? AND status IN ('parsed', 'skipped'))
-          AND regexp_matches(m.body, ?)
+        SELECT message_id, platform, body FROM (
+            SELECT m.message_id, m.platform, regexp_replace(m.body, ?, '', 'g') AS body FROM messages m
+            WHERE m.body IS NOT NULL
+              AND m.source_sha256 IN (
+                  SELECT sha256 FROM run_files WHERE run_id = ? AND status IN ('parsed', 'skipped'))
+        ) WHERE regexp_matches(body, ?)
         """,
-        [run_id, PREFILTER],
+        [MEDIA_FILE_NAMES, run_id, PREFILTER],
     ).fetchall()
     identifiers: dict[str, dict[str, Any]] = {}
     links: set[tuple[str, str]] = set()
