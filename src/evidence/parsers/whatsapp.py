@@ -426,6 +426,46 @@ class _Reader:
                 )
 
     # --- one message -------------------------------------------------------------------------------
+    def classify(
+        self, rest: str, flags: list[str]
+    ) -> tuple[str, _Author, str, list[str], str | None, str | None]:
+        """A header line's text after the time: its author ("Name: text", or none for a system line),
+        its kind (media markers and iOS system/call bodies are told by the first line), the media file
+        named ('' for omitted media) and that file's sha256 when the export carries it."""
+        author = _SYSTEM_AUTHOR
+        text = rest
+        colon = rest.find(":")
+        if colon > 0:
+            found = self.authors.get(rest[:colon])
+            if found is None:
+                found = self.authors[rest[:colon]] = self.author_of(rest[:colon])
+            author = found
+            if not found.is_system:
+                text = rest[colon + 2 :] if rest[colon + 1 : colon + 2] == " " else rest[colon + 1 :]
+                if found.flags:
+                    flags.extend(found.flags)
+        kind = "system" if author.is_system else "message"
+        media = sibling = None
+        if kind == "message":
+            marked = text[:1] in _BIDI_SET
+            if marked:
+                text = text.lstrip(_BIDI)  # iOS marks system, media and call bodies with U+200E
+            if "<" in text or text.endswith(_MEDIA_ENDINGS):
+                media = _media_of(text)
+            if media is not None:
+                kind = "media"
+                if media:
+                    sibling = self.siblings.get(media) or self.siblings_folded.get(media.casefold())
+                if sibling is None:
+                    flags.append("media_not_in_export")
+            elif marked:
+                if _IOS_CALL.match(text):
+                    kind = "call"
+                elif _IOS_SYSTEM.search(text):
+                    kind, author = "system", _SYSTEM_AUTHOR
+                    flags = [f for f in flags if f != "non_contact_name"]
+        return text, author, kind, flags, media, sibling
+
     def emit(self, pending: list) -> None:
         """Turn one header and its continuation text into a message row (and an attachment row).
 
@@ -477,42 +517,7 @@ class _Reader:
             flags.append("decode_errors")
             self.decode_errors += 1
 
-        # --- author: "Name: text", or a system line without one
-        author = _SYSTEM_AUTHOR
-        text = rest
-        colon = rest.find(":")
-        if colon > 0:
-            found = self.authors.get(rest[:colon])
-            if found is None:
-                found = self.authors[rest[:colon]] = self.author_of(rest[:colon])
-            author = found
-            if not found.is_system:
-                text = rest[colon + 2 :] if rest[colon + 1 : colon + 2] == " " else rest[colon + 1 :]
-                if found.flags:
-                    flags.extend(found.flags)
-
-        # --- kind: media markers and iOS system/call bodies are told by the first line
-        kind = "system" if author.is_system else "message"
-        media = None
-        if kind == "message":
-            marked = text[:1] in _BIDI_SET
-            if marked:
-                text = text.lstrip(_BIDI)  # iOS marks system, media and call bodies with U+200E
-            if "<" in text or text.endswith(_MEDIA_ENDINGS):
-                media = _media_of(text)
-            if media is not None:
-                kind = "media"
-                sibling = None
-                if media:
-                    sibling = self.siblings.get(media) or self.siblings_folded.get(media.casefold())
-                if sibling is None:
-                    flags.append("media_not_in_export")
-            elif marked:
-                if _IOS_CALL.match(text):
-                    kind = "call"
-                elif _IOS_SYSTEM.search(text):
-                    kind, author = "system", _SYSTEM_AUTHOR
-                    flags = [f for f in flags if f != "non_contact_name"]
+        text, author, kind, flags, media, sibling = self.classify(rest, flags)
         if tail:
             text += tail
         message_id = ctx.add_message(
@@ -1028,38 +1033,7 @@ def _full_rules(
     _, local_text, a, _, b, c, _, h, mi, s, ap, rest = groups
     flags: list[str] = []
     time = reader.time_of(local_text, a, b, c, h, mi, s, ap, locator, flags)
-    author = _SYSTEM_AUTHOR
-    text = rest
-    colon = rest.find(":")
-    if colon > 0:
-        found = reader.authors.get(rest[:colon])
-        if found is None:
-            found = reader.authors[rest[:colon]] = reader.author_of(rest[:colon])
-        author = found
-        if not found.is_system:
-            text = rest[colon + 2 :] if rest[colon + 1 : colon + 2] == " " else rest[colon + 1 :]
-            if found.flags:
-                flags.extend(found.flags)
-    kind = "system" if author.is_system else "message"
-    media = sibling = None
-    if kind == "message":
-        marked = text[:1] in _BIDI_SET
-        if marked:
-            text = text.lstrip(_BIDI)
-        if "<" in text or text.endswith(_MEDIA_ENDINGS):
-            media = _media_of(text)
-        if media is not None:
-            kind = "media"
-            if media:
-                sibling = reader.siblings.get(media) or reader.siblings_folded.get(media.casefold())
-            if sibling is None:
-                flags.append("media_not_in_export")
-        elif marked:
-            if _IOS_CALL.match(text):
-                kind = "call"
-            elif _IOS_SYSTEM.search(text):
-                kind, author = "system", _SYSTEM_AUTHOR
-                flags = [f for f in flags if f != "non_contact_name"]
+    text, author, kind, flags, media, sibling = reader.classify(rest, flags)
     return time, text, author, kind, flags, media, sibling
 
 
