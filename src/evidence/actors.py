@@ -30,9 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-
-from evidence.db import arrow_view
+from evidence.db import insert_rows
 from evidence.errors import ActorError
 from evidence.identifiers import Identifier, guess_identifier, parse_address_list
 from evidence.link import link_step
@@ -651,55 +649,18 @@ def _write(
         }
         for (actor_id, ident_id), m in sorted(members.items())
     ]
-    tables = {
-        "actors": (
-            list(actors.values()),
-            pa.schema([("actor_id", pa.string()), ("label", pa.string()), ("status", pa.string())]),
-        ),
-        "actor_identifiers": (
-            member_rows,
-            pa.schema(
-                [
-                    ("actor_id", pa.string()),
-                    ("identifier_id", pa.string()),
-                    ("confidence", pa.float64()),
-                    ("reason", pa.string()),
-                    ("confirmed", pa.bool_()),
-                ]
-            ),
-        ),
-        "actor_suggestions": (
-            suggestions,
-            pa.schema(
-                [
-                    ("suggestion_id", pa.string()),
-                    ("identifier_id", pa.string()),
-                    ("other_identifier_id", pa.string()),
-                    ("confidence", pa.float64()),
-                    ("reason", pa.string()),
-                    ("rules", pa.list_(pa.string())),
-                    ("message_ids", pa.list_(pa.string())),
-                    ("label_hint", pa.string()),
-                    ("status", pa.string()),
-                ]
-            ),
-        ),
-    }
-    for table, (rows, schema) in tables.items():
+    for table, rows in (
+        ("actors", list(actors.values())),
+        ("actor_identifiers", member_rows),
+        ("actor_suggestions", suggestions),
+    ):
         con.execute(f"DELETE FROM {table}")
-        if rows:
-            with arrow_view(con, "_actor_rows", pa.Table.from_pylist(rows, schema=schema)):
-                con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _actor_rows")
+        insert_rows(con, table, rows)
 
 
 def _ensure_identifiers(con: Any, idents: list[Identifier]) -> None:
     """Identifiers named by an analyst or --owner that no message has yet still get an identifiers row."""
-    for ident in idents:
-        con.execute(
-            "INSERT OR IGNORE INTO identifiers (identifier_id, kind, value, raw, is_valid, flags) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            [ident.identifier_id, ident.kind, ident.value, ident.raw, ident.is_valid, list(ident.flags)],
-        )
+    insert_rows(con, "identifiers", [ident.row() for ident in idents], or_ignore=True)
 
 
 @link_step("actors")

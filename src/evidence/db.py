@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from functools import cache, lru_cache
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -222,16 +223,38 @@ def arrow_view(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> It
             con.execute(f'DROP VIEW IF EXISTS "{name}"')
 
 
+def rows_to_table(table: str, rows: list[dict[str, Any]]) -> pa.Table:
+    """Rows (dicts) to an Arrow table with the schema of schemas/*.sql, built column by column.
+
+    Columns a parser did not set are NULL; a column the schema does not have is a programming error.
+    """
+    if table not in table_names():
+        raise ValueError(f"staging table {table!r} is not defined in schemas/*.sql")
+    schema = arrow_schema(table)
+    extra = set().union(*map(dict.keys, rows)) - set(schema.names)
+    if extra:
+        raise ValueError(f"columns not in the schema of {table}: {sorted(extra)}")
+    arrays = [pa.array([row.get(f.name) for row in rows], type=f.type) for f in schema]
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
 def insert_rows(
-    con: duckdb.DuckDBPyConnection, table: str, rows: list[tuple], or_ignore: bool = False
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    rows: list[tuple] | list[dict[str, Any]],
+    or_ignore: bool = False,
 ) -> None:
-    """Bulk-insert positional rows through Arrow (executemany manages about 1,000 rows a second)."""
+    """Bulk-insert rows (positional tuples of every column, or dicts by column name) through Parquet.
+
+    executemany manages about 1,000 rows a second; this is the one way link steps write data.
+    """
     if not rows:
         return
-    schema = arrow_schema(table)
-    data = pa.Table.from_pylist([dict(zip(schema.names, row, strict=True)) for row in rows], schema=schema)
+    if not isinstance(rows[0], dict):
+        names = arrow_schema(table).names
+        rows = [dict(zip(names, row, strict=True)) for row in rows]
     verb = "INSERT OR IGNORE" if or_ignore else "INSERT"
-    with arrow_view(con, "_insert_rows", data):
+    with arrow_view(con, "_insert_rows", rows_to_table(table, rows)):
         con.execute(f'{verb} INTO "{table}" BY NAME SELECT * FROM _insert_rows')
 
 

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import pyarrow as pa
-
-from evidence.db import arrow_view
+from evidence.db import insert_rows
 from evidence.identifiers import find_in_text
 from evidence.link import link_step
 
@@ -27,18 +25,6 @@ MEDIA_FILE_NAMES = (
     r"(?i)\b(?:IMG|VID|AUD|PTT|STK|DOC)-\d{8}-WA\d{4}\.[a-z0-9]{2,5}\b"
     r"|\b\d{8}-(?:PHOTO|VIDEO|AUDIO|GIF|STICKER|DOC)-\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2}\.[a-z0-9]{2,5}\b"
 )
-
-_IDENTIFIER_SCHEMA = pa.schema(
-    [
-        ("identifier_id", pa.string()),
-        ("kind", pa.string()),
-        ("value", pa.string()),
-        ("raw", pa.string()),
-        ("is_valid", pa.bool_()),
-        ("flags", pa.list_(pa.string())),
-    ]
-)
-_LINK_SCHEMA = pa.schema([("message_id", pa.string()), ("identifier_id", pa.string()), ("role", pa.string())])
 
 
 def run_region(con: Any, run_id: str) -> str:
@@ -75,10 +61,7 @@ def record_mentions(con: Any, run_id: str) -> dict[str, Any]:
     count = "SELECT count(*) FROM message_identifiers WHERE role = 'mentioned'"
     before = con.execute(count).fetchone()[0]
     link_rows = [{"message_id": m, "identifier_id": i, "role": "mentioned"} for m, i in sorted(links)]
-    found = pa.Table.from_pylist(list(identifiers.values()), schema=_IDENTIFIER_SCHEMA)
-    with arrow_view(con, "_mention_identifiers", found):
-        con.execute("INSERT OR IGNORE INTO identifiers BY NAME SELECT * FROM _mention_identifiers")
-    with arrow_view(con, "_mention_links", pa.Table.from_pylist(link_rows, schema=_LINK_SCHEMA)):
-        con.execute("INSERT OR IGNORE INTO message_identifiers BY NAME SELECT * FROM _mention_links")
+    insert_rows(con, "identifiers", list(identifiers.values()), or_ignore=True)
+    insert_rows(con, "message_identifiers", link_rows, or_ignore=True)
     after = con.execute(count).fetchone()[0]
     return {"messages_scanned": len(rows), "new_mentions": after - before}

@@ -10,11 +10,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from evidence.case import read_json, run_dir, write_json  # noqa: F401 - staging's JSON files
-from evidence.db import arrow_schema, table_names
+from evidence.db import rows_to_table
 from evidence.extraction import Extraction
 
 
@@ -37,21 +36,6 @@ def write_extraction(extraction: Extraction, batch_dir: Path) -> Path:
         shutil.rmtree(batch_dir)
     tmp.rename(batch_dir)
     return batch_dir
-
-
-def rows_to_table(table: str, rows: list[dict[str, Any]]) -> pa.Table:
-    """Rows (dicts) to an Arrow table with the schema of schemas/*.sql, built column by column.
-
-    Columns a parser did not set are NULL; a column the schema does not have is a programming error.
-    """
-    if table not in table_names():
-        raise ValueError(f"staging table {table!r} is not defined in schemas/*.sql")
-    schema = arrow_schema(table)
-    extra = set().union(*map(dict.keys, rows)) - set(schema.names)
-    if extra:
-        raise ValueError(f"columns not in the schema of {table}: {sorted(extra)}")
-    arrays = [pa.array([row.get(f.name) for row in rows], type=f.type) for f in schema]
-    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 def write_rows(table: str, rows: list[dict[str, Any]], path: Path) -> None:
