@@ -70,6 +70,13 @@ with DAG(
             title="Account owner identifiers",
             description="The victim's own phone numbers, emails or handles, so messages get a direction.",
         ),
+        "ocr_lang": Param(
+            "eng",
+            type="string",
+            pattern="^[A-Za-z_]+(\\+[A-Za-z_]+)*$",
+            title="OCR language",
+            description="Tesseract language(s) for screenshots, e.g. eng or eng+pol (language data must be installed).",
+        ),
         "examiner": Param(
             "",
             type="string",
@@ -91,6 +98,7 @@ with DAG(
                 region=params["region"],
                 owners=list(params["owners"]),
                 examiner=params["examiner"] or None,
+                ocr_lang=params["ocr_lang"],
             )
         )
         log.info("run %s: %d files stored, %d batches", plan.run_id, plan.files_seen, len(plan.batch_files))

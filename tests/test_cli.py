@@ -253,3 +253,12 @@ def test_an_older_case_database_is_migrated(ingested: Path) -> None:
         c for (c,) in rows(ingested, "SELECT column_name FROM duckdb_columns() WHERE table_name = 'images'")
     }
     assert "flags" in columns
+
+
+def test_ocr_language_must_be_installed(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["ingest", str(SAMPLE), "--case", str(tmp_path / "c"), "--ocr-lang", "eng+xyz"]
+    )
+    assert result.exit_code == 2
+    assert "no language data for xyz" in result.output
+    assert not (tmp_path / "c").exists()  # refused before anything was stored

@@ -46,7 +46,7 @@ def test_dags_import_without_errors(dagbag) -> None:
     assert dag is not None
     assert {t.task_id for t in dag.tasks} == {"acquire", "batches", "extract", "load", "summary"}
     assert dag.get_task("load").pool == "evidence_duckdb"
-    for name in ("case_dir", "sources", "tz", "region", "owners", "examiner"):
+    for name in ("case_dir", "sources", "tz", "region", "owners", "examiner", "ocr_lang"):
         assert dag.params.get_param(name).description, name
 
 

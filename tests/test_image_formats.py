@@ -69,3 +69,10 @@ def test_device_and_size_are_read(
     assert image["phash"]
     devices = [i["value"] for i in out.rows["identifiers"] if i["kind"] == "device"]
     assert devices == ["acme testphone 9"]
+
+
+def test_the_run_ocr_language_is_used_and_recorded(tmp_path: Path, parse: Callable[..., Extraction]) -> None:
+    out = parse(_save(tmp_path / "shot.png", "PNG"), ocr_lang="eng")
+    (image,) = out.rows["images"]
+    assert image["ocr_lang"] in ("eng", None)  # None only when tesseract found no text to read
+    assert "ocr=eng" in out.rows["run_files"][0]["parse_key"]

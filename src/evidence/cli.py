@@ -83,6 +83,13 @@ def ingest_command(
         str | None, typer.Option("--examiner", help="Name recorded in the custody log.")
     ] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Parallel extraction processes.")] = 1,
+    ocr_lang: Annotated[
+        str | None,
+        typer.Option(
+            "--ocr-lang",
+            help="Tesseract language(s) for screenshots, e.g. eng or eng+pol (default: $EVIDENCE_OCR_LANG or eng).",
+        ),
+    ] = None,
 ) -> None:
     """Hash, store and parse every file in SOURCES into the case; prints a run summary."""
     params = IngestParameters(
@@ -93,6 +100,7 @@ def ingest_command(
         owners=list(owner or []),
         examiner=examiner,
         jobs=jobs,
+        **({"ocr_lang": ocr_lang} if ocr_lang else {}),
     )
     with friendly_errors():
         params.validate()

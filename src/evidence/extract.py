@@ -50,7 +50,7 @@ def extract_items(
         if any(item.format == "image" for item in queue):
             from evidence.ocr import prefetch_items  # numpy and tesseract: only for batches with images
 
-            prefetch_items(queue, store)
+            prefetch_items(queue, store, options.ocr_lang)
     except Exception as exc:
         log.warning("OCR prefetch failed, images will be read one by one: %s", exc)
     while queue:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import mimetypes
+import os
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,11 @@ MESSAGE_KINDS = ("message", "email", "sms", "mms", "call", "system", "media", "o
 ROLES = ("sender", "recipient", "mentioned", "relay")
 
 
+def default_ocr_lang() -> str:
+    """Tesseract language(s) when a run names none: EVIDENCE_OCR_LANG (e.g. eng+deu), else eng."""
+    return os.environ.get("EVIDENCE_OCR_LANG", "").strip() or "eng"
+
+
 @dataclass(frozen=True)
 class ParseOptions:
     """Run parameters that change how files are read (and so are part of each file's parse key)."""
@@ -28,9 +34,10 @@ class ParseOptions:
     tz: str = DEFAULT_TZ
     region: str = "GB"
     owners: tuple[str, ...] = ()
+    ocr_lang: str = field(default_factory=default_ocr_lang)
 
     def key(self) -> str:
-        return f"tz={self.tz};region={self.region};owners={','.join(sorted(self.owners))}"
+        return f"tz={self.tz};region={self.region};owners={','.join(sorted(self.owners))};ocr={self.ocr_lang}"
 
 
 def message_id_for(source_sha256: str, locator: str) -> str:

@@ -25,7 +25,7 @@ from evidence.acquire import Acquirer
 from evidence.case import DB_NAME, read_json, run_dir, write_json
 from evidence.custody import CustodyLog
 from evidence.errors import IngestError
-from evidence.extraction import ParseOptions
+from evidence.extraction import ParseOptions, default_ocr_lang
 from evidence.store import OriginalsStore
 from evidence.timeutil import DEFAULT_TZ, zone
 from evidence.workitem import ARCHIVE_FORMAT, WorkItem, parse_key
@@ -52,6 +52,7 @@ class IngestParameters:
     owners: list[str] = field(default_factory=list)
     examiner: str | None = None
     jobs: int = 1
+    ocr_lang: str = field(default_factory=default_ocr_lang)
 
     def validate(self) -> None:
         if not self.sources:
@@ -66,9 +67,29 @@ class IngestParameters:
             )
         if self.jobs < 1:
             raise IngestError("--jobs must be at least 1")
+        self.validate_ocr_lang()
+
+    def validate_ocr_lang(self) -> None:
+        """Every language in --ocr-lang (eng+pol) must be installed for tesseract, or OCR would fail later."""
+        wanted = [part for part in self.ocr_lang.split("+") if part]
+        if not wanted:
+            raise IngestError("--ocr-lang is empty: use a tesseract language code such as eng or eng+pol")
+        if wanted == ["eng"]:
+            return  # installed by setup; no need to start tesseract to check
+        from evidence.ocr import installed_languages
+
+        installed = installed_languages()
+        missing = [lang for lang in wanted if installed is not None and lang not in installed]
+        if missing:
+            raise IngestError(
+                f"tesseract has no language data for {', '.join(missing)}: install tesseract-ocr-<lang> "
+                f"(Debian) or choose from {', '.join(sorted(installed or ()))}"
+            )
 
     def options(self) -> ParseOptions:
-        return ParseOptions(tz=self.tz, region=self.region.upper(), owners=tuple(self.owners))
+        return ParseOptions(
+            tz=self.tz, region=self.region.upper(), owners=tuple(self.owners), ocr_lang=self.ocr_lang
+        )
 
     def for_record(self) -> dict[str, Any]:
         data = asdict(self)

@@ -104,8 +104,20 @@ class OcrResult:
 
 
 def ocr_lang() -> str:
-    """Tesseract language(s) for this run: EVIDENCE_OCR_LANG (e.g. eng+deu), default eng."""
-    return os.environ.get("EVIDENCE_OCR_LANG", "").strip() or DEFAULT_LANG
+    """Tesseract language(s) when none is given: EVIDENCE_OCR_LANG (e.g. eng+deu), default eng."""
+    from evidence.extraction import default_ocr_lang
+
+    return default_ocr_lang()
+
+
+def installed_languages() -> set[str] | None:
+    """Languages tesseract can read here; None when tesseract itself is missing."""
+    import pytesseract
+
+    try:
+        return set(pytesseract.get_languages(config=""))
+    except (pytesseract.TesseractNotFoundError, OSError):
+        return None
 
 
 def default_workers() -> int:

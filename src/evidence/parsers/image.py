@@ -72,10 +72,10 @@ class ImageParser(Parser):
         # numpy, scipy, imagehash and tesseract load only when an image is actually read
         import imagehash
 
-        from evidence.ocr import OcrResult, ocr_image, ocr_lang, open_image, take_prefetched, to_rgb
+        from evidence.ocr import OcrResult, ocr_image, open_image, take_prefetched, to_rgb
         from evidence.screenshots import read_chat
 
-        lang = ocr_lang()
+        lang = ctx.options.ocr_lang
         flags: list[str] = []
         with open_image(ctx.path) as (image, notes):
             for note in notes:
