@@ -262,3 +262,25 @@ def test_ocr_language_must_be_installed(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "no language data for xyz" in result.output
     assert not (tmp_path / "c").exists()  # refused before anything was stored
+
+
+def test_a_failing_link_step_is_recorded_and_the_load_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from evidence import link as link_steps
+
+    def broken(con, run_id):
+        con.execute("UPDATE messages SET body = 'half-done change'")  # must be rolled back
+        raise RuntimeError("simulated bug in a link step")
+
+    monkeypatch.setitem(link_steps._STEPS, "broken_step", broken)
+    case = tmp_path / "case"
+    result = evidence("ingest", SAMPLE, "--case", case)
+    assert result.exit_code == 0
+    assert "simulated bug in a link step" in result.output
+    assert rows(case, "SELECT count(*) FROM messages") == [(5,)]
+    assert rows(case, "SELECT count(*) FROM messages WHERE body = 'half-done change'") == [(0,)]
+    (error,) = rows(case, "SELECT stage, severity, error FROM ingest_errors WHERE stage = 'link'")
+    assert error[:2] == ("link", "error") and "broken_step" in error[2]
+    # the other steps still ran: the duplicate forwarded email is one event seen twice
+    assert rows(case, "SELECT occurrences FROM timeline WHERE text LIKE 'Why are you ignoring me%'") == [(2,)]

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -147,6 +148,8 @@ def print_summary(summary: dict[str, Any]) -> None:
         value = summary[key]
         table.add_row(label, str(len(value) if isinstance(value, list) else value))
     out_console.print(table)
+    for error in summary.get("link_errors", []):
+        out_console.print(f"[bold]Linking problem:[/] {escape(error)}", soft_wrap=True)
     for title, key in (("Failed", "failures"), ("Not read", "not_read")):
         if summary[key]:
             out_console.print(f"[bold]{title}:[/]")

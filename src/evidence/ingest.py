@@ -286,7 +286,8 @@ def extract_batch(case_dir: str, run_id: str, batch_file: str) -> str:
 
 def load_run(case_dir: str, run_id: str, batch_dirs: Iterable[str]) -> dict[str, Any]:
     """Load a run's staging into DuckDB (idempotently), log outcomes in custody, return the summary."""
-    from evidence.db import open_case
+    from evidence.db import open_case, to_json
+    from evidence.link import run_links
 
     case = Path(case_dir)
     staging = run_dir(case, run_id)
@@ -295,11 +296,20 @@ def load_run(case_dir: str, run_id: str, batch_dirs: Iterable[str]) -> dict[str,
     with open_case(case, write=True) as con:
         con.execute("BEGIN TRANSACTION")
         try:
-            summary = _load(con, run_id, plan, dirs)
+            messages_loaded = _load(con, run_id, plan, dirs)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise
+        # Link steps run after the load is committed, each in its own transaction: a failing step is
+        # recorded in ingest_errors and rolled back alone; the evidence just loaded is never lost.
+        links = run_links(con, run_id)
+        summary = run_summary(con, run_id, messages_loaded=messages_loaded)
+        summary["links"] = links
+        con.execute(
+            "UPDATE ingest_runs SET finished_at = now(), status = 'done', summary = ? WHERE run_id = ?",
+            [to_json(summary), run_id],
+        )
         outcomes = con.execute(
             "SELECT source_path, sha256, status, status_reason, parser, parser_version, messages, warnings "
             "FROM run_files WHERE run_id = ? ORDER BY source_path",
@@ -328,9 +338,9 @@ def load_run(case_dir: str, run_id: str, batch_dirs: Iterable[str]) -> dict[str,
     return summary
 
 
-def _load(con: Any, run_id: str, plan: dict[str, Any], dirs: list[Path]) -> dict[str, Any]:
+def _load(con: Any, run_id: str, plan: dict[str, Any], dirs: list[Path]) -> int:
+    """Insert a run's staged rows (one transaction, the caller's); returns the number of new messages."""
     from evidence.db import primary_key, to_json
-    from evidence.link import run_links
     from evidence.staging import staged_files, staged_tables
 
     for table in ("run_files", "file_occurrences", "ingest_errors"):
@@ -415,15 +425,8 @@ def _load(con: Any, run_id: str, plan: dict[str, Any], dirs: list[Path]) -> dict
                 error.get("severity", "error"),
             ],
         )
-    links = run_links(con, run_id)
     after = con.execute("SELECT count(*) FROM messages").fetchone()[0]
-    summary = run_summary(con, run_id, messages_loaded=after - before)
-    summary["links"] = links
-    con.execute(
-        "UPDATE ingest_runs SET finished_at = now(), status = 'done', summary = ? WHERE run_id = ?",
-        [to_json(summary), run_id],
-    )
-    return summary
+    return after - before
 
 
 def run_summary(con: Any, run_id: str, messages_loaded: int) -> dict[str, Any]:
@@ -440,6 +443,9 @@ def run_summary(con: Any, run_id: str, messages_loaded: int) -> dict[str, Any]:
     failures = con.execute(
         "SELECT source_path, status_reason FROM run_files WHERE run_id = ? AND status = 'failed' ORDER BY source_path",
         [run_id],
+    ).fetchall()
+    link_errors = con.execute(
+        "SELECT error FROM ingest_errors WHERE run_id = ? AND stage = 'link' ORDER BY error", [run_id]
     ).fetchall()
     not_read = con.execute(
         "SELECT source_path, error FROM ingest_errors WHERE run_id = ? AND stage = 'acquire' ORDER BY source_path",
@@ -459,6 +465,7 @@ def run_summary(con: Any, run_id: str, messages_loaded: int) -> dict[str, Any]:
         "failed": counts.get("failed", 0),
         "failures": [{"source_path": p, "reason": r} for p, r in failures],
         "not_read": [{"source_path": p, "reason": r} for p, r in not_read],
+        "link_errors": [e for (e,) in link_errors],
         "warnings": warnings,
         "messages_read": int(messages_read),
         "messages_loaded": messages_loaded,

@@ -1,4 +1,4 @@
-"""Link steps: run after every load, in the single writer's transaction, over the whole case.
+"""Link steps: run after every load by the single writer, over the whole case, each in its own transaction.
 
 Each step (cross-source deduplication, screenshot corroboration, actor suggestions, ...) is a function
 `step(con, run_id) -> dict` registered with @link_step; its result dict goes into the run summary under
@@ -37,7 +37,19 @@ def run_links(con: Any, run_id: str) -> dict[str, dict[str, Any]]:
     """Run every registered step; returns each step's counts."""
     results: dict[str, dict[str, Any]] = {}
     for name, step in _STEPS.items():
-        results[name] = step(con, run_id)
+        con.execute("BEGIN TRANSACTION")
+        try:
+            results[name] = step(con, run_id)
+            con.execute("COMMIT")
+        except Exception as exc:
+            con.execute("ROLLBACK")
+            log.exception("link step %s failed", name)
+            message = f"link step {name} failed and was rolled back: {type(exc).__name__}: {exc}"
+            con.execute(
+                "INSERT INTO ingest_errors (run_id, stage, error, severity) VALUES (?, 'link', ?, 'error')",
+                [run_id, message],
+            )
+            results[name] = {"error": message}
         log.info("link step %s: %s", name, results[name])
     return results
 
