@@ -828,23 +828,29 @@ def link(
     label = _actor_label_of(con, actor) or actor.strip()
     if not label:
         raise ActorError("an actor needs a name: --actor 'Alex Marsh'")
-    records = []
-    for raw in identifiers:
-        ident = resolve_identifier(con, raw, region)
-        _ensure_identifiers(con, [ident])
-        records.append(
-            _record(
-                con,
-                examiner=examiner,
-                action="link",
-                identifier_id=ident.identifier_id,
-                actor_label=label,
-                reason=reason,
-                source=source,
-            )
-        )
+    records = [
+        _link_one(con, label, raw, examiner=examiner, reason=reason, region=region, source=source)
+        for raw in identifiers
+    ]
     rebuild_actors(con)
     return records
+
+
+def _link_one(
+    con: Any, label: str, raw: str, *, examiner: str, reason: str | None, region: str, source: str
+) -> dict[str, Any]:
+    """One analyst link of an identifier to the actor with this label, as a recorded decision."""
+    ident = resolve_identifier(con, raw, region)
+    _ensure_identifiers(con, [ident])
+    return _record(
+        con,
+        examiner=examiner,
+        action="link",
+        identifier_id=ident.identifier_id,
+        actor_label=label,
+        reason=reason,
+        source=source,
+    )
 
 
 def unlink(
@@ -995,20 +1001,17 @@ def import_aliases(con: Any, path: Path, *, examiner: str, region: str = "GB") -
     if not rows:
         raise ActorError(f"no aliases found in {path}")
     source = f"alias file {path} (sha256 {digest})"
-    records = []
-    for actor, value, reason in rows:
-        ident = resolve_identifier(con, value, region)
-        _ensure_identifiers(con, [ident])
-        records.append(
-            _record(
-                con,
-                examiner=examiner,
-                action="link",
-                identifier_id=ident.identifier_id,
-                actor_label=actor,
-                reason=reason or f"alias file {Path(path).name}",
-                source=source,
-            )
+    records = [
+        _link_one(
+            con,
+            actor,
+            value,
+            examiner=examiner,
+            reason=reason or f"alias file {Path(path).name}",
+            region=region,
+            source=source,
         )
+        for actor, value, reason in rows
+    ]
     rebuild_actors(con)
     return records

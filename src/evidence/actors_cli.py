@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -139,6 +139,19 @@ def suggestions_command(
     _emit(columns, rows, format, "Suggestions: confirm or reject with `evidence actors confirm|reject ID`")
 
 
+def _decide(case: Path, examiner: str | None, apply: Callable[[Any, Any, str], list[dict[str, Any]]]) -> list:
+    """Every analyst decision: carried out under the writer lock in one transaction, then written to the
+    custody log and reported. `apply(actors_module, connection, examiner)` returns the decision records."""
+    from evidence import actors as actor_lib
+
+    who = examiner or default_examiner()
+    with friendly_errors(), _writing(case) as con:
+        records = apply(actor_lib, con, who)
+    _log(case, who, records)
+    _report(records)
+    return records
+
+
 @actors_app.command("confirm")
 def confirm_command(
     ids: Annotated[list[str], typer.Argument(help="Suggestion ids (s-...) or a suggested actor's id.")],
@@ -148,13 +161,11 @@ def confirm_command(
     examiner: ExaminerOption = None,
 ) -> None:
     """Confirm suggested links: the identifiers become one confirmed actor (logged in custody)."""
-    from evidence import actors as actor_lib
-
-    who = examiner or default_examiner()
-    with friendly_errors(), _writing(case) as con:
-        records = actor_lib.decide(con, "confirm", ids, examiner=who, label=label, reason=reason)
-    _log(case, who, records)
-    _report(records)
+    _decide(
+        case,
+        examiner,
+        lambda lib, con, who: lib.decide(con, "confirm", ids, examiner=who, label=label, reason=reason),
+    )
 
 
 @actors_app.command("reject")
@@ -165,13 +176,7 @@ def reject_command(
     examiner: ExaminerOption = None,
 ) -> None:
     """Reject suggested links: they are not suggested again, even after a re-ingest (logged in custody)."""
-    from evidence import actors as actor_lib
-
-    who = examiner or default_examiner()
-    with friendly_errors(), _writing(case) as con:
-        records = actor_lib.decide(con, "reject", ids, examiner=who, reason=reason)
-    _log(case, who, records)
-    _report(records)
+    _decide(case, examiner, lambda lib, con, who: lib.decide(con, "reject", ids, examiner=who, reason=reason))
 
 
 @actors_app.command("link")
@@ -186,13 +191,11 @@ def link_command(
     region: RegionOption = "GB",
 ) -> None:
     """Link identifiers to an actor because you know they belong together (logged in custody)."""
-    from evidence import actors as actor_lib
-
-    who = examiner or default_examiner()
-    with friendly_errors(), _writing(case) as con:
-        records = actor_lib.link(con, actor, identifiers, examiner=who, reason=reason, region=region)
-    _log(case, who, records)
-    _report(records)
+    _decide(
+        case,
+        examiner,
+        lambda lib, con, who: lib.link(con, actor, identifiers, examiner=who, reason=reason, region=region),
+    )
 
 
 @actors_app.command("unlink")
@@ -205,13 +208,11 @@ def unlink_command(
     region: RegionOption = "GB",
 ) -> None:
     """Take identifiers out of an actor; links joining them to it are rejected (logged in custody)."""
-    from evidence import actors as actor_lib
-
-    who = examiner or default_examiner()
-    with friendly_errors(), _writing(case) as con:
-        records = actor_lib.unlink(con, actor, identifiers, examiner=who, reason=reason, region=region)
-    _log(case, who, records)
-    _report(records)
+    _decide(
+        case,
+        examiner,
+        lambda lib, con, who: lib.unlink(con, actor, identifiers, examiner=who, reason=reason, region=region),
+    )
 
 
 @actors_app.command("import")
@@ -224,14 +225,10 @@ def import_command(
     region: RegionOption = "GB",
 ) -> None:
     """Import an analyst's alias file: each row links an identifier to a named actor (logged in custody)."""
-    from evidence import actors as actor_lib
-
-    who = examiner or default_examiner()
     with friendly_errors():
         if not alias_file.is_file():
             raise FileNotFoundError(f"alias file {alias_file} not found")
-        with _writing(case) as con:
-            records = actor_lib.import_aliases(con, alias_file, examiner=who, region=region)
-    _log(case, who, records)
-    _report(records)
+    records = _decide(
+        case, examiner, lambda lib, con, who: lib.import_aliases(con, alias_file, examiner=who, region=region)
+    )
     out_console.print(json.dumps({"imported": len(records)}))
