@@ -13,14 +13,10 @@ from pathlib import Path
 import duckdb
 import pytest
 from PIL import Image
+from rows import file_row
 from screenshot_generator import ChatLine, render, sample_spec, save
 
 from evidence.ingest import IngestParameters, ingest
-
-
-def _file_row(out) -> dict:
-    (row,) = out.rows["run_files"]
-    return row
 
 
 def _exif_jpeg(path: Path, *, offset: str | None = "+00:00") -> Path:
@@ -39,7 +35,7 @@ def _exif_jpeg(path: Path, *, offset: str | None = "+00:00") -> Path:
 def test_light_screenshot_full_record(parse, tmp_path: Path) -> None:
     path = save(sample_spec(), tmp_path / "Screenshot_20240312-211600.png")
     out = parse(path, tz="Europe/London")
-    row = _file_row(out)
+    row = file_row(out)
     assert (row["status"], row["format"], row["messages"], row["warnings"]) == ("parsed", "image", 4, 0)
     assert "ingest_errors" not in out.rows
     messages = out.rows["messages"]
@@ -85,7 +81,7 @@ def test_light_screenshot_full_record(parse, tmp_path: Path) -> None:
 def test_dark_mode_whatsapp_without_date(parse, tmp_path: Path) -> None:
     spec = sample_spec(dark=True, app="whatsapp", day=None)
     out = parse(save(spec, tmp_path / "chat.png"))
-    row = _file_row(out)
+    row = file_row(out)
     assert (row["status"], row["messages"], row["warnings"]) == ("parsed", 4, 0)
     messages = out.rows["messages"]
     assert {m["platform"] for m in messages} == {"whatsapp"}
@@ -110,7 +106,7 @@ def test_relative_day_resolved_from_capture_time(parse, tmp_path: Path) -> None:
 
 def test_exif_jpeg_device_gps_and_time(parse, tmp_path: Path) -> None:
     out = parse(_exif_jpeg(tmp_path / "IMG_20240312_211600.jpg"))
-    row = _file_row(out)
+    row = file_row(out)
     assert (row["status"], row["messages"], row["warnings"]) == ("parsed", 4, 0)
     (image,) = out.rows["images"]
     assert (image["camera_make"], image["camera_model"], image["software"]) == (
@@ -144,7 +140,7 @@ def test_decompression_bomb_fails_cleanly(parse, tmp_path: Path) -> None:
         + _png_chunk(b"IEND", b"")
     )
     out = parse(path)
-    row = _file_row(out)
+    row = file_row(out)
     assert row["status"] == "failed" and "decompression bomb" in row["status_reason"]
     assert [e["severity"] for e in out.rows["ingest_errors"]] == ["error"]
     assert "images" not in out.rows and Image.MAX_IMAGE_PIXELS is not None
@@ -157,7 +153,7 @@ def test_truncated_image_is_a_warning(parse, tmp_path: Path, fmt: str) -> None:
     path = tmp_path / f"cut.{fmt.lower()}"
     path.write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
     out = parse(path)
-    row = _file_row(out)
+    row = file_row(out)
     assert (row["status"], row["warnings"]) == ("parsed", 1)
     assert "truncated" in out.rows["ingest_errors"][0]["error"]
     assert "truncated" in out.rows["images"][0]["flags"]
@@ -170,7 +166,7 @@ def test_corrupt_exif_offsets_are_a_warning(parse, tmp_path: Path) -> None:
     path = tmp_path / "badexif.jpg"
     path.write_bytes(bytes(data))
     out = parse(path)
-    row = _file_row(out)
+    row = file_row(out)
     assert (row["status"], row["warnings"]) == ("parsed", 1)
     assert "EXIF" in out.rows["ingest_errors"][0]["error"]
     assert (

@@ -10,14 +10,11 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+from rows import file_row
+
 from evidence.extract import WorkItem, extract_items
 from evidence.extraction import ParseOptions, message_id_for
 from evidence.store import OriginalsStore
-
-
-def _file(ex):
-    (row,) = ex.rows["run_files"]
-    return row
 
 
 def _author(user_id: str, name: str, nickname: str | None = None, discriminator: str = "0000", bot=False):
@@ -235,7 +232,7 @@ def test_shared_deleted_user_placeholder_is_not_an_identifier(parse, tmp_path):
 
 def test_look_alike_json_is_unsupported(parse, tmp_path):
     data = {"server": "x", "channel_name": "general", "messages": [{"id": "1", "content": "hi"}]}
-    row = _file(parse(_write(tmp_path, data)))
+    row = file_row(parse(_write(tmp_path, data)))
     assert row["status"] == "unsupported" and "no parser" in row["status_reason"]
 
 
@@ -244,7 +241,7 @@ def test_truncated_export_fails_with_reason(parse, tmp_path):
     path = tmp_path / "dm-alice.json"
     path.write_text(text[: len(text) // 2], encoding="utf-8")
     ex = parse(path)
-    row = _file(ex)
+    row = file_row(ex)
     assert row["status"] == "failed"
     assert "invalid JSON" in row["status_reason"] and "truncated" in row["status_reason"]
     assert "messages" not in ex.rows
@@ -252,6 +249,6 @@ def test_truncated_export_fails_with_reason(parse, tmp_path):
 
 def test_messages_not_a_list_fails_with_reason(parse, tmp_path):
     data = {"guild": {"name": "g"}, "channel": {"name": "c"}, "messages": None}
-    row = _file(parse(_write(tmp_path, data)))
+    row = file_row(parse(_write(tmp_path, data)))
     assert row["status"] == "failed"
     assert "'messages' is missing or not a list" in row["status_reason"]

@@ -11,6 +11,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from rows import file_row
 
 from evidence.detect import sample_file
 from evidence.extract import WorkItem, extract_items
@@ -37,11 +38,6 @@ def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def only_file(out: Extraction) -> dict:
-    (row,) = [r for r in out.rows["run_files"] if r["derived_from_sha256"] is None]
-    return row
-
-
 def identifiers_by_role(out: Extraction) -> dict[str, set[tuple[str, str]]]:
     by_id = {i["identifier_id"]: i for i in out.rows["identifiers"]}
     roles: dict[str, set[tuple[str, str]]] = {}
@@ -65,7 +61,7 @@ def test_every_email_fixture_is_listed(shared_fixtures: Path) -> None:
 def test_shared_email_fixture(shared_fixtures: Path, parse: Parse, name: str) -> None:
     messages, warnings, files = FIXTURES[name]
     out = parse(shared_fixtures / "email" / name)
-    row = only_file(out)
+    row = file_row(out, inputs_only=True)
     assert row["status"] == "parsed" and row["format"] == "email_eml"
     assert not [r for r in out.rows["run_files"] if r["status"] == "failed"]
     assert len(out.rows["run_files"]) == files
@@ -231,7 +227,7 @@ def test_two_attachments_stored_and_derived(tmp_path: Path, parse: Parse) -> Non
     msg.add_attachment(photo, maintype="image", subtype="png", filename="your house.png")
     path = write_mail(tmp_path / "att.eml", msg)
     out = parse(path)
-    parent = only_file(out)
+    parent = file_row(out, inputs_only=True)
     assert parent["status"] == "parsed"
     (message,) = out.rows["messages"]
     attachments = sorted(out.rows["attachments"], key=lambda a: a["locator"])
@@ -278,7 +274,7 @@ def test_bad_base64_and_unknown_charset_are_warnings(tmp_path: Path, parse: Pars
     path = tmp_path / "bad.eml"
     path.write_bytes(raw)
     out = parse(path)
-    row = only_file(out)
+    row = file_row(out, inputs_only=True)
     assert row["status"] == "parsed" and row["messages"] == 1
     (msg,) = out.rows["messages"]
     assert msg["body"] == "café text"
@@ -322,7 +318,7 @@ def test_prose_that_starts_like_mail_is_not_email(tmp_path: Path, parse: Parse) 
         "Dear Sir or Madam, this letter is about the incidents last week.\n"
     )
     out = parse(path)
-    row = only_file(out)
+    row = file_row(out, inputs_only=True)
     assert row["format"] not in ("email_eml", "mbox", "outlook_msg")
     assert row["status"] in ("unsupported", "failed", "parsed")
     assert not [m for m in out.rows["messages"] if m["platform"] == "email"]
@@ -384,7 +380,7 @@ def test_mbox_three_messages_with_locators(tmp_path: Path, parse: Parse) -> None
     path = tmp_path / "Inbox"
     path.write_bytes(data)
     out = parse(path)
-    row = only_file(out)
+    row = file_row(out, inputs_only=True)
     assert row["format"] == "mbox" and row["status"] == "parsed"
     assert row["messages"] == 3 and row["warnings"] == 0
     messages = out.rows["messages"]
@@ -430,7 +426,7 @@ def test_mbox_reader_streams_and_keeps_odd_chunks(tmp_path: Path, parse: Parse) 
     path.write_bytes(data)
     assert parse(path).rows["run_files"][0]["status"] == "unsupported"  # sniff wants a separator first
     out = parse_as(tmp_path, path, "mbox")
-    row = only_file(out)
+    row = file_row(out, inputs_only=True)
     assert row["status"] == "parsed" and row["messages"] == 2
     kept = out.rows["messages"][1]
     assert kept["flags"] == ["no_date", "not_mail"] and "no headers" in kept["body"]
@@ -513,7 +509,7 @@ def test_outlook_msg_without_transport_headers(tmp_path: Path, parse: Parse) -> 
     photo = b"\xff\xd8\xff\xe0 not really a jpeg \x00\x01"
     path = build_msg(tmp_path / "threat.msg", headers=None, attachment=photo)
     out = parse(path)
-    row = only_file(out)
+    row = file_row(out, inputs_only=True)
     assert row["format"] == "outlook_msg" and row["status"] == "parsed" and row["warnings"] == 0
     (msg,) = out.rows["messages"]
     assert msg == {
@@ -569,7 +565,7 @@ def test_corrupt_ole_msg_fails_without_crashing(tmp_path: Path, parse: Parse) ->
     path = tmp_path / "broken.msg"
     path.write_bytes(bytes.fromhex("D0CF11E0A1B11AE1") + b"\x00garbage" * 200)
     out = parse(path)
-    row = only_file(out)
+    row = file_row(out, inputs_only=True)
     assert row["format"] == "outlook_msg"
     assert row["status"] == "failed" and "outlook_msg could not read the file" in row["status_reason"]
     assert out.rows["messages"] == []
@@ -622,7 +618,7 @@ def test_hostile_headers_found_by_fuzzing_do_not_fail_the_file(tmp_path: Path, p
     path = tmp_path / "hostile.eml"
     path.write_bytes(raw)
     out = parse(path)
-    row = only_file(out)
+    row = file_row(out, inputs_only=True)
     assert row["status"] == "parsed" and row["messages"] == 1
     (msg,) = out.rows["messages"]
     assert msg["body"].startswith("body") and "decode_errors" in msg["flags"]

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from rows import file_row
 
 from evidence.extract import WorkItem, extract_items
 from evidence.extraction import ParseOptions, message_id_for
@@ -15,11 +16,6 @@ from evidence.parsers.google_chat_json import parse_created_date
 from evidence.store import OriginalsStore
 
 FIXTURE = "google_chat/gvoice-sms-takeout-xml/messages.json"
-
-
-def _file(ex):
-    (row,) = ex.rows["run_files"]
-    return row
 
 
 def _write(folder: Path, data: object) -> Path:
@@ -32,7 +28,7 @@ def _write(folder: Path, data: object) -> Path:
 def test_fixture(parse, shared_fixtures):
     path = shared_fixtures / FIXTURE
     ex = parse(path)
-    row = _file(ex)
+    row = file_row(ex)
     assert (row["status"], row["format"], row["messages"], row["warnings"]) == (
         "parsed",
         "google_chat_json",
@@ -164,7 +160,7 @@ def test_written_space(tmp_path):
 
 def test_look_alike_json_is_unsupported(parse, tmp_path):
     data = {"messages": [{"author": {"name": "x"}, "date": "2024-01-01", "text": "hi"}]}
-    row = _file(parse(_write(tmp_path, data)))
+    row = file_row(parse(_write(tmp_path, data)))
     assert row["status"] == "unsupported" and "no parser" in row["status_reason"]
 
 
@@ -173,7 +169,7 @@ def test_truncated_export_fails_with_reason(parse, shared_fixtures, tmp_path):
     path = tmp_path / "messages.json"
     path.write_bytes(raw[:900])
     ex = parse(path)
-    row = _file(ex)
+    row = file_row(ex)
     assert row["status"] == "failed"
     assert "invalid JSON" in row["status_reason"] and "truncated" in row["status_reason"]
     assert "messages" not in ex.rows
@@ -181,6 +177,6 @@ def test_truncated_export_fails_with_reason(parse, shared_fixtures, tmp_path):
 
 def test_messages_not_a_list_fails_with_reason(parse, tmp_path):
     data = {"messages": {"creator": {"name": "x"}, "created_date": "y"}}
-    row = _file(parse(_write(tmp_path, data)))
+    row = file_row(parse(_write(tmp_path, data)))
     assert row["status"] == "failed"
     assert "'messages' is missing or not a list" in row["status_reason"]

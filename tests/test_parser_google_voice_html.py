@@ -7,6 +7,8 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
+from rows import file_row
+
 from evidence.extract import WorkItem, extract_items
 from evidence.extraction import ParseOptions
 from evidence.store import OriginalsStore
@@ -21,14 +23,10 @@ HEAD = (
 )
 
 
-def _file_row(out, name: str) -> dict:
-    return next(r for r in out.rows["run_files"] if r["name"] == name)
-
-
 def test_real_group_thread(parse, shared_fixtures: Path) -> None:
     path = shared_fixtures / FIXTURE
     out = parse(path)
-    row = _file_row(out, NAME)
+    row = file_row(out, NAME)
     assert (row["status"], row["format"], row["messages"], row["warnings"]) == (
         "parsed",
         "google_voice_html",
@@ -122,7 +120,7 @@ def test_call_records(parse, tmp_path: Path) -> None:
         encoding="utf-8",
     )
     out = parse(voicemail)
-    row = _file_row(out, voicemail.name)
+    row = file_row(out, voicemail.name)
     assert (row["status"], row["messages"], row["warnings"]) == ("parsed", 1, 0)
     (call,) = out.rows["messages"]
     assert (call["kind"], call["direction"], call["sender"], call["sender_identifier"]) == (
@@ -161,14 +159,14 @@ def test_call_records(parse, tmp_path: Path) -> None:
 def test_look_alikes_are_unsupported(parse, tmp_path: Path) -> None:
     plain = tmp_path / "page.html"
     plain.write_text("<html><body><div class='message'>hi</div></body></html>", encoding="utf-8")
-    assert _file_row(parse(plain), "page.html")["status"] == "unsupported"
+    assert file_row(parse(plain), "page.html")["status"] == "unsupported"
     microformat = tmp_path / "chatlog.html"
     microformat.write_text(
         '<html><body><div class="hChatLog"><div class="message">x</div></div></body></html>'
     )
-    assert _file_row(parse(microformat), "chatlog.html")["status"] == "unsupported"
+    assert file_row(parse(microformat), "chatlog.html")["status"] == "unsupported"
     empty = tmp_path / "empty.html"
     empty.write_text(
         HEAD.format(title="x") + '<p>see google.com/voice <div class="hChatLogX"></div></p></body></html>'
     )
-    assert _file_row(parse(empty), "empty.html")["status"] == "unsupported"
+    assert file_row(parse(empty), "empty.html")["status"] == "unsupported"

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from rows import file_row
 
 from evidence.extract import WorkItem, extract_items
 from evidence.extraction import ParseOptions
@@ -18,10 +19,6 @@ from evidence.store import OriginalsStore
 
 FIXTURE = "imessage/langchain-community/imessage_chat.db"
 APPLE = 978_307_200
-
-
-def _file_row(out, name: str) -> dict:
-    return next(r for r in out.rows["run_files"] if r["name"] == name)
 
 
 def typedstream(text: str) -> bytes:
@@ -46,7 +43,7 @@ def test_real_database(parse, shared_fixtures: Path) -> None:
     path = shared_fixtures / FIXTURE
     before = hashlib.sha256(path.read_bytes()).hexdigest()
     out = parse(path)
-    row = _file_row(out, "imessage_chat.db")
+    row = file_row(out, "imessage_chat.db")
     assert (row["status"], row["format"], row["messages"], row["warnings"]) == (
         "parsed",
         "imessage_db",
@@ -161,7 +158,7 @@ def test_built_database_text_attributed_body_dates_and_attachments(tmp_path: Pat
     out, store, blob = _extract(
         tmp_path, {"chat.db": db, "IMG_0001.jpeg": image}, ParseOptions(owners=("victim@example.org",))
     )
-    row = _file_row(out, "chat.db")
+    row = file_row(out, "chat.db")
     assert (row["status"], row["messages"], row["warnings"]) == ("parsed", 4, 1)
     first, second, third, fourth = out.rows["messages"]
     assert first["sent_at_utc"] == datetime.fromtimestamp(600_000_000 + APPLE, UTC)
@@ -229,19 +226,19 @@ def test_look_alike_databases(parse, tmp_path: Path, shared_fixtures: Path) -> N
     with sqlite3.connect(other) as con:
         con.execute("CREATE TABLE people (name TEXT)")
     con.close()
-    row = _file_row(parse(other), "contacts.db")
+    row = file_row(parse(other), "contacts.db")
     assert (row["status"], row["format"]) == ("unsupported", None)
 
     named = tmp_path / "chat.db"
     with sqlite3.connect(named) as con:
         con.execute("CREATE TABLE messages (body TEXT)")
     con.close()
-    row = _file_row(parse(named), "chat.db")
+    row = file_row(parse(named), "chat.db")
     assert row["status"] == "failed" and "not an iMessage chat.db" in row["status_reason"]
 
     truncated = tmp_path / "cut.db"
     truncated.write_bytes((shared_fixtures / FIXTURE).read_bytes()[:4096])
-    row = _file_row(parse(truncated), "cut.db")
+    row = file_row(parse(truncated), "cut.db")
     assert row["status"] == "failed" and "SQLite" in row["status_reason"]
 
 

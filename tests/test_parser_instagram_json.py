@@ -7,16 +7,13 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+from rows import file_row
+
 from evidence.extract import WorkItem, extract_items
 from evidence.extraction import ParseOptions, message_id_for
 from evidence.store import OriginalsStore
 
 FIXTURE = "instagram/chat-miner/testlog.json"
-
-
-def _file(ex):
-    (row,) = ex.rows["run_files"]
-    return row
 
 
 def _mojibake(text: str) -> str:
@@ -35,7 +32,7 @@ def _write(folder: Path, data: object, name: str = "message_1.json") -> Path:
 def test_fixture(parse, shared_fixtures):
     path = shared_fixtures / FIXTURE
     ex = parse(path)
-    row = _file(ex)
+    row = file_row(ex)
     # 13 messages + 4 reactions (two messages with two reactions each), no warnings: the ig.me invite
     # link says instagram.
     assert (row["status"], row["format"], row["messages"], row["warnings"]) == (
@@ -176,16 +173,16 @@ def test_platform_from_path_or_warning(parse, tmp_path):
     }
     ex = parse(_write(tmp_path / "facebook-victim" / "messages" / "inbox" / "a_1", data))
     assert ex.rows["messages"][0]["platform"] == "messenger"
-    assert _file(ex)["warnings"] == 0
+    assert file_row(ex)["warnings"] == 0
     ex = parse(_write(tmp_path / "export", data))
     assert ex.rows["messages"][0]["platform"] == "instagram"
-    assert _file(ex)["warnings"] == 1
+    assert file_row(ex)["warnings"] == 1
     assert "assumed instagram" in ex.rows["ingest_errors"][0]["error"]
 
 
 def test_look_alike_json_is_unsupported(parse, tmp_path):
     data = {"participants": ["a", "b"], "messages": [{"from": "a", "time": 1, "text": "x"}]}
-    row = _file(parse(_write(tmp_path, data)))
+    row = file_row(parse(_write(tmp_path, data)))
     assert row["status"] == "unsupported" and "no parser" in row["status_reason"]
 
 
@@ -194,7 +191,7 @@ def test_truncated_export_fails_with_reason(parse, shared_fixtures, tmp_path):
     path = tmp_path / "message_1.json"
     path.write_bytes(raw[:2000])
     ex = parse(path)
-    row = _file(ex)
+    row = file_row(ex)
     assert row["status"] == "failed"
     assert "invalid JSON" in row["status_reason"] and "truncated" in row["status_reason"]
     assert "messages" not in ex.rows
@@ -202,6 +199,6 @@ def test_truncated_export_fails_with_reason(parse, shared_fixtures, tmp_path):
 
 def test_messages_not_a_list_fails_with_reason(parse, tmp_path):
     data = {"participants": [], "messages": {"sender_name": "a", "timestamp_ms": 1}}
-    row = _file(parse(_write(tmp_path, data)))
+    row = file_row(parse(_write(tmp_path, data)))
     assert row["status"] == "failed"
     assert "'messages' is missing or not a list" in row["status_reason"]

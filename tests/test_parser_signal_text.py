@@ -6,17 +6,15 @@ import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
 
+from rows import file_row
+
 FIXTURE = "signal/chat-miner/test_export.txt"
-
-
-def _file_row(out, name: str) -> dict:
-    return next(r for r in out.rows["run_files"] if r["name"] == name)
 
 
 def test_real_export(parse, shared_fixtures: Path) -> None:
     path = shared_fixtures / FIXTURE
     out = parse(path, tz="Europe/London")
-    row = _file_row(out, "test_export.txt")
+    row = file_row(out, "test_export.txt")
     assert (row["status"], row["format"], row["messages"], row["warnings"]) == ("parsed", "signal_text", 2, 0)
     first, last = out.rows["messages"]
     assert [m["sender"] for m in (first, last)] == ["Jane Doe", "John Doe"]
@@ -66,7 +64,7 @@ def test_variants_dst_seconds_bom_owner_and_bad_bytes(parse, tmp_path: Path) -> 
         + b"[2024-11-02, 09:00] Sam: bad \xff byte\n"
     )
     out = parse(path, tz="Europe/London", owners=("sam",))
-    row = _file_row(out, "Alex.txt")
+    row = file_row(out, "Alex.txt")
     assert (row["status"], row["messages"], row["warnings"]) == ("parsed", 5, 2)
     gap, fold, impossible, multi, bad = out.rows["messages"]
     assert gap["flags"] == ["dst_gap"] and gap["sent_at_utc"] == datetime(2024, 3, 31, 1, 30, tzinfo=UTC)
@@ -83,8 +81,8 @@ def test_variants_dst_seconds_bom_owner_and_bad_bytes(parse, tmp_path: Path) -> 
 def test_look_alikes_are_not_signal(parse, tmp_path: Path) -> None:
     whatsapp = tmp_path / "wa.txt"
     whatsapp.write_text("[1/2/23, 9:15:01 AM] Alex: hi\n", encoding="utf-8")
-    assert _file_row(parse(whatsapp), "wa.txt")["format"] != "signal_text"
+    assert file_row(parse(whatsapp), "wa.txt")["format"] != "signal_text"
     notes = tmp_path / "notes.txt"
     notes.write_text("shopping list\n[2024-01-01, 10:00] Alex: hi\n", encoding="utf-8")
-    row = _file_row(parse(notes), "notes.txt")
+    row = file_row(parse(notes), "notes.txt")
     assert row["format"] != "signal_text"

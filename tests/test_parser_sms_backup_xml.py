@@ -9,6 +9,8 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
+from rows import file_row
+
 from evidence.parsers.sms_backup_xml import _CharRefFixer
 from evidence.store import OriginalsStore
 
@@ -25,13 +27,9 @@ def _write(tmp_path: Path, body: str, name: str = "sms-20240101.xml") -> Path:
     return path
 
 
-def _file_row(out, name: str) -> dict:
-    return next(r for r in out.rows["run_files"] if r["name"] == name)
-
-
 def test_real_backup_counts_times_and_truncation(parse, shared_fixtures: Path) -> None:
     out = parse(shared_fixtures / FIXTURE)
-    row = _file_row(out, "sms_and_mms.xml")
+    row = file_row(out, "sms_and_mms.xml")
     assert (row["status"], row["format"], row["messages"], row["warnings"]) == (
         "parsed",
         "sms_backup_xml",
@@ -135,7 +133,7 @@ def test_corrupt_base64_part_warns_and_keeps_the_message(parse, tmp_path: Path) 
         "</smses>\n",
     )
     out = parse(path, region="GB")
-    row = _file_row(out, path.name)
+    row = file_row(out, path.name)
     assert (row["status"], row["messages"], row["warnings"]) == ("parsed", 2, 1)
     (warning,) = out.rows["ingest_errors"]
     assert "not valid base64" in warning["error"] and warning["locator"] == "mms/1/part/1"
@@ -196,19 +194,19 @@ def test_many_items_stream(parse, tmp_path: Path) -> None:
     )
     path = _write(tmp_path, f'<smses count="3000">\n{items}</smses>\n')
     out = parse(path)
-    assert _file_row(out, path.name)["messages"] == 3000
+    assert file_row(out, path.name)["messages"] == 3000
     assert out.rows["messages"][-1]["source_locator"] == "sms/3000"
     assert "ingest_errors" not in out.rows
 
 
 def test_look_alikes_are_unsupported_or_fail_with_a_reason(parse, tmp_path: Path) -> None:
     calls = _write(tmp_path, '<calls count="1"><call number="123" date="1" type="1" /></calls>', "calls.xml")
-    row = _file_row(parse(calls), "calls.xml")
+    row = file_row(parse(calls), "calls.xml")
     assert (row["status"], row["format"]) == ("unsupported", None)
     assert "no parser" in row["status_reason"]
 
     early = _write(tmp_path, '<smses count="3">\n  <sms address="+1555" date="17000', "cut.xml")
-    row = _file_row(parse(early), "cut.xml")
+    row = file_row(parse(early), "cut.xml")
     assert row["status"] == "failed" and "truncated before the first complete message" in row["status_reason"]
 
     broken = _write(
@@ -217,12 +215,12 @@ def test_look_alikes_are_unsupported_or_fail_with_a_reason(parse, tmp_path: Path
         "bad.xml",
     )
     out = parse(broken)
-    row = _file_row(out, "bad.xml")
+    row = file_row(out, "bad.xml")
     assert row["status"] == "failed" and "malformed XML at line 4" in row["status_reason"]
     assert "messages" not in out.rows  # a half-read file is not loaded
 
     entity = _write(
         tmp_path, '<!DOCTYPE smses [<!ENTITY x "boom">]>\n<smses count="0">&x;</smses>', "entity.xml"
     )
-    row = _file_row(parse(entity), "entity.xml")
+    row = file_row(parse(entity), "entity.xml")
     assert row["status"] in ("unsupported", "failed")  # never expanded

@@ -6,20 +6,17 @@ import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
 
+from rows import file_row
+
 from evidence.extraction import message_id_for
 
 FIXTURE = "telegram/langchain-community/messages.html"
 
 
-def _file(ex):
-    (row,) = ex.rows["run_files"]
-    return row
-
-
 def test_fixture(parse, shared_fixtures):
     path = shared_fixtures / FIXTURE
     ex = parse(path)
-    row = _file(ex)
+    row = file_row(ex)
     assert (row["status"], row["format"], row["messages"], row["warnings"]) == (
         "parsed",
         "telegram_html",
@@ -142,7 +139,7 @@ def test_written_export(parse, tmp_path: Path):
     path = tmp_path / "messages2.html"
     path.write_text(PAGE.format(rows=ROWS), encoding="utf-8")
     ex = parse(path, tz="Europe/London")
-    row = _file(ex)
+    row = file_row(ex)
     assert (row["status"], row["format"], row["messages"], row["warnings"]) == (
         "parsed",
         "telegram_html",
@@ -200,7 +197,7 @@ def test_other_html_is_unsupported(parse, tmp_path: Path):
         '<html><body><div class="history"><div class="message" id="message1">hi</div></div></body></html>',
         encoding="utf-8",
     )
-    row = _file(parse(path))
+    row = file_row(parse(path))
     assert row["status"] == "unsupported" and "no parser" in row["status_reason"]
 
 
@@ -211,6 +208,6 @@ def test_page_without_history_fails_with_reason(parse, tmp_path: Path):
         '<html><body><div class="page_wrap"><!-- class="history" id="message1" --></div></body></html>',
         encoding="utf-8",
     )
-    row = _file(parse(path))
+    row = file_row(parse(path))
     assert row["status"] == "failed"
     assert 'no <div class="history">' in row["status_reason"]

@@ -7,17 +7,14 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+from rows import file_row
+
 from evidence.extract import WorkItem, extract_items
 from evidence.extraction import ParseOptions, message_id_for
 from evidence.store import OriginalsStore
 
 RESULT = "telegram/langchain-community/result.json"
 BATCH = "telegram/chat-miner/test_batch_export.json"
-
-
-def _file(ex):
-    (row,) = ex.rows["run_files"]
-    return row
 
 
 def _write(tmp_path: Path, name: str, data: object) -> Path:
@@ -29,7 +26,7 @@ def _write(tmp_path: Path, name: str, data: object) -> Path:
 def test_single_chat_fixture(parse, shared_fixtures):
     path = shared_fixtures / RESULT
     ex = parse(path)
-    row = _file(ex)
+    row = file_row(ex)
     assert (row["status"], row["format"], row["messages"], row["warnings"]) == (
         "parsed",
         "telegram_json",
@@ -79,7 +76,7 @@ def test_owner_gives_direction(parse, shared_fixtures):
 
 def test_full_account_fixture(parse, shared_fixtures):
     ex = parse(shared_fixtures / BATCH)
-    row = _file(ex)
+    row = file_row(ex)
     assert (row["status"], row["messages"], row["warnings"]) == ("parsed", 2, 0)
     first, last = ex.rows["messages"]
     assert [first["source_locator"], last["source_locator"]] == [
@@ -196,7 +193,7 @@ def _variants() -> dict:
 def test_written_variants(parse, tmp_path):
     path = _write(tmp_path, "result.json", _variants())
     ex = parse(path, tz="Europe/London")
-    row = _file(ex)
+    row = file_row(ex)
     assert (row["status"], row["messages"], row["warnings"]) == ("parsed", 7, 3)
     call, threat, photo, voice, old, bad, odd = ex.rows["messages"]
     assert call["kind"] == "call"
@@ -285,7 +282,7 @@ def test_full_account_with_left_chats(parse, tmp_path):
         },
     }
     ex = parse(_write(tmp_path, "result.json", data))
-    row = _file(ex)
+    row = file_row(ex)
     assert (row["status"], row["messages"], row["warnings"]) == ("parsed", 2, 1)
     assert [m["source_locator"] for m in ex.rows["messages"]] == [
         "/chats/list/1/messages/0",
@@ -296,7 +293,7 @@ def test_full_account_with_left_chats(parse, tmp_path):
 
 def test_full_account_without_chats_is_parsed_with_a_warning(parse, tmp_path):
     data = {"about": "Telegram export", "personal_information": {"user_id": 1}, "contacts": {"list": []}}
-    row = _file(parse(_write(tmp_path, "result.json", data)))
+    row = file_row(parse(_write(tmp_path, "result.json", data)))
     assert (row["status"], row["format"], row["messages"], row["warnings"]) == (
         "parsed",
         "telegram_json",
@@ -307,7 +304,7 @@ def test_full_account_without_chats_is_parsed_with_a_warning(parse, tmp_path):
 
 def test_look_alike_json_is_unsupported(parse, tmp_path):
     data = {"messages": [{"author": "x", "date": "2024-01-01", "text": "hello"}]}
-    row = _file(parse(_write(tmp_path, "export.json", data)))
+    row = file_row(parse(_write(tmp_path, "export.json", data)))
     assert row["status"] == "unsupported"
     assert row["format"] is None
     assert "no parser" in row["status_reason"]
@@ -318,7 +315,7 @@ def test_truncated_export_fails_with_reason(parse, shared_fixtures, tmp_path):
     path = tmp_path / "result.json"
     path.write_bytes(raw[: len(raw) // 2])
     ex = parse(path)
-    row = _file(ex)
+    row = file_row(ex)
     assert row["status"] == "failed"
     assert "invalid JSON" in row["status_reason"] and "truncated" in row["status_reason"]
     assert "messages" not in ex.rows
@@ -326,6 +323,6 @@ def test_truncated_export_fails_with_reason(parse, shared_fixtures, tmp_path):
 
 def test_wrong_structure_fails_with_reason(parse, tmp_path):
     data = {"name": "x", "type": "personal_chat", "messages": {"date_unixtime": "1"}}
-    row = _file(parse(_write(tmp_path, "result.json", data)))
+    row = file_row(parse(_write(tmp_path, "result.json", data)))
     assert row["status"] == "failed"
     assert "'/messages' is not a list" in row["status_reason"]
