@@ -24,6 +24,7 @@ from __future__ import annotations
 import gc
 import logging
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -684,6 +685,7 @@ def _valid(year: int, month: int, day: int) -> tuple[int, int, int] | None:
 
 FAST_PATH = True
 FAST_MIN_BYTES = 1 << 20  # smaller files gain little from the bulk path
+_FAST_THREADS = 2  # RE2 splitting of header lines runs on this many threads beside the Python work
 _FAST_MAX_BYTES = 1 << 30
 
 # HEADER for RE2, up to where `rest` starts (head): the backreference and the conditional become plain
@@ -703,9 +705,6 @@ _FAST_HEADER = (
     rf"(?P<close>\]{_SP}?|{_SP}+[-–]{_SP}+))"
 )
 _NON_ASCII_DIGIT = r"[^\P{Nd}0-9]"
-# Then "Name:" in front of the body (the first colon, not at the start of rest) and the one space the
-# reader skips after it; the optional tail cannot change how the head matched.
-_FAST_HEADER_AUTHOR = _FAST_HEADER + r"(?:(?P<key>[^:]+):(?P<space> ?))?"
 # Bodies the streaming reader sends to _media_of or the iOS system/call rules (a superset is fine).
 _FAST_SPECIAL_BODY = f"^[{_BIDI}]|<|(?:" + "|".join(re.escape(e) for e in _MEDIA_ENDINGS) + ")$"
 
@@ -759,7 +758,17 @@ class _FastPlan:
         if not is_header[0].as_py():
             return None  # text before the first header: warnings the streaming reader writes
         header_lines = lines.filter(is_header)
-        heads = pc.extract_regex(header_lines, _FAST_HEADER_AUTHOR)
+        header_positions = pc.indices_nonzero(is_header).to_numpy()
+        line_numbers = (header_positions + 1).tolist()
+        # Splitting headers into fields is RE2 work in C (the GIL released): it runs on other threads
+        # while this one computes the message ids, which are Python.
+        with ThreadPoolExecutor(max_workers=_FAST_THREADS) as pool:
+            splitting = [
+                pool.submit(pc.extract_regex, part, _FAST_HEADER)
+                for part in _parts(header_lines, _FAST_THREADS)
+            ]
+            message_ids = _message_ids(ctx.sha256, line_numbers)
+            heads = pa.concat_arrays([future.result() for future in splitting])
         f = {field.name: heads.field(field.name) for field in heads.type}  # one per named group
         n = len(heads)
         if heads.null_count:
@@ -775,8 +784,11 @@ class _FastPlan:
         plan.ctx, plan.order, plan.n = ctx, order, n
         plan.reader = reader = _Reader(ctx, order)
         plan.lines, plan.is_header, plan.f, plan.header_lines = lines, is_header, f, header_lines
-        plan.header_positions = pc.indices_nonzero(is_header).to_numpy()
-        plan.line_numbers = (plan.header_positions + 1).tolist()
+        plan.header_positions, plan.line_numbers, plan.message_ids = (
+            header_positions,
+            line_numbers,
+            message_ids,
+        )
 
         # --- dates: one day_of per distinct date as written
         day_codes = pc.dictionary_encode(pc.binary_join_element_wise(f["a"], f["b"], f["c"], "|"))
@@ -805,8 +817,13 @@ class _FastPlan:
         plan.day_index, plan.days = day_index, days
 
         # --- authors: one author_of per distinct spelling
-        has_key = pc.not_equal(f["key"], "")
-        key_codes = pc.dictionary_encode(pc.if_else(has_key, f["key"], None))
+        # "Name:" after the head is everything up to the first colon (at least one character); RE2 would
+        # scan it as a capture group at several times the cost of a substring search.
+        rest = _substrings(header_lines, head_bytes)
+        colon = pc.find_substring(rest, ":")  # a byte offset, -1 when there is none
+        has_key = pc.greater(colon, 0)
+        key_bytes = pc.if_else(has_key, colon, 0)
+        key_codes = pc.dictionary_encode(pc.if_else(has_key, _substrings(rest, 0, key_bytes), None))
         keys = key_codes.dictionary.to_pylist()
         authors = []
         for key in keys:
@@ -821,9 +838,10 @@ class _FastPlan:
         is_person = pc.take(pa.array([not a.is_system for a in authors] + [False]), author_index)
         plan.author_index = author_index
         # text: the body's first line, after the head and, for a person, "Name:" and one space
-        author_bytes = pc.add(pc.add(pc.binary_length(f["key"]), 1), pc.binary_length(f["space"]))
-        cut = pc.add(head_bytes, pc.if_else(is_person, author_bytes, 0))
-        plan.text = _drop_prefixes(header_lines, cut)
+        after_colon = _substrings(rest, pc.if_else(has_key, pc.add(colon, 1), 0))
+        space = pc.cast(pc.and_(has_key, pc.starts_with(after_colon, " ")), pa.int64())
+        author_bytes = pc.add(pc.add(key_bytes, 1), space)
+        plan.text = _substrings(rest, pc.if_else(is_person, author_bytes, 0))
         special = pc.and_(is_person, pc.match_substring_regex(plan.text, _FAST_SPECIAL_BODY))
         plan.python = pc.or_(pc.invert(time_ok), special)
         return plan
@@ -836,7 +854,7 @@ class _FastPlan:
         ctx, reader, f, n = self.ctx, self.reader, self.f, self.n
         sha = ctx.sha256
         numbers = self.line_numbers
-        message_ids = pa.array((message_id_for(sha, f"line/{k}") for k in numbers), pa.string(), size=n)
+        message_ids = self.message_ids
         locators = pc.binary_join_element_wise("line/", pc.cast(pa.array(numbers), pa.string()), "")
 
         # Interned values: author objects and flag tuples, shared by all messages that have them.
@@ -1037,6 +1055,19 @@ def _full_rules(
     return time, text, author, kind, flags, media, sibling
 
 
+def _parts(array: Any, count: int) -> list[Any]:
+    """An Arrow array as `count` consecutive zero-copy slices (fewer when it is short)."""
+    step = max(1, -(-len(array) // count))
+    return [array.slice(start, step) for start in range(0, len(array), step)] or [array]
+
+
+def _message_ids(sha256: str, line_numbers: list[int]) -> Any:
+    """message_id_for(sha256, f"line/{k}") for every header line number k, as a pyarrow string array."""
+    import pyarrow as pa
+
+    return pa.array([message_id_for(sha256, f"line/{k}") for k in line_numbers], pa.string())
+
+
 def _split_lines(data: bytes) -> Any:
     """UTF-8 bytes as a pyarrow StringArray of lines split at "\\n" (a final newline ends the last line)."""
     import numpy as np
@@ -1056,11 +1087,12 @@ def _split_lines(data: bytes) -> Any:
     return pieces.take(pa.array(np.arange(0, 2 * n, 2, dtype=np.int64)))
 
 
-def _drop_prefixes(strings: Any, cut: Any) -> Any:
-    """Each string of a pyarrow StringArray without its first cut[i] bytes (cuts end on a character).
+def _substrings(strings: Any, starts: Any, ends: Any = None) -> Any:
+    """Bytes starts[i]:ends[i] of each string of a pyarrow StringArray (ends None: to its end); every cut
+    must fall on a character boundary.
 
-    The data buffer is shared by a twice-as-long array whose offsets also mark each cut (prefix, remainder,
-    prefix, remainder, ...); taking every second item copies the remainders out in one C-level pass.
+    The data buffer is shared by a twice-as-long array whose offsets mark each wanted piece and the gap
+    after it (piece, gap, piece, gap, ...); taking every second item copies the pieces out in one C pass.
     """
     import numpy as np
     import pyarrow as pa
@@ -1068,7 +1100,8 @@ def _drop_prefixes(strings: Any, cut: Any) -> Any:
     n = len(strings)
     offsets = np.frombuffer(strings.buffers()[1], np.int32)[strings.offset : strings.offset + n + 1]
     split = np.empty(2 * n + 1, np.int32)
-    split[0::2] = offsets
-    split[1::2] = offsets[:-1] + np.asarray(cut, np.int32)
+    split[0:-1:2] = offsets[:-1] + np.asarray(starts, np.int32)
+    split[1::2] = offsets[1:] if ends is None else offsets[:-1] + np.asarray(ends, np.int32)
+    split[-1] = offsets[-1]
     pieces = pa.StringArray.from_buffers(2 * n, pa.py_buffer(split), strings.buffers()[2], null_count=0)
-    return pieces.take(pa.array(np.arange(1, 2 * n, 2, dtype=np.int64)))
+    return pieces.take(pa.array(np.arange(0, 2 * n, 2, dtype=np.int64)))
