@@ -566,6 +566,26 @@ def test_block_boundaries_do_not_change_rows(
     with path.open("a", encoding="utf-8") as handle:
         handle.write("[22/09/2023, 14:46:53] Bob: last\ncontinued without final newline")
     expected = messages(parse(path))
-    monkeypatch.setattr(whatsapp, "CHUNK_CHARS", chunk)
+    monkeypatch.setattr(whatsapp, "CHUNK_BYTES", chunk)
     assert messages(parse(path)) == expected
     assert expected[-1]["body"] == "last\ncontinued without final newline"
+
+
+@pytest.mark.parametrize("chunk", [1, 8, 1 << 22])
+def test_blocks_read_as_text_mode_would(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
+    """Blocks are decoded from bytes: the text must equal utf-8-sig, errors="replace", universal newlines."""
+    import random
+
+    import evidence.parsers.whatsapp as whatsapp
+
+    monkeypatch.setattr(whatsapp, "CHUNK_BYTES", chunk)
+    pieces = [b"a", b"\n", b"\r", b"\r\n", "é".encode(), "€".encode(), b"\xe2\x82", b"\xff", b"\xef\xbb\xbf"]
+    rnd = random.Random(chunk)
+    for trial in range(200):
+        data = (b"\xef\xbb\xbf" if trial % 3 == 0 else b"") + b"".join(
+            rnd.choice(pieces) for _ in range(rnd.randint(0, 120))
+        )
+        path = tmp_path / f"{trial}.txt"
+        path.write_bytes(data)
+        with path.open(encoding="utf-8-sig", errors="replace") as handle:
+            assert "".join(whatsapp._chunks(path)) == handle.read(), data

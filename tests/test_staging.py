@@ -60,3 +60,12 @@ def test_rows_to_table_rejects_unknown_columns() -> None:
         rows_to_table("no_such_table", [{}])
     table = rows_to_table("attachments", [{"message_id": "m", "locator": "x"}])
     assert table.num_rows == 1 and table.column("sha256").null_count == 1
+
+
+def test_bulk_message_ids_equal_one_at_a_time() -> None:
+    sha = "5f" * 32
+    numbers = [1, 2, 10, 99_999, 1_000_000]
+    assert evidence.extraction.message_ids_for(sha, "line/", numbers) == [
+        evidence.extraction.message_id_for(sha, f"line/{k}") for k in numbers
+    ]
+    assert evidence.extraction.message_ids_for(sha, "line/", []) == []

@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evidence.extraction import message_id_for
+from evidence.extraction import message_id_for, message_ids_for
 from evidence.parsers.base import Parser, Sample
 from evidence.parsers.registry import register
 from evidence.timeutil import TZ_RUN_PARAMETER, TimeValue, from_local, zone
@@ -78,7 +78,7 @@ MONTH_FIRST_EVIDENCE = re.compile(_header_pattern(_UP_TO_12, _ABOVE_12), re.MULT
 # than "^" in MULTILINE mode; the first line of each block is checked with the anchored form.
 _DAY_FIRST_AFTER_NL = re.compile("\n" + DAY_FIRST_EVIDENCE.pattern[1:], re.MULTILINE)
 _MONTH_FIRST_AFTER_NL = re.compile("\n" + MONTH_FIRST_EVIDENCE.pattern[1:], re.MULTILINE)
-CHUNK_CHARS = 1 << 22
+CHUNK_BYTES = 1 << 22
 
 # Media markers, first body line only. Omitted media (export "without media"), per platform and locale.
 _OMITTED_WORDS = (
@@ -254,15 +254,26 @@ class WhatsAppParser(Parser):
 
 
 def _chunks(path: Path) -> Iterator[str]:
-    """The file as text in blocks of whole lines (about 4 M characters), so memory stays bounded."""
-    with open(path, encoding="utf-8-sig", errors="replace") as handle:
+    """The file as text in blocks of whole lines (about 4 MB), so memory stays bounded.
+
+    The same text as reading in text mode with encoding utf-8-sig, errors="replace" and universal
+    newlines, at several times the speed: blocks end on b"\n", so no character or "\r\n" is cut.
+    """
+    with open(path, "rb") as handle:
+        first = True
         while True:
-            chunk = handle.read(CHUNK_CHARS)
-            if not chunk:
+            block = handle.read(CHUNK_BYTES)
+            if not block:
                 return
-            if chunk[-1] != "\n":
-                chunk += handle.readline()
-            yield chunk
+            if block[-1:] != b"\n":
+                block += handle.readline()
+            if first and block.startswith(b"\xef\xbb\xbf"):
+                block = block[3:]
+            first = False
+            text = block.decode("utf-8", "replace")
+            if "\r" in text:
+                text = text.replace("\r\n", "\n").replace("\r", "\n")
+            yield text
 
 
 def _has(chunk: str, anchored: re.Pattern[str], after_newline: re.Pattern[str]) -> bool:
@@ -1065,7 +1076,7 @@ def _message_ids(sha256: str, line_numbers: list[int]) -> Any:
     """message_id_for(sha256, f"line/{k}") for every header line number k, as a pyarrow string array."""
     import pyarrow as pa
 
-    return pa.array([message_id_for(sha256, f"line/{k}") for k in line_numbers], pa.string())
+    return pa.array(message_ids_for(sha256, "line/", line_numbers), pa.string())
 
 
 def _split_lines(data: bytes) -> Any:
