@@ -58,6 +58,7 @@ def _extract(
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(whatsapp, "_fast_parse", spy)
         patch.setattr(whatsapp, "FAST_MIN_BYTES", 0)
+        patch.setattr(whatsapp, "FAST_CHUNK", 7)  # several chunks even in small files
         store = OriginalsStore(tmp / f"originals-{mode}")
         blob = store.put_file(path)
         item = WorkItem(blob.sha256, blob.md5, blob.size_bytes, str(path), path.name)

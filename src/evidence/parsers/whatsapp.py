@@ -697,6 +697,7 @@ def _valid(year: int, month: int, day: int) -> tuple[int, int, int] | None:
 FAST_PATH = True
 FAST_MIN_BYTES = 1 << 20  # smaller files gain little from the bulk path
 _FAST_THREADS = 2  # RE2 splitting of header lines runs on this many threads beside the Python work
+FAST_CHUNK = 50_000  # messages per reported chunk (one Parquet part each)
 _FAST_MAX_BYTES = 1 << 30
 
 # HEADER for RE2, up to where `rest` starts (head): the backreference and the conditional become plain
@@ -743,7 +744,12 @@ def _fast_parse(ctx: ParseContext, order: _DateOrder) -> bool:
 
 
 class _FastPlan:
-    """Everything read from the file by the bulk path, checked before anything is reported."""
+    """Everything read from the file by the bulk path, checked before anything is reported.
+
+    The checks cover the whole file; rows are then built and reported in chunks of FAST_CHUNK messages,
+    in line order, so each chunk's Parquet part is written (and, in an in-process run, loaded) while
+    the next one is built, and memory stays bounded.
+    """
 
     @classmethod
     def build(cls, ctx: ParseContext, order: _DateOrder) -> _FastPlan | None:
@@ -781,7 +787,6 @@ class _FastPlan:
             message_ids = _message_ids(ctx.sha256, line_numbers)
             heads = pa.concat_arrays([future.result() for future in splitting])
         f = {field.name: heads.field(field.name) for field in heads.type}  # one per named group
-        n = len(heads)
         if heads.null_count:
             return None  # cannot happen: the same pattern matched these lines
         # Certainty checks: the same separator twice, "[" with "]" and only then.
@@ -789,21 +794,53 @@ class _FastPlan:
             return None
         if not pc.all(pc.equal(pc.not_equal(f["br"], ""), pc.starts_with(f["close"], "]"))).as_py():
             return None
-        head_bytes = pc.binary_length(f["head"])
 
         plan = cls()
-        plan.ctx, plan.order, plan.n = ctx, order, n
-        plan.reader = reader = _Reader(ctx, order)
-        plan.lines, plan.is_header, plan.f, plan.header_lines = lines, is_header, f, header_lines
+        plan.ctx, plan.n = ctx, len(heads)
+        plan.reader = _Reader(ctx, order)
+        plan.lines, plan.f, plan.header_lines = lines, f, header_lines
         plan.header_positions, plan.line_numbers, plan.message_ids = (
             header_positions,
             line_numbers,
             message_ids,
         )
+        return plan
 
-        # --- dates: one day_of per distinct date as written
+    def commit(self) -> None:
+        """Report every message, chunk by chunk, then the reader's warnings."""
+        for start in range(0, self.n, FAST_CHUNK):
+            self.report_chunk(start, min(self.n, start + FAST_CHUNK))
+        reader = self.reader
+        reader.emitted = self.n
+        reader.finish_warnings()
+        if reader.emitted == reader.undated:
+            raise ValueError(
+                "no WhatsApp message with a readable date and time: every header line has an impossible "
+                "date or time"
+            )
+
+    def report_chunk(self, start: int, stop: int) -> None:
+        """Messages start..stop-1 (header order) with their continuation lines, identifiers and media."""
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        ctx, reader, n = self.ctx, self.reader, stop - start
+        f = {name: values.slice(start, n) for name, values in self.f.items()}
+        header_lines = self.header_lines.slice(start, n)
+        numbers = self.line_numbers[start:stop]
+        sha = ctx.sha256
+        author_list: list[_Author] = []
+
+        # --- dates: one day_of per distinct date as written (cached across chunks)
         day_codes = pc.dictionary_encode(pc.binary_join_element_wise(f["a"], f["b"], f["c"], "|"))
-        days = [reader.day_of(*key.split("|")) for key in day_codes.dictionary.to_pylist()]
+        days = []
+        for key in day_codes.dictionary.to_pylist():
+            a, b, c = key.split("|")
+            day = reader.dates.get((a, b, c))
+            if day is None:
+                day = reader.dates[(a, b, c)] = reader.day_of(a, b, c)
+            days.append(day)
         day_index = day_codes.indices
         midnight = pa.array([None if d[2] is None else _micros(d[2]) for d in days], pa.int64()).take(
             day_index
@@ -823,54 +860,38 @@ class _FastPlan:
             pc.and_(pc.less_equal(hour24, 23), pc.and_(pc.less_equal(minute, 59), pc.less_equal(second, 59))),
         )
         seconds = pc.add(pc.multiply(pc.add(pc.multiply(hour24, 60), minute), 60), second)
-        plan.utc = pc.add(midnight, pc.multiply(seconds, 1_000_000))
-        plan.precision = pc.if_else(pc.equal(f["s"], ""), "minute", "second")
-        plan.day_index, plan.days = day_index, days
+        utc = pc.add(midnight, pc.multiply(seconds, 1_000_000))
+        precision = pc.if_else(pc.equal(f["s"], ""), "minute", "second")
 
-        # --- authors: one author_of per distinct spelling
-        # "Name:" after the head is everything up to the first colon (at least one character); RE2 would
-        # scan it as a capture group at several times the cost of a substring search.
-        rest = _substrings(header_lines, head_bytes)
+        # --- authors: "Name:" after the head is everything up to the first colon (at least one
+        # character); RE2 would scan it as a capture group at several times the cost of a substring search.
+        rest = _substrings(header_lines, pc.binary_length(f["head"]))
         colon = pc.find_substring(rest, ":")  # a byte offset, -1 when there is none
         has_key = pc.greater(colon, 0)
         key_bytes = pc.if_else(has_key, colon, 0)
         key_codes = pc.dictionary_encode(pc.if_else(has_key, _substrings(rest, 0, key_bytes), None))
-        keys = key_codes.dictionary.to_pylist()
-        authors = []
-        for key in keys:
+        for key in key_codes.dictionary.to_pylist():
             found = reader.authors.get(key)
             if found is None:
                 found = reader.authors[key] = reader.author_of(key)
-            authors.append(found)
-        plan.authors = authors
-        # author index per message: len(authors) stands for the system author (no "Name:" in front)
-        system_slot = len(authors)
+            author_list.append(found)
+        # author index per message: len(author_list) stands for the system author (no "Name:" in front)
+        system_slot = len(author_list)
         author_index = pc.if_else(has_key, pc.cast(key_codes.indices, pa.int64()), system_slot)
-        is_person = pc.take(pa.array([not a.is_system for a in authors] + [False]), author_index)
-        plan.author_index = author_index
+        author_list.append(_SYSTEM_AUTHOR)
+        is_person = pc.take(pa.array([not a.is_system for a in author_list]), author_index)
         # text: the body's first line, after the head and, for a person, "Name:" and one space
         after_colon = _substrings(rest, pc.if_else(has_key, pc.add(colon, 1), 0))
         space = pc.cast(pc.and_(has_key, pc.starts_with(after_colon, " ")), pa.int64())
         author_bytes = pc.add(pc.add(key_bytes, 1), space)
-        plan.text = _substrings(rest, pc.if_else(is_person, author_bytes, 0))
-        special = pc.and_(is_person, pc.match_substring_regex(plan.text, _FAST_SPECIAL_BODY))
-        plan.python = pc.or_(pc.invert(time_ok), special)
-        return plan
+        text = _substrings(rest, pc.if_else(is_person, author_bytes, 0))
+        special = pc.and_(is_person, pc.match_substring_regex(text, _FAST_SPECIAL_BODY))
+        mask = pc.or_(pc.invert(time_ok), special)  # rows that need the full rules
+        del rest, after_colon
 
-    def commit(self) -> None:
-        import numpy as np
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        ctx, reader, f, n = self.ctx, self.reader, self.f, self.n
-        sha = ctx.sha256
-        numbers = self.line_numbers
-        message_ids = self.message_ids
         locators = pc.binary_join_element_wise("line/", pc.cast(pa.array(numbers), pa.string()), "")
-
         # Interned values: author objects and flag tuples, shared by all messages that have them.
         author_slots: dict[int, int] = {}
-        author_list: list[_Author] = [*self.authors, _SYSTEM_AUTHOR]
         flag_slots: dict[tuple[str, ...], int] = {}
         kinds = ("message", "system", "media", "call")
 
@@ -881,92 +902,82 @@ class _FastPlan:
             return slot
 
         # Flags of the bulk rows: the day's order flags, then the author's.
+        authors_count = len(author_list)
         combo_codes = pc.dictionary_encode(
-            pc.add(pc.multiply(pc.cast(self.day_index, pa.int64()), len(author_list)), self.author_index)
+            pc.add(pc.multiply(pc.cast(day_index, pa.int64()), authors_count), author_index)
         )
         combo_slots = []
         for combo in combo_codes.dictionary.to_pylist():
-            day_flags = self.days[combo // len(author_list)][1]
-            author = author_list[combo % len(author_list)]
+            day_flags = days[combo // authors_count][1]
+            author = author_list[combo % authors_count]
             extra = () if author.is_system else author.flags
             combo_slots.append(flag_slot(tuple(dict.fromkeys((*day_flags, *extra)))))
         flag_index = pa.array(combo_slots, pa.int64()).take(combo_codes.indices)
-        author_index = self.author_index
         is_system = pc.take(pa.array([a.is_system for a in author_list]), author_index)
-        kind_index = pc.if_else(is_system, 1, 0)
+        kind_index = pc.cast(pc.if_else(is_system, 1, 0), pa.int64())
+        source = pa.array([TZ_RUN_PARAMETER] * n, pa.string())
+        local = f["dt"]
 
         # Rows that need the full rules, in line order (their warnings come out in the reader's order).
-        rows = pc.indices_nonzero(self.python).to_pylist()
-        p_utc, p_local, p_source, p_precision, p_text = [], [], [], [], []
-        p_author, p_flags, p_kind = [], [], []
-        picked = pa.array(rows, pa.int64())
-        # re.Match.groups() of HEADER: optional groups None when absent; klo (unused by the rules) None
-        names = ("br", "dt", "a", "sep", "b", "c", None, "h", "mi", "s", "ap", None)
-        columns = [f[name].take(picked).to_pylist() if name else [None] * len(rows) for name in names]
-        for k in (0, 9, 10):
-            columns[k] = [value or None for value in columns[k]]
-        heads = f["head"].take(picked).to_pylist()
-        columns[11] = [
-            line[len(head) :]
-            for line, head in zip(self.header_lines.take(picked).to_pylist(), heads, strict=True)
-        ]
-        for i, groups in zip(rows, zip(*columns, strict=True), strict=True):
-            locator = f"line/{numbers[i]}"
-            time, text, author, kind, flags, media, sibling = _full_rules(reader, groups, locator)
-            if time.utc is None:
-                reader.undated += 1
-            p_utc.append(None if time.utc is None else _micros(time.utc))
-            p_local.append(time.local_text)
-            p_source.append(time.tz_source)
-            p_precision.append(time.precision)
-            p_text.append(text)
-            slot = author_slots.get(id(author))
-            if slot is None:
-                author_list.append(author)
-                slot = author_slots[id(author)] = len(author_list) - 1
-            p_author.append(slot)
-            p_flags.append(flag_slot(tuple(dict.fromkeys((*time.flags, *flags)))))
-            p_kind.append(kinds.index(kind))
-            if media is not None:
-                ctx.add_attachment(
-                    message_id_for(sha, locator),
-                    locator=locator,
-                    file_name=media or None,
-                    mime=None,
-                    sha256=sibling,
-                )
-        reader.emitted = n
-        reader.finish_warnings()
-        if reader.emitted == reader.undated:
-            raise ValueError(
-                "no WhatsApp message with a readable date and time: every header line has an impossible "
-                "date or time"
-            )
-
-        mask = self.python
+        rows = pc.indices_nonzero(mask).to_pylist()
         if rows:
-            utc = pc.replace_with_mask(self.utc, mask, pa.array(p_utc, pa.int64()))
-            local = pc.replace_with_mask(f["dt"], mask, pa.array(p_local, pa.string()))
-            source = pc.replace_with_mask(
-                pa.array([TZ_RUN_PARAMETER] * n, pa.string()), mask, pa.array(p_source, pa.string())
-            )
-            precision = pc.replace_with_mask(self.precision, mask, pa.array(p_precision, pa.string()))
+            p_utc, p_local, p_source, p_precision, p_text = [], [], [], [], []
+            p_author, p_flags, p_kind = [], [], []
+            picked = pa.array(rows, pa.int64())
+            # re.Match.groups() of HEADER: optional groups None when absent; klo (unused by the rules) None
+            names = ("br", "dt", "a", "sep", "b", "c", None, "h", "mi", "s", "ap", None)
+            columns = [f[name].take(picked).to_pylist() if name else [None] * len(rows) for name in names]
+            for k in (0, 9, 10):
+                columns[k] = [value or None for value in columns[k]]
+            heads = f["head"].take(picked).to_pylist()
+            columns[11] = [
+                line[len(head) :]
+                for line, head in zip(header_lines.take(picked).to_pylist(), heads, strict=True)
+            ]
+            for i, groups in zip(rows, zip(*columns, strict=True), strict=True):
+                locator = f"line/{numbers[i]}"
+                time, body, author, kind, flags, media, sibling = _full_rules(reader, groups, locator)
+                if time.utc is None:
+                    reader.undated += 1
+                p_utc.append(None if time.utc is None else _micros(time.utc))
+                p_local.append(time.local_text)
+                p_source.append(time.tz_source)
+                p_precision.append(time.precision)
+                p_text.append(body)
+                slot = author_slots.get(id(author))
+                if slot is None:
+                    author_list.append(author)
+                    slot = author_slots[id(author)] = len(author_list) - 1
+                p_author.append(slot)
+                p_flags.append(flag_slot(tuple(dict.fromkeys((*time.flags, *flags)))))
+                p_kind.append(kinds.index(kind))
+                if media is not None:
+                    ctx.add_attachment(
+                        message_id_for(sha, locator),
+                        locator=locator,
+                        file_name=media or None,
+                        mime=None,
+                        sha256=sibling,
+                    )
+            utc = pc.replace_with_mask(utc, mask, pa.array(p_utc, pa.int64()))
+            local = pc.replace_with_mask(local, mask, pa.array(p_local, pa.string()))
+            source = pc.replace_with_mask(source, mask, pa.array(p_source, pa.string()))
+            precision = pc.replace_with_mask(precision, mask, pa.array(p_precision, pa.string()))
             author_index = pc.replace_with_mask(author_index, mask, pa.array(p_author, pa.int64()))
             flag_index = pc.replace_with_mask(flag_index, mask, pa.array(p_flags, pa.int64()))
-            kind_index = pc.replace_with_mask(
-                pc.cast(kind_index, pa.int64()), mask, pa.array(p_kind, pa.int64())
-            )
-        else:
-            utc, local, precision = self.utc, f["dt"], self.precision
-            source = pa.array([TZ_RUN_PARAMETER] * n, pa.string())
+            kind_index = pc.replace_with_mask(kind_index, mask, pa.array(p_kind, pa.int64()))
+            text = pc.replace_with_mask(text, mask, pa.array(p_text, pa.string()))
 
         # Body: the header line's text, then each continuation line, joined by "\n" per message.
-        text = self.text
-        if rows:
-            text = pc.replace_with_mask(text, mask, pa.array(p_text, pa.string()))
-        lines_text = pc.replace_with_mask(self.lines, self.is_header, text)
-        del text, self.text, self.lines, self.header_lines
-        offsets = np.append(self.header_positions, len(lines_text)).astype(np.int32)
+        first = int(self.header_positions[start])
+        end = int(self.header_positions[stop]) if stop < self.n else len(self.lines)
+        lines = self.lines.slice(first, end - first)
+        positions = self.header_positions[start:stop] - first
+        is_header = np.zeros(end - first, dtype=bool)
+        is_header[positions] = True
+        lines_text = pc.replace_with_mask(lines, pa.array(is_header), text)
+        del text
+        offsets = np.append(positions, len(lines_text)).astype(np.int32)
         body = pc.binary_join(pa.ListArray.from_arrays(pa.array(offsets), lines_text), "\n")
         del lines_text
 
@@ -983,6 +994,7 @@ class _FastPlan:
             idents.append(ident)
         flag_list = [list(flags) for flags in flag_slots]
         string = pa.string()
+        message_ids = self.message_ids.slice(start, n)
         messages = pa.table(
             {
                 "message_id": message_ids,
