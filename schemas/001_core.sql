@@ -92,7 +92,7 @@ COMMENT ON COLUMN ingest_errors.severity IS 'error (the file or part was not rea
 COMMENT ON COLUMN ingest_errors.locator IS 'Where inside the file, when known (line, MIME part, JSON pointer).';
 
 CREATE TABLE IF NOT EXISTS messages (
-    message_id VARCHAR PRIMARY KEY,
+    message_id VARCHAR NOT NULL,
     platform VARCHAR NOT NULL,
     conversation VARCHAR,
     sender VARCHAR,
@@ -114,7 +114,7 @@ CREATE TABLE IF NOT EXISTS messages (
     parser VARCHAR
 );
 COMMENT ON TABLE messages IS 'Every message, email, SMS, call and OCR-read message found in the originals, one row per copy; duplicate_of links copies to the canonical row.';
-COMMENT ON COLUMN messages.message_id IS 'Stable identifier derived from source_sha256 and source_locator, so re-ingesting the same file yields the same ids.';
+COMMENT ON COLUMN messages.message_id IS 'Stable identifier derived from source_sha256 and source_locator, so re-ingesting the same file yields the same ids. Unique: the loader inserts only ids not already present (no index, which would make loading 2-3 times slower); evidence verify checks it.';
 COMMENT ON COLUMN messages.platform IS 'Where the message was sent: email, whatsapp, telegram, instagram, sms, signal, ...';
 COMMENT ON COLUMN messages.conversation IS 'Chat, thread or mailbox the message belongs to, as named in the export.';
 COMMENT ON COLUMN messages.sender IS 'Sender as shown in the export (display name or address).';

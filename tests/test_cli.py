@@ -140,6 +140,16 @@ def test_verify_names_a_tampered_custody_line(ingested: Path) -> None:
     assert result.exit_code == 1 and "custody.log line 3" in result.output
 
 
+def test_verify_names_a_repeated_message_id(ingested: Path) -> None:
+    """message_id has no index (loading speed): the loader keeps it unique and verify checks it."""
+    with duckdb.connect(str(ingested / "evidence.duckdb")) as con:
+        con.execute("INSERT INTO messages SELECT * FROM messages ORDER BY message_id LIMIT 1")
+        repeated = con.execute("SELECT min(message_id) FROM messages").fetchall()[0][0]
+    result = evidence("verify", "--case", ingested)
+    assert result.exit_code == 1
+    assert f"messages: message_id {repeated} occurs 2 times" in result.output
+
+
 def test_timeline_formats(ingested: Path, tmp_path: Path) -> None:
     result = evidence("timeline", "--case", ingested, "--format", "jsonl")
     events = [json.loads(line) for line in result.output.splitlines()]

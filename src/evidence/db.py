@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from functools import cache, lru_cache
@@ -52,32 +53,48 @@ def _schema_database() -> duckdb.DuckDBPyConnection:
     return con
 
 
+# One connection serves every thread (an EarlyLoader's among them); DuckDB refuses a second call while
+# one is running, so calls take turns.
+_SCHEMA_LOCK = threading.Lock()
+
+
+def _schema_rows(sql: str, params: list[Any] | None = None) -> list[tuple]:
+    with _SCHEMA_LOCK:
+        # fetchall(): fetchone() would leave the shared connection with an unfinished result
+        return _schema_database().execute(sql, params or []).fetchall()
+
+
+@cache
 def arrow_schema(table: str) -> pa.Schema:
     """Arrow schema of a table as defined in schemas/*.sql: staging files follow the database exactly."""
-    return _schema_database().sql(f'SELECT * FROM "{table}" LIMIT 0').to_arrow_table().schema
+    with _SCHEMA_LOCK:
+        return _schema_database().sql(f'SELECT * FROM "{table}" LIMIT 0').to_arrow_table().schema
 
 
 @cache
 def primary_key(table: str) -> tuple[str, ...]:
     """Primary-key columns of a table as defined in schemas/*.sql (empty when it has none)."""
-    rows = (
-        _schema_database()
-        .execute(
-            "SELECT constraint_column_names FROM duckdb_constraints() "
-            "WHERE constraint_type = 'PRIMARY KEY' AND table_name = ?",
-            [table],
-        )
-        .fetchall()  # fetchone() would leave the shared connection with an unfinished result
+    rows = _schema_rows(
+        "SELECT constraint_column_names FROM duckdb_constraints() "
+        "WHERE constraint_type = 'PRIMARY KEY' AND table_name = ?",
+        [table],
     )
     return tuple(rows[0][0]) if rows else ()
 
 
+# Keys kept unique by the loader instead of by an index: an ART index makes DuckDB's bulk insert of a
+# large export two to three times slower. staging.load_parts inserts only rows whose key is new, and
+# `evidence verify` checks these keys (see docs/decisions.md).
+UNIQUE_BY_LOADER: dict[str, tuple[str, ...]] = {"messages": ("message_id",)}
+
+
+def unique_key(table: str) -> tuple[str, ...]:
+    """Columns whose values identify a row of the table: its primary key, or a key the loader keeps."""
+    return primary_key(table) or UNIQUE_BY_LOADER.get(table, ())
+
+
 def table_names() -> set[str]:
-    rows = (
-        _schema_database()
-        .execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'")
-        .fetchall()
-    )
+    rows = _schema_rows("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'")
     return {name for (name,) in rows}
 
 
@@ -176,13 +193,9 @@ def _has_tables(con: duckdb.DuckDBPyConnection) -> bool:
 
 
 def _add_missing_columns(con: duckdb.DuckDBPyConnection) -> None:
-    wanted = (
-        _schema_database()
-        .execute(
-            "SELECT table_name, column_name, data_type FROM duckdb_columns() WHERE schema_name = 'main' "
-            "AND table_name IN (SELECT table_name FROM duckdb_tables()) ORDER BY table_name, column_index"
-        )
-        .fetchall()
+    wanted = _schema_rows(
+        "SELECT table_name, column_name, data_type FROM duckdb_columns() WHERE schema_name = 'main' "
+        "AND table_name IN (SELECT table_name FROM duckdb_tables()) ORDER BY table_name, column_index"
     )
     have = {
         (t, c)

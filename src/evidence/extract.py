@@ -120,7 +120,10 @@ def extract_one(
         mime=item.mime or "application/octet-stream",
         options=options,
         store=store,
-        out=Extraction(spill_dir=out.spill_dir / f"file-{item.sha256[:16]}" if out.spill_dir else None),
+        out=Extraction(
+            spill_dir=out.spill_dir / f"file-{item.sha256[:16]}" if out.spill_dir else None,
+            on_part=out.on_part,
+        ),
         parser_name=parser.name,
         siblings=item.siblings,
         modified_at=item.modified_at,

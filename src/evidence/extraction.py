@@ -10,7 +10,7 @@ import hashlib
 import mimetypes
 import os
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,6 +87,9 @@ class Extraction:
     rows: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     spill_dir: Path | None = None
     spilled: dict[str, list[Path]] = field(default_factory=lambda: defaultdict(list))
+    # Told of each Parquet part as soon as it is written (an in-process run loads parts early); the part
+    # may still be discarded if its file fails later.
+    on_part: Callable[[str, Path], None] | None = None
 
     def add(self, table: str, row: dict[str, Any]) -> None:
         rows = self.rows[table]
@@ -100,8 +103,8 @@ class Extraction:
         self.spill_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = self.spill_dir / f"{table}-{len(self.spilled[table]):05d}.parquet"
         write_rows(table, self.rows[table], path)
-        self.spilled[table].append(path)
         self.rows[table] = []
+        self._written(table, path)
 
     def add_table(self, table: str, arrow_table: Any) -> None:
         """Rows a parser built in bulk as an Arrow table (cast to the staging schema of `table`).
@@ -125,7 +128,12 @@ class Extraction:
         self.spill_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = self.spill_dir / f"{table}-{len(self.spilled[table]):05d}.parquet"
         pq.write_table(arrow_table, path)
+        self._written(table, path)
+
+    def _written(self, table: str, path: Path) -> None:
         self.spilled[table].append(path)
+        if self.on_part is not None:
+            self.on_part(table, path)
 
     def absorb(self, other: Extraction) -> None:
         """Take over another extraction's rows and spilled parts (a file's rows joining its batch)."""

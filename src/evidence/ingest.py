@@ -16,7 +16,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import phonenumbers
 
@@ -29,6 +29,9 @@ from evidence.extraction import ParseOptions, default_ocr_lang
 from evidence.store import OriginalsStore
 from evidence.timeutil import DEFAULT_TZ, zone
 from evidence.workitem import ARCHIVE_FORMAT, WorkItem, parse_key
+
+if TYPE_CHECKING:
+    from evidence.early_load import EarlyLoad
 
 # The parsers and the database layer (duckdb, pyarrow, parser libraries) are imported where they are
 # used, or by warm_up() on a second thread while acquisition hashes: start-up then overlaps with I/O.
@@ -261,8 +264,19 @@ def make_batches(items: list[WorkItem]) -> list[list[WorkItem]]:
     return batches
 
 
-def extract_batch(case_dir: str, run_id: str, batch_file: str) -> str:
-    """Parse one batch into Parquet staging; returns the staging folder (a small XCom value)."""
+def extract_batch(
+    case_dir: str,
+    run_id: str,
+    batch_file: str,
+    *,
+    on_part: Callable[[str, Path], None] | None = None,
+    moved: dict[Path, Path] | None = None,
+) -> str:
+    """Parse one batch into Parquet staging; returns the staging folder (a small XCom value).
+
+    on_part and moved serve an EarlyLoader in the same process: told of each part as it is written, and
+    where the parts finally are.
+    """
     from evidence.extract import extract_items
     from evidence.extraction import Extraction
     from evidence.staging import write_extraction
@@ -278,14 +292,23 @@ def extract_batch(case_dir: str, run_id: str, batch_file: str) -> str:
     batch_dir = Path(batch_file).with_suffix("")
     spill = batch_dir.with_name(batch_dir.name + ".spill")
     extraction = extract_items(
-        items, store=store, run_id=run_id, options=options, out=Extraction(spill_dir=spill)
+        items,
+        store=store,
+        run_id=run_id,
+        options=options,
+        out=Extraction(spill_dir=spill, on_part=on_part),
     )
-    write_extraction(extraction, batch_dir)
+    write_extraction(extraction, batch_dir, moved)
     return str(batch_dir)
 
 
-def load_run(case_dir: str, run_id: str, batch_dirs: Iterable[str]) -> dict[str, Any]:
-    """Load a run's staging into DuckDB (idempotently), log outcomes in custody, return the summary."""
+def load_run(
+    case_dir: str, run_id: str, batch_dirs: Iterable[str], early: EarlyLoad | None = None
+) -> dict[str, Any]:
+    """Load a run's staging into DuckDB (idempotently), log outcomes in custody, return the summary.
+
+    With `early`, the transaction an EarlyLoader began (some messages already inserted) is finished.
+    """
     from evidence.db import open_case, to_json
     from evidence.link import run_links
 
@@ -293,10 +316,14 @@ def load_run(case_dir: str, run_id: str, batch_dirs: Iterable[str]) -> dict[str,
     staging = run_dir(case, run_id)
     plan = read_json(staging / "plan.json")
     dirs = [Path(d) for d in batch_dirs]
-    with open_case(case, write=True) as con:
-        con.execute("BEGIN TRANSACTION")
+    with early.connection() if early else open_case(case, write=True) as con:
+        if early is None:
+            con.execute("BEGIN TRANSACTION")
         try:
-            messages_loaded = _load(con, run_id, plan, dirs)
+            if early is None:
+                messages_loaded = _load(con, run_id, plan, dirs)
+            else:
+                messages_loaded = _load(con, run_id, plan, dirs, early.parts, early.before)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
@@ -338,10 +365,21 @@ def load_run(case_dir: str, run_id: str, batch_dirs: Iterable[str]) -> dict[str,
     return summary
 
 
-def _load(con: Any, run_id: str, plan: dict[str, Any], dirs: list[Path]) -> int:
-    """Insert a run's staged rows (one transaction, the caller's); returns the number of new messages."""
-    from evidence.db import primary_key, to_json
-    from evidence.staging import staged_files, staged_tables
+def _load(
+    con: Any,
+    run_id: str,
+    plan: dict[str, Any],
+    dirs: list[Path],
+    preloaded: frozenset[str] = frozenset(),
+    before: int | None = None,
+) -> int:
+    """Insert a run's staged rows (one transaction, the caller's); returns the number of new messages.
+
+    `preloaded` messages parts were already inserted in this transaction by an EarlyLoader, which also
+    counted the messages there were `before` it began.
+    """
+    from evidence.db import to_json
+    from evidence.staging import load_parts, staged_files, staged_tables
 
     for table in ("run_files", "file_occurrences", "ingest_errors"):
         con.execute(f"DELETE FROM {table} WHERE run_id = ?", [run_id])
@@ -356,7 +394,8 @@ def _load(con: Any, run_id: str, plan: dict[str, Any], dirs: list[Path]) -> int:
             to_json(plan["parameters"]),
         ],
     )
-    before = con.execute("SELECT count(*) FROM messages").fetchone()[0]
+    if before is None:
+        before = con.execute("SELECT count(*) FROM messages").fetchall()[0][0]
     run_files = staged_files(dirs, "run_files")
     if run_files:
         con.execute(
@@ -385,29 +424,9 @@ def _load(con: Any, run_id: str, plan: dict[str, Any], dirs: list[Path]) -> int:
     staged = staged_tables(dirs) - {"run_files", "ingest_errors"}
     ordered = [t for t in LOADED_TABLES_ORDER if t in staged] + sorted(staged - set(LOADED_TABLES_ORDER))
     for table in ordered:
-        files = staged_files(dirs, table)
-        source = "read_parquet(?, union_by_name = true)"
-        key = primary_key(table)
-        if not key:
-            con.execute(f'INSERT OR IGNORE INTO "{table}" BY NAME SELECT * FROM {source}', [files])
-            continue
-        # Same rows as INSERT OR IGNORE with DISTINCT ON the key, at half the cost or less: rows whose key
-        # is already in the table are left out by an anti-join (only when the table has rows), and
-        # DISTINCT ON (which keeps one row where an identifier recurs in many messages; DISTINCT over whole
-        # rows would hash every message body) only when the staged keys repeat. A NULL key fails the
-        # NOT NULL constraint of the primary key, as it did with INSERT OR IGNORE.
-        cols = ", ".join(f'"{c}"' for c in key)
-        staged_rows, staged_keys = con.execute(
-            f"SELECT count(*), (SELECT count(*) FROM (SELECT DISTINCT {cols} FROM {source})) FROM {source}",
-            [files, files],
-        ).fetchall()[0]
-        distinct = "" if staged_rows == staged_keys else f"DISTINCT ON ({cols}) "
-        has_rows = con.execute(f'SELECT EXISTS (SELECT 1 FROM "{table}")').fetchall()[0][0]
-        new_only = ""
-        if has_rows:
-            match = " AND ".join(f't."{c}" = s."{c}"' for c in key)
-            new_only = f' WHERE NOT EXISTS (SELECT 1 FROM "{table}" t WHERE {match})'
-        con.execute(f'INSERT INTO "{table}" BY NAME SELECT {distinct}* FROM {source} s{new_only}', [files])
+        files = [f for f in staged_files(dirs, table) if table != "messages" or f not in preloaded]
+        if files:
+            load_parts(con, table, files)
     errors = staged_files(dirs, "ingest_errors")
     if errors:
         con.execute(
@@ -488,9 +507,20 @@ def ingest(
                 batch_dirs.append(future.result())
                 if on_batch:
                     on_batch(done, total)
-    else:
+        return load_run(plan.case_dir, plan.run_id, sorted(batch_dirs))
+    # One process: messages are inserted on a second thread while the batches are still being parsed.
+    from evidence.early_load import EarlyLoader
+
+    loader = EarlyLoader(Path(plan.case_dir), run_dir(Path(plan.case_dir), plan.run_id))
+    moved: dict[Path, Path] = {}
+    try:
         for done, batch_file in enumerate(plan.batch_files, start=1):
-            batch_dirs.append(extract_batch(plan.case_dir, plan.run_id, batch_file))
+            batch_dirs.append(
+                extract_batch(plan.case_dir, plan.run_id, batch_file, on_part=loader.on_part, moved=moved)
+            )
             if on_batch:
                 on_batch(done, total)
-    return load_run(plan.case_dir, plan.run_id, sorted(batch_dirs))
+    except BaseException:
+        loader.abandon()
+        raise
+    return load_run(plan.case_dir, plan.run_id, sorted(batch_dirs), loader.finish(moved))

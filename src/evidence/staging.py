@@ -13,12 +13,15 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from evidence.case import read_json, run_dir, write_json  # noqa: F401 - staging's JSON files
-from evidence.db import rows_to_table
+from evidence.db import rows_to_table, unique_key
 from evidence.extraction import Extraction
 
 
-def write_extraction(extraction: Extraction, batch_dir: Path) -> Path:
-    """Write an extraction's rows and spilled parts as <table>-NNNNN.parquet files in batch_dir."""
+def write_extraction(extraction: Extraction, batch_dir: Path, moved: dict[Path, Path] | None = None) -> Path:
+    """Write an extraction's rows and spilled parts as <table>-NNNNN.parquet files in batch_dir.
+
+    `moved`, when given, receives where each spilled part ended up (spilled path -> final path).
+    """
     tmp = batch_dir.with_name(batch_dir.name + ".partial")
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -26,7 +29,10 @@ def write_extraction(extraction: Extraction, batch_dir: Path) -> Path:
     for table in sorted(set(extraction.rows) | set(extraction.spilled)):
         parts = list(extraction.spilled.get(table, ()))
         for number, part in enumerate(parts):
-            part.rename(tmp / f"{table}-{number:05d}.parquet")
+            name = f"{table}-{number:05d}.parquet"
+            part.rename(tmp / name)
+            if moved is not None:
+                moved[part] = batch_dir / name
         rows = extraction.rows.get(table)
         if rows:
             write_rows(table, rows, tmp / f"{table}-{len(parts):05d}.parquet")
@@ -49,3 +55,30 @@ def staged_files(batch_dirs: list[Path], table: str) -> list[str]:
 
 def staged_tables(batch_dirs: list[Path]) -> set[str]:
     return {p.name.rsplit("-", 1)[0] for d in batch_dirs for p in Path(d).glob("*-*.parquet")}
+
+
+def load_parts(con: Any, table: str, files: list[str]) -> None:
+    """Insert Parquet parts into a table, leaving out rows whose key (db.unique_key) is already there.
+
+    Same rows as INSERT OR IGNORE with DISTINCT ON the key, at half the cost or less: rows whose key is
+    already in the table are left out by an anti-join (only when the table has rows),
+    and DISTINCT ON (which keeps one row where an identifier recurs in many messages; DISTINCT over whole
+    rows would hash every message body) only when the staged keys repeat. A NULL key fails the NOT NULL
+    constraint of the key columns, as it did with INSERT OR IGNORE.
+    """
+    source = "read_parquet(?, union_by_name = true)"
+    key = unique_key(table)
+    if not key:
+        con.execute(f'INSERT OR IGNORE INTO "{table}" BY NAME SELECT * FROM {source}', [files])
+        return
+    cols = ", ".join(f'"{c}"' for c in key)
+    staged_rows, staged_keys = con.execute(
+        f"SELECT count(*), (SELECT count(*) FROM (SELECT DISTINCT {cols} FROM {source})) FROM {source}",
+        [files, files],
+    ).fetchall()[0]
+    distinct = "" if staged_rows == staged_keys else f"DISTINCT ON ({cols}) "
+    where = ""
+    if con.execute(f'SELECT EXISTS (SELECT 1 FROM "{table}")').fetchall()[0][0]:
+        match = " AND ".join(f't."{c}" = s."{c}"' for c in key)
+        where = f' WHERE NOT EXISTS (SELECT 1 FROM "{table}" t WHERE {match})'
+    con.execute(f'INSERT INTO "{table}" BY NAME SELECT {distinct}* FROM {source} s{where}', [files])

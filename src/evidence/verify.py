@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from evidence.custody import CustodyLog, check_chain
-from evidence.db import DB_NAME, open_case
+from evidence.db import DB_NAME, UNIQUE_BY_LOADER, open_case
 from evidence.store import OriginalsStore, hash_file
 
 
@@ -32,6 +33,7 @@ def verify_case(case_dir: Path, examiner: str | None = None) -> VerifyResult:
     if (case / DB_NAME).exists():
         with open_case(case) as con:
             recorded = dict(con.execute("SELECT sha256, md5 FROM files").fetchall())
+            result.problems.extend(_repeated_keys(con))
     seen: set[str] = set()
     for blob in store.iter_blobs():
         result.originals_checked += 1
@@ -59,3 +61,17 @@ def verify_case(case_dir: Path, examiner: str | None = None) -> VerifyResult:
         )
     result.chain_head = custody.head()
     return result
+
+
+def _repeated_keys(con: Any) -> list[str]:
+    """Keys the loader keeps unique without an index (db.UNIQUE_BY_LOADER) that occur more than once."""
+    problems = []
+    for table, key in UNIQUE_BY_LOADER.items():
+        cols = ", ".join(f'"{c}"' for c in key)
+        rows = con.execute(
+            f'SELECT {cols}, count(*) FROM "{table}" GROUP BY ALL HAVING count(*) > 1 ORDER BY ALL LIMIT 20'
+        ).fetchall()
+        for *values, count in rows:
+            shown = ", ".join(str(v) for v in values)
+            problems.append(f"{table}: {'/'.join(key)} {shown} occurs {count} times (it must be unique)")
+    return problems
