@@ -25,6 +25,7 @@ WHATSTK = "import sys; from whatstk import df_from_whatsapp; print(len(df_from_w
 
 
 WHATSTK_VERSION = "0.9.1"
+ROUNDS = 4
 
 
 def whatstk_python() -> str:
@@ -81,8 +82,12 @@ def main() -> None:
             [str(EVIDENCE), "ingest", str(export), "--case", str(case)], check=True, capture_output=True
         )
 
-    t_whatstk = best_of(2, whatstk)
-    t_ingest = best_of(2, ingest)
+    # Alternated, best of each: this machine's speed drifts by up to 2x over minutes, and back-to-back
+    # blocks of runs would compare a fast spell with a slow one.
+    t_whatstk = t_ingest = float("inf")
+    for _ in range(ROUNDS):
+        t_whatstk = min(t_whatstk, best_of(1, whatstk))
+        t_ingest = min(t_ingest, best_of(1, ingest))
     rss = peak_rss_mb(str(EVIDENCE), "ingest", str(export), "--case", str(work / "case-rss"))
     report(
         f"WhatsApp {n} messages ({size_mb:.0f} MB) ingest vs whatstk",

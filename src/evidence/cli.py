@@ -7,6 +7,7 @@ failed or nothing could be ingested, 2 usage error.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import sys
 from enum import StrEnum
@@ -280,4 +281,9 @@ app.add_typer(actors_app, name="actors")
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    finally:
+        # Every object still alive is about to go: leave it out of the interpreter's final cyclic-garbage
+        # passes, which otherwise took 0.1-0.2 s after a large ingest. Files and the database are closed.
+        gc.freeze()
