@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -138,6 +140,23 @@ def test_verify_names_a_tampered_custody_line(ingested: Path) -> None:
     log.write_text("\n".join(lines) + "\n")
     result = evidence("verify", "--case", ingested)
     assert result.exit_code == 1 and "custody.log line 3" in result.output
+
+
+def test_installed_command_exits_with_the_commands_code_and_full_output(ingested: Path) -> None:
+    """main() leaves without the interpreter's teardown: output must still be complete, codes right."""
+    command = Path(sys.executable).parent / "evidence"
+    done = subprocess.run([command, "verify", "--case", ingested], capture_output=True, text=True)
+    assert done.returncode == 0 and "OK" in done.stdout and done.stderr == ""
+    rows = subprocess.run(
+        [command, "query", "--case", ingested, "SELECT message_id FROM messages", "--format", "csv"],
+        capture_output=True,
+        text=True,
+    )
+    assert rows.returncode == 0 and len(rows.stdout.splitlines()) == 1 + 5  # header and every row
+    missing = subprocess.run(
+        [command, "timeline", "--case", ingested / "none"], capture_output=True, text=True
+    )
+    assert missing.returncode != 0 and "no case database" in missing.stderr
 
 
 def test_verify_names_a_repeated_message_id(ingested: Path) -> None:

@@ -50,8 +50,8 @@ def _extract(
     taken: list[bool] = []
     original = whatsapp._fast_parse
 
-    def spy(ctx, order):
-        result = original(ctx, order) if fast else False
+    def spy(ctx):
+        result = original(ctx) if fast else False
         taken.append(result)
         return result
 
@@ -254,6 +254,16 @@ EDGE_FILES = {
         "13. 1. 2023, 10:00 - Bob: spaced\n"
         "13.01.23. 10:00. - Bob: trailing dots\n"
     ),
+    # Day/month order from the fields alone (the bulk path decides it without the first pass).
+    "undecided_us_ampm": "1/5/23, 9:05 AM - Bob: hi\n2/3/23, 10:00 PM - Bob: later\n",
+    "undecided_lower_ampm": "1/5/23, 9:05 am - Bob: hi\n2/3/23, 10:00 pm - Bob: later\n",
+    "undecided_klo_slashes": "1/5/2023 klo 10.00 - Bob: klo\n2/3/2023 klo 11.00 - Bob: again\n",
+    "undecided_dotted": "1.5.2023, 10:00 - Bob: dotted\n2.3.2023, 10:01 - Bob: b\n",
+    "undecided_plain": "01/05/2023, 10:00 - Bob: plain\n02/03/2023, 10:01 - Bob: b\n",
+    "conflicting_votes": (
+        "13/01/2023, 10:00 - Bob: day\n01/13/2023, 10:00 - Bob: month\n14/01/2023, 10:00 - Bob: day\n"
+    ),
+    "year_first_then_undecided": "2023/01/05, 10:00 - Bob: ymd\n01/05/2023, 10:00 - Bob: either\n",
     # Files the bulk path declines (or must not misread).
     "separator_mismatch": "13/01/2023, 10:00 - Bob: one\n13/01-2023, 10:00 - Bob: mixed\n",
     "bracket_without_close": "[13/01/2023, 10:00:00 - Bob: one\n13/01/2023, 10:00:01] Bob: two\n",
@@ -315,8 +325,8 @@ def test_small_files_keep_the_streaming_reader(tmp_path: Path) -> None:
     calls: list[bool] = []
     original = whatsapp._fast_parse
 
-    def spy(ctx, order):
-        calls.append(original(ctx, order))
+    def spy(ctx):
+        calls.append(original(ctx))
         return calls[-1]
 
     with pytest.MonkeyPatch.context() as patch:
@@ -367,8 +377,8 @@ def test_full_ingest_loads_the_same_rows(tmp_path: Path, monkeypatch: pytest.Mon
     taken: list[bool] = []
     original = whatsapp._fast_parse
 
-    def spy(ctx, order):
-        taken.append(original(ctx, order))
+    def spy(ctx):
+        taken.append(original(ctx))
         return taken[-1]
 
     monkeypatch.setattr(whatsapp, "_fast_parse", spy)

@@ -236,21 +236,25 @@ class WhatsAppParser(Parser):
 
     def parse(self, ctx: ParseContext) -> None:
         zone(ctx.options.tz)  # a bad --tz is a run error; say so before reading anything
-        order = _decide_order(ctx)
-        if order.headers == 0:
-            raise ValueError("no line looks like a WhatsApp message header (date, time, author)")
-        if not order.decided or order.conflict:
-            ctx.warn(order.note)
         # Rows are plain acyclic dicts; letting the cycle collector re-scan the growing row lists every few
         # thousand messages costs more than the parse itself on large exports.
         collecting = gc.isenabled()
         gc.disable()
         try:
-            if not _fast_parse(ctx, order):
+            if not _fast_parse(ctx):  # the bulk path decides the day/month order from its own fields
+                order = _decide_order(ctx)
+                if order.headers == 0:
+                    raise ValueError("no line looks like a WhatsApp message header (date, time, author)")
+                _warn_order(ctx, order)
                 _Reader(ctx, order).run()
         finally:
             if collecting:
                 gc.enable()
+
+
+def _warn_order(ctx: ParseContext, order: _DateOrder) -> None:
+    if not order.decided or order.conflict:
+        ctx.warn(order.note)
 
 
 def _chunks(path: Path) -> Iterator[str]:
@@ -315,6 +319,13 @@ def _decide_order(ctx: ParseContext) -> _DateOrder:
             ap = m["ap"]
             if ap and ap[-1] in "Mm" and ap[0] in "AP" and sep == "/" and len(c) == 2:
                 us_ampm += 1
+    return _order_from_votes(day_votes, month_votes, dotted, klo, us_ampm, ctx.options.region)
+
+
+def _order_from_votes(
+    day_votes: int, month_votes: int, dotted: int, klo: int, us_ampm: int, region: str | None
+) -> _DateOrder:
+    """The order when the first fields and second fields above 12 do not settle it on their own."""
     if day_votes and month_votes:
         day_first = day_votes >= month_votes
         note = (
@@ -323,7 +334,7 @@ def _decide_order(ctx: ParseContext) -> _DateOrder:
             "lines that only fit the other order are read that way and flagged day_month_conflict"
         )
         return _DateOrder(day_first, True, True, 1, note)
-    region = (ctx.options.region or "").upper()
+    region = (region or "").upper()
     if dotted or klo:
         day_first, basis = True, "the dotted/Finnish date style, which is written day-first"
     elif us_ampm:
@@ -721,7 +732,7 @@ _NON_ASCII_DIGIT = r"[^\P{Nd}0-9]"
 _FAST_SPECIAL_BODY = f"^[{_BIDI}]|<|(?:" + "|".join(re.escape(e) for e in _MEDIA_ENDINGS) + ")$"
 
 
-def _fast_parse(ctx: ParseContext, order: _DateOrder) -> bool:
+def _fast_parse(ctx: ParseContext) -> bool:
     """Parse a large export in bulk; False (having reported nothing) when the file is not one it covers."""
     if not FAST_PATH:
         return False
@@ -731,12 +742,13 @@ def _fast_parse(ctx: ParseContext, order: _DateOrder) -> bool:
     import pyarrow as pa
 
     try:
-        plan = _FastPlan.build(ctx, order)
+        plan = _FastPlan.build(ctx)
     except Exception as exc:  # nothing was reported yet: the streaming reader reads the file instead
         logging.getLogger(__name__).warning("WhatsApp bulk path declined %s: %s", ctx.source_path, exc)
         plan = None
     if plan is None:
         return False
+    _warn_order(ctx, plan.reader.order)
     plan.commit()
     del plan
     pa.default_memory_pool().release_unused()  # the loader comes next in the same process
@@ -752,7 +764,7 @@ class _FastPlan:
     """
 
     @classmethod
-    def build(cls, ctx: ParseContext, order: _DateOrder) -> _FastPlan | None:
+    def build(cls, ctx: ParseContext) -> _FastPlan | None:
         import pyarrow as pa
         import pyarrow.compute as pc
 
@@ -797,7 +809,7 @@ class _FastPlan:
 
         plan = cls()
         plan.ctx, plan.n = ctx, len(heads)
-        plan.reader = _Reader(ctx, order)
+        plan.reader = _Reader(ctx, _order_from_fields(f, ctx.options.region))
         plan.lines, plan.f, plan.header_lines = lines, f, header_lines
         plan.header_positions, plan.line_numbers, plan.message_ids = (
             header_positions,
@@ -1108,6 +1120,45 @@ def _split_lines(data: bytes) -> Any:
     split = np.append(split, ends[-1] + 1 if data.endswith(b"\n") else ends[-1]).astype(np.int32)
     pieces = pa.StringArray.from_buffers(2 * n, pa.py_buffer(split), pa.py_buffer(data), null_count=0)
     return pieces.take(pa.array(np.arange(0, 2 * n, 2, dtype=np.int64)))
+
+
+def _order_from_fields(f: dict[str, Any], region: str | None) -> _DateOrder:
+    """_decide_order from the bulk path's header fields (the same headers, split the same way)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def count(mask: Any) -> int:
+        return pc.sum(pc.cast(mask, pa.int64())).as_py() or 0
+
+    a_len, b_len = pc.utf8_length(f["a"]), pc.utf8_length(f["b"])
+    a_int, b_int = pc.cast(f["a"], pa.int64()), pc.cast(f["b"], pa.int64())
+
+    def above_12(length: Any, value: Any) -> Any:  # _ABOVE_12: two digits, 13-99
+        return pc.and_(pc.equal(length, 2), pc.greater_equal(value, 13))
+
+    def up_to_12(length: Any, field: Any, value: Any) -> Any:  # _UP_TO_12: d, 0d, 10-12
+        two = pc.and_(pc.equal(length, 2), pc.or_(pc.starts_with(field, "0"), pc.less_equal(value, 12)))
+        return pc.or_(pc.equal(length, 1), two)
+
+    day = count(pc.and_(above_12(a_len, a_int), up_to_12(b_len, f["b"], b_int))) > 0
+    month = count(pc.and_(up_to_12(a_len, f["a"], a_int), above_12(b_len, b_int))) > 0
+    if day != month:
+        return _DateOrder(day, True, False, 1, "")
+    short = pc.less(a_len, 3)  # year first (Y/M/D) counts for nothing
+    a_big, b_big = pc.greater(a_int, 12), pc.greater(b_int, 12)
+    # An upper-case AM/PM marker on a slashed date with a two-digit year: the US style.
+    us_ampm = pc.and_(
+        pc.match_substring_regex(f["ap"], "^[AP].*[Mm]$"),
+        pc.and_(pc.equal(f["sep"], "/"), pc.equal(pc.utf8_length(f["c"]), 2)),
+    )
+    return _order_from_votes(
+        count(pc.and_(short, pc.and_(a_big, pc.invert(b_big)))),
+        count(pc.and_(short, pc.and_(b_big, pc.invert(a_big)))),
+        count(pc.and_(short, pc.equal(f["sep"], "."))),
+        count(pc.and_(short, pc.match_substring(f["dt"], "klo"))),
+        count(pc.and_(short, us_ampm)),
+        region,
+    )
 
 
 def _substrings(strings: Any, starts: Any, ends: Any = None) -> Any:
