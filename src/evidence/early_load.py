@@ -80,6 +80,9 @@ class EarlyLoader:
             self.con = self.stack.enter_context(open_case(self.case, write=True))
             self.con.execute("BEGIN TRANSACTION")
             self.before = self.con.execute("SELECT count(*) FROM messages").fetchall()[0][0]
+            # One DuckDB thread while extraction runs: a second one mostly competed with extraction for
+            # the cores, and several appends made from one thread cost less to commit.
+            self.con.execute("SET threads = 1")
             while (item := self.queue.get()) is not None:
                 path, link = item
                 load_parts(self.con, "messages", [str(link)])  # only ids not already in the case
@@ -100,6 +103,7 @@ class EarlyLoader:
         self.thread.join()
         missing = [str(path) for path in self.loaded if path not in moved]
         if self.error is None and not missing:
+            self.con.execute("RESET threads")
             parts = frozenset(str(moved[path]) for path in self.loaded)
             return EarlyLoad(self.con, parts, self.before, self.close)
         if self.error is not None:
