@@ -20,6 +20,13 @@ if TYPE_CHECKING:
 SNIFF_CHARS = 16 * 1024
 
 
+def is_tag(value: object) -> bool:
+    """An element of a BeautifulSoup tree (bs4 is imported only by the HTML parsers that read files)."""
+    from bs4 import Tag
+
+    return isinstance(value, Tag)
+
+
 def json_head(sample: Sample, limit: int = SNIFF_CHARS) -> str | None:
     """The start of a JSON object document, or None when the sample is not one (no parsing)."""
     text = sample.text()[:limit].lstrip()

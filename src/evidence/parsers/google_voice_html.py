@@ -10,14 +10,17 @@ from __future__ import annotations
 import re
 import warnings
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from bs4 import BeautifulSoup, Tag, XMLParsedAsHTMLWarning
-
+from evidence.chatutil import is_tag
 from evidence.extraction import ParseContext
 from evidence.identifiers import Identifier
 from evidence.parsers.base import Parser, Sample
 from evidence.parsers.registry import register
 from evidence.timeutil import TimeValue, from_aware
+
+if TYPE_CHECKING:
+    from bs4 import BeautifulSoup, Tag
 
 _MARKUP_RE = re.compile(r'<div class="(?:hChatLog|haudio)[\s"]')
 _GOOGLE_HINTS = ("google.com/voice", "Google Inc.", 'class="dt"', 'class="published"')
@@ -84,6 +87,8 @@ class GoogleVoiceHtmlParser(Parser):
         return bool(_MARKUP_RE.search(text)) and any(hint in text for hint in _GOOGLE_HINTS)
 
     def parse(self, ctx: ParseContext) -> None:
+        from bs4 import BeautifulSoup, XMLParsedAsHTMLWarning
+
         with warnings.catch_warnings():
             # Takeout writes XHTML; the lenient HTML parser is wanted (no DTD or entity processing).
             warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
@@ -93,7 +98,7 @@ class GoogleVoiceHtmlParser(Parser):
         calls = soup.find_all("div", class_="haudio")
         if log is None and not calls:
             raise ValueError("no Google Voice text thread (hChatLog) or call record (haudio) in the HTML")
-        if isinstance(log, Tag):
+        if is_tag(log):
             self._thread(ctx, soup, log, owner_label, owner_ident)
         for n, call in enumerate(calls, start=1):
             self._call(ctx, soup, call, n, owner_label, owner_ident)

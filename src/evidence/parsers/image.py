@@ -14,9 +14,6 @@ import warnings
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import exifread
-from PIL import Image
-
 from evidence import imagetime
 from evidence.extraction import ParseContext
 from evidence.identifiers import normalize_device
@@ -25,6 +22,8 @@ from evidence.parsers.registry import register
 from evidence.timeutil import TimeValue, from_aware, from_local, zone
 
 if TYPE_CHECKING:
+    from PIL import Image
+
     from evidence.ocr import OcrResult
     from evidence.screenshots import ChatMessage, ChatScreenshot
 
@@ -272,6 +271,8 @@ def read_metadata(ctx: ParseContext, image: Image.Image) -> dict[str, Any]:
     logger.propagate = False
     try:
         with ctx.open() as handle:
+            import exifread  # only for images: the parser module stays cheap to import
+
             tags = exifread.process_file(handle, details=False, debug=False) or {}
     except Exception as exc:
         ctx.warn(f"EXIF unreadable by exifread ({type(exc).__name__}: {exc})")

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
-from bs4 import BeautifulSoup, Tag
-
-from evidence.chatutil import sibling_sha256, utc_iso
+from evidence.chatutil import is_tag, sibling_sha256, utc_iso
 from evidence.extraction import ParseContext
 from evidence.parsers.base import Parser, Sample
 from evidence.parsers.registry import register
 from evidence.timeutil import TZ_GUESS, TimeValue, from_aware, from_local
+
+if TYPE_CHECKING:
+    from bs4 import Tag
 
 PLATFORM = "telegram"
 
@@ -44,9 +46,11 @@ class TelegramHtmlParser(Parser):
         return 'class="history"' in head and 'class="page_wrap"' in head and 'id="message' in head
 
     def parse(self, ctx: ParseContext) -> None:
+        from bs4 import BeautifulSoup
+
         soup = BeautifulSoup(ctx.read_bytes(), "lxml")
         history = soup.find("div", class_="history")
-        if not isinstance(history, Tag):
+        if not is_tag(history):
             raise ValueError('Telegram HTML export: no <div class="history"> with messages')
         header = soup.select_one("div.page_header div.text")
         conversation = _clean(header.get_text()) if header else None
@@ -85,12 +89,12 @@ class TelegramHtmlParser(Parser):
         self, ctx: ParseContext, element: Tag, locator: str, conversation: str | None, state: _State
     ) -> None:
         body_div = element.find("div", class_="body", recursive=False)
-        if not isinstance(body_div, Tag):
+        if not is_tag(body_div):
             ctx.warn("message without a body element; skipped", locator)
             return
         sender_div = body_div.find("div", class_="from_name", recursive=False)
         flags: list[str] = []
-        if isinstance(sender_div, Tag):
+        if is_tag(sender_div):
             state.sender = _clean(sender_div.get_text(" ")) or None
         elif "joined" in (element.get("class") or []):
             if state.sender is None:
@@ -103,7 +107,7 @@ class TelegramHtmlParser(Parser):
             ctx.warn("message without a date title", locator)
             time = _day_time(ctx, state)
         text_div = body_div.find("div", class_="text")
-        text = _text(text_div) if isinstance(text_div, Tag) else ""
+        text = _text(text_div) if is_tag(text_div) else ""
         if body_div.find("div", class_="forwarded"):
             flags.append("forwarded")
             forwarded_from = body_div.select_one("div.forwarded div.from_name")
@@ -111,9 +115,9 @@ class TelegramHtmlParser(Parser):
                 name = forwarded_from.find(string=True, recursive=False)
                 flags.append(f"forwarded_from:{_clean(str(name or ''))}")
         reply = body_div.find("div", class_="reply_to")
-        if isinstance(reply, Tag):
+        if is_tag(reply):
             link = reply.find("a", href=True)
-            match = _REPLY_RE.search(str(link.get("href"))) if isinstance(link, Tag) else None
+            match = _REPLY_RE.search(str(link.get("href"))) if is_tag(link) else None
             flags.append(f"reply_to:{match.group(1)}" if match else "reply")
         media = _media_refs(body_div)
         body = text or _media_description(body_div) or None
@@ -175,7 +179,7 @@ def _title_time(
 ) -> TimeValue | None:
     """Sent time from the date element's title; an "Edited" time in the same title becomes flags."""
     date_div = scope.find("div", class_="date", title=True)
-    if not isinstance(date_div, Tag):
+    if not is_tag(date_div):
         return None
     title = str(date_div.get("title"))
     matches = list(_TITLE_RE.finditer(title))
@@ -234,10 +238,10 @@ def _media_refs(body: Tag) -> list[str]:
 def _media_description(body: Tag) -> str | None:
     """For messages without text: the media title the export shows ("Photo", "Voice message", ...)."""
     wrap = body.find("div", class_="media_wrap")
-    if not isinstance(wrap, Tag):
+    if not is_tag(wrap):
         return None
     title = wrap.find("div", class_="title")
-    text = _clean(title.get_text(" ")) if isinstance(title, Tag) else ""
+    text = _clean(title.get_text(" ")) if is_tag(title) else ""
     if text:
         return f"[{text}]"
     return "[photo]" if wrap.find("a", class_="photo_wrap") else None
