@@ -319,11 +319,9 @@ def load_run(
     with early.connection() if early else open_case(case, write=True) as con:
         if early is None:
             con.execute("BEGIN TRANSACTION")
+        preloaded, before = (early.parts, early.before) if early else (frozenset[str](), None)
         try:
-            if early is None:
-                messages_loaded = _load(con, run_id, plan, dirs)
-            else:
-                messages_loaded = _load(con, run_id, plan, dirs, early.parts, early.before)
+            messages_loaded = _load(con, run_id, plan, dirs, preloaded, before)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
