@@ -199,9 +199,104 @@ def test_many_items_stream(parse, tmp_path: Path) -> None:
     assert "ingest_errors" not in out.rows
 
 
+CALLS = (
+    '<calls count="9">\n'
+    '  <call number="07700 900123" duration="0" date="1700000000000" type="3" presentation="1" '
+    'contact_name="Alex" readable_date="14 Nov 2023 22:13:20" />\n'
+    '  <call number="07700 900123" duration="0" date="1700000060000" type="3" presentation="1" '
+    'contact_name="Alex" />\n'
+    '  <call number="+447700900123" duration="125" date="1700000120000" type="1" presentation="1" '
+    'contact_name="(Unknown)" />\n'
+    '  <call number="07700 900123" duration="4" date="1700000180000" type="2" presentation="1" '
+    'contact_name="Alex" />\n'
+    '  <call number="" duration="0" date="1700000240000" type="3" presentation="2" contact_name="null" />\n'
+    '  <call number="-2" duration="0" date="1700000300000" type="5" presentation="1" />\n'
+    '  <call number="07700 900555" duration="3725" date="1700000360000" type="4" presentation="1" />\n'
+    '  <call number="07700 900555" duration="0" date="1700000420000" type="6" presentation="1" />\n'
+    '  <call number="07700 900555" duration="0" date="1700000480000" type="42" presentation="1" />\n'
+    "</calls>\n"
+)
+
+
+def test_call_log_backup(parse, tmp_path: Path) -> None:
+    path = _write(tmp_path, CALLS, "calls-20231115.xml")
+    out = parse(path, region="GB", owners=("07700 900999",))
+    row = file_row(out, path.name)
+    assert (row["status"], row["format"], row["messages"], row["warnings"]) == (
+        "parsed",
+        "sms_backup_xml",
+        9,
+        1,
+    )
+    (warning,) = out.rows["ingest_errors"]
+    assert "unknown call type '42'" in warning["error"] and warning["locator"] == "call/9"
+    calls = out.rows["messages"]
+    assert {(m["platform"], m["kind"]) for m in calls} == {("phone", "call")}
+    assert [m["body"] for m in calls] == [
+        "Missed call",
+        "Missed call",
+        "Incoming call, 2 min 5 s",
+        "Outgoing call, 4 s",
+        "Missed call from a withheld number",
+        "Rejected call from a withheld number",
+        "Voicemail, 1 h 2 min 5 s",
+        "Blocked call",
+        "Call",
+    ]
+    assert Counter(m["sender"] for m in calls) == {
+        "Alex": 2,
+        "+447700900123": 1,
+        "+447700900999": 1,
+        None: 2,
+        "07700 900555": 3,
+    }
+    # The unknown type's direction comes from --owner: its number is not the owner's.
+    assert [m["direction"] for m in calls] == ["incoming"] * 3 + ["outgoing"] + ["incoming"] * 5
+    assert min(m["sent_at_utc"] for m in calls) == datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)
+    assert max(m["sent_at_utc"] for m in calls) == datetime(2023, 11, 14, 22, 21, 20, tzinfo=UTC)
+    first = calls[0]
+    assert {k: first[k] for k in first if k not in ("message_id", "source_sha256", "parser")} == {
+        "platform": "phone",
+        "conversation": "Alex",
+        "sender": "Alex",
+        "sender_identifier": "+447700900123",
+        "recipients": ["+447700900999"],
+        "sent_at_utc": datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC),
+        "sent_at_local": "14 Nov 2023 22:13:20",
+        "tz_source": "epoch",
+        "time_precision": "second",
+        "kind": "call",
+        "body": "Missed call",
+        "source_locator": "call/1",
+        "duplicate_of": None,
+        "subject": None,
+        "external_id": None,
+        "direction": "incoming",
+        "flags": ["missed"],
+    }
+    assert calls[4]["flags"] == ["missed", "number_withheld"] and calls[4]["sender_identifier"] is None
+    assert calls[5]["flags"] == ["rejected", "number_withheld"]
+    assert calls[7]["flags"] == ["blocked"] and calls[8]["flags"] == ["unknown_call_type_42"]
+    # Every call from the same number links to one phone identifier, with the owner as recipient.
+    senders = Counter(
+        (link["identifier_id"], link["role"])
+        for link in out.rows["message_identifiers"]
+        if link["role"] == "sender"
+    )
+    assert sorted(senders.values()) == [1, 3, 3]  # the owner once, Alex and 07700 900555 three times each
+
+
+def test_truncated_call_log_keeps_complete_calls(parse, tmp_path: Path) -> None:
+    path = _write(tmp_path, CALLS[: CALLS.index('  <call number="07700 900555" duration="0"')] + "  <call nu")
+    out = parse(path)
+    row = file_row(out, path.name)
+    assert (row["status"], row["messages"], row["warnings"]) == ("parsed", 7, 1)
+    assert "before </calls>" in out.rows["ingest_errors"][0]["error"]
+
+
 def test_look_alikes_are_unsupported_or_fail_with_a_reason(parse, tmp_path: Path) -> None:
-    calls = _write(tmp_path, '<calls count="1"><call number="123" date="1" type="1" /></calls>', "calls.xml")
-    row = file_row(parse(calls), "calls.xml")
+    other = _write(tmp_path, '<backups count="1"><call number="123" date="1" type="1" /></backups>', "b.xml")
+    row = file_row(parse(other), "b.xml")
     assert (row["status"], row["format"]) == ("unsupported", None)
     assert "no parser" in row["status_reason"]
 

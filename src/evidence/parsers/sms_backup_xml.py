@@ -1,8 +1,11 @@
-"""SMS Backup & Restore (Android) XML: `<smses>` holding `<sms>` and `<mms>` elements.
+"""SMS Backup & Restore (Android) XML: `<smses>` holding `<sms>` and `<mms>` elements, and the app's call
+log backups, `<calls>` holding `<call>` elements (one row of kind `call` each: repeated, missed, rejected
+and withheld-number calls are often the pattern itself).
 
 Backups can be hundreds of megabytes (MMS media is inline base64), so the file is streamed through
 defusedxml's iterparse and each element is cleared once read. Locators follow XPath positions (1-based,
-counted per element name): `sms/12` is `/smses/sms[12]`, `mms/3/part/2` is `/smses/mms[3]/parts/part[2]`.
+counted per element name): `sms/12` is `/smses/sms[12]`, `mms/3/part/2` is `/smses/mms[3]/parts/part[2]`,
+`call/7` is `/calls/call[7]`.
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ from evidence.parsers.registry import register
 from evidence.timeutil import TimeValue, from_epoch
 
 # Root element after the XML declaration, stylesheet PI and comments.
-_ROOT_RE = re.compile(r"\A\s*(?:<\?.*?\?>\s*|<!--.*?-->\s*)*<smses[\s>/]", re.DOTALL)
+_ROOT_RE = re.compile(r"\A\s*(?:<\?.*?\?>\s*|<!--.*?-->\s*)*<(?:smses|calls)[\s>/]", re.DOTALL)
+# The items each root holds.
+_ITEMS = {"smses": ("sms", "mms"), "calls": ("call",)}
 
 # SMS `type` / MMS `msg_box` values (Android Telephony): direction and a flag for the not-plainly-sent ones.
 _BOX: dict[str, tuple[str, str | None]] = {
@@ -33,6 +38,18 @@ _BOX: dict[str, tuple[str, str | None]] = {
     "5": ("outgoing", "failed"),
     "6": ("outgoing", "queued"),
 }
+# <call type> (Android CallLog.Calls.TYPE): direction, what the timeline says, flag.
+_CALL_TYPES: dict[str, tuple[str, str, str | None]] = {
+    "1": ("incoming", "Incoming call", None),
+    "2": ("outgoing", "Outgoing call", None),
+    "3": ("incoming", "Missed call", "missed"),
+    "4": ("incoming", "Voicemail", "voicemail"),
+    "5": ("incoming", "Rejected call", "rejected"),
+    "6": ("incoming", "Blocked call", "blocked"),
+    "7": ("incoming", "Call answered on another device", "answered_elsewhere"),
+}
+# <call presentation> (CallLog.Calls.PRESENTATION_*) other than 1 (allowed): the number was not shown.
+_HIDDEN_NUMBER = {"2": "number_withheld", "3": "number_unknown", "4": "payphone"}
 # MMS <addr type>: PduHeaders FROM, TO, CC, BCC.
 _ADDR_FROM, _ADDR_TO, _ADDR_CC, _ADDR_BCC = "137", "151", "130", "129"
 _NULLS = {"", "null", "insert-address-token"}
@@ -133,14 +150,15 @@ class SmsBackupXmlParser(Parser):
     name = "sms_backup_xml"
     version = "1"
     platform = "sms"
-    description = "SMS Backup & Restore XML backup (<smses> with <sms> and <mms>)"
+    description = "SMS Backup & Restore XML backup (<smses> with <sms> and <mms>; <calls> call logs)"
 
     def sniff(self, sample: Sample) -> bool:
         return bool(_ROOT_RE.match(sample.text()))
 
     def parse(self, ctx: ParseContext) -> None:
         owner_label, owner_ident = ctx.owner_phone()
-        counts = {"sms": 0, "mms": 0}
+        read_item = {"sms": self._sms, "mms": self._mms, "call": self._call}
+        counts: dict[str, int] = {}
         other: dict[str, int] = {}
         declared: str | None = None
         root: Element | None = None
@@ -152,19 +170,17 @@ class SmsBackupXmlParser(Parser):
                     if event == "start":
                         depth += 1
                         if depth == 1:
-                            if el.tag != "smses":
-                                raise ValueError(f"root element is <{el.tag}>, not <smses>")
+                            if el.tag not in _ITEMS:
+                                raise ValueError(f"root element is <{el.tag}>, not <smses> or <calls>")
                             root, declared = el, el.get("count")
+                            counts = dict.fromkeys(_ITEMS[el.tag], 0)
                         continue
                     depth -= 1
                     if depth != 1:
                         continue
                     if el.tag in counts:
                         counts[el.tag] += 1
-                        if el.tag == "sms":
-                            self._sms(ctx, el, counts["sms"], owner_label, owner_ident)
-                        else:
-                            self._mms(ctx, el, counts["mms"], owner_label, owner_ident)
+                        read_item[el.tag](ctx, el, counts[el.tag], owner_label, owner_ident)
                     else:
                         other[el.tag] = other.get(el.tag, 0) + 1
                     el.clear()
@@ -179,7 +195,7 @@ class SmsBackupXmlParser(Parser):
         if fixer.replaced:
             ctx.warn(f"{fixer.replaced} invalid character reference(s) (lone surrogates) replaced by U+FFFD")
         for tag, n in other.items():
-            ctx.warn(f"{n} <{tag}> element(s) under <smses> not read (unknown element)")
+            ctx.warn(f"{n} <{tag}> element(s) under <{root.tag}> not read (unknown element)")
 
     def _parse_error(
         self,
@@ -206,7 +222,7 @@ class SmsBackupXmlParser(Parser):
             raise ValueError(f"file is truncated before the first complete message ({exc})") from exc
         announced = f" of the {declared} the header announces" if declared else ""
         ctx.warn(
-            f"file is truncated (ends at line {line}, column {column} before </smses>): {read} complete "
+            f"file is truncated (ends at line {line}, column {column} before </{root.tag}>): {read} complete "
             f"items read{announced}; the incomplete last item was not read",
             locator=f"line/{line}",
         )
@@ -348,6 +364,57 @@ class SmsBackupXmlParser(Parser):
         for n, part in attachments:
             self._part(ctx, message_id, part, f"{locator}/part/{n}")
 
+    def _call(
+        self, ctx: ParseContext, el: Element, index: int, owner: str, owner_ident: Identifier | None
+    ) -> None:
+        locator = f"call/{index}"
+        kind = _attr(el, "type")
+        direction, label, flag = _CALL_TYPES.get(kind or "", (None, "Call", None))
+        flags = [flag] if flag else []
+        if direction is None:
+            ctx.warn(f"unknown call type {kind!r}: direction left unknown", locator=locator)
+            flags.append(f"unknown_call_type_{kind}")
+        hidden = _HIDDEN_NUMBER.get(_attr(el, "presentation") or "")
+        number = (_attr(el, "number") or "").strip()
+        if hidden or number in ("", "-1", "-2", "-3"):  # the app writes these for withheld numbers
+            flags.append(hidden or "number_withheld")
+            number = ""
+        contact = _attr(el, "contact_name")
+        party = contact if contact and contact not in _UNKNOWN_CONTACT else (number or None)
+        party_ident = ctx.identifier("phone", number) if number else None
+        seconds = _attr(el, "duration")
+        body = label
+        if not number:
+            body += " from a withheld number" if direction != "outgoing" else " to a withheld number"
+        if seconds and seconds.isdigit() and int(seconds) > 0:
+            body += f", {_duration(int(seconds))}"
+        common = {
+            "platform": "phone",
+            "kind": "call",
+            "locator": locator,
+            "time": self._time(el),
+            "body": body,
+            "conversation": party,
+            "direction": direction,
+            "flags": flags,
+        }
+        if direction == "outgoing":
+            ctx.add_message(
+                **common,
+                sender=owner,
+                sender_identifier=owner_ident,
+                recipients=[party] if party else [],
+                recipient_identifiers=[party_ident] if party_ident else [],
+            )
+        else:
+            ctx.add_message(
+                **common,
+                sender=party,
+                sender_identifier=party_ident,
+                recipients=[owner] if direction else [],
+                recipient_identifiers=[owner_ident] if owner_ident and direction else [],
+            )
+
     def _part(self, ctx: ParseContext, message_id: str, part: Element, locator: str) -> None:
         name = next((v for v in (_attr(part, k) for k in ("name", "cl", "fn")) if v), None)
         mime = _attr(part, "ct")
@@ -363,3 +430,14 @@ class SmsBackupXmlParser(Parser):
         elif (text := _attr(part, "text")) is not None:
             payload = text.encode("utf-8")  # vCard, calendar and other text parts carried inline
         ctx.add_attachment(message_id, locator=locator, file_name=name, mime=mime, data=payload)
+
+
+def _duration(seconds: int) -> str:
+    """45 s, 2 min 5 s, 1 h 2 min 3 s."""
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{hours} h"] if hours else []
+    if minutes or hours:
+        parts.append(f"{minutes} min")
+    parts.append(f"{secs} s")
+    return " ".join(parts)
