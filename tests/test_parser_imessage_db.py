@@ -161,6 +161,8 @@ def test_built_database_text_attributed_body_dates_and_attachments(tmp_path: Pat
     row = file_row(out, "chat.db")
     assert (row["status"], row["messages"], row["warnings"]) == ("parsed", 4, 1)
     first, second, third, fourth = out.rows["messages"]
+    # service SMS went through the carrier; the others through Apple
+    assert [m["platform"] for m in out.rows["messages"]] == ["sms", "imessage", "imessage", "imessage"]
     assert first["sent_at_utc"] == datetime.fromtimestamp(600_000_000 + APPLE, UTC)
     assert (first["sender_identifier"], first["conversation"], first["recipients"]) == (
         "+447700900123",

@@ -4,6 +4,9 @@ SQLite may write journal, -wal or -shm files next to a database it opens, so the
 never opened in place: it is copied to a private temporary folder and opened read-only from there.
 Messages whose `text` is NULL (macOS 13+) carry their text only in `attributedBody`, an NSAttributedString
 in Apple's typedstream format; its NSString payload is read by a small byte scan.
+
+The `service` column says how each message travelled: iMessage (Apple's servers), or SMS / RCS through
+the carrier, which an investigator can ask the carrier about; such rows get platform `sms` or `rcs`.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ NANOSECOND_THRESHOLD = 100_000_000_000  # Apple dates above this are nanoseconds
 REQUIRED_MESSAGE_COLUMNS = ("ROWID", "date", "is_from_me", "handle_id")
 # associated_message_type: 2000-2005 tapbacks added, 3000-3005 removed.
 REACTION_TYPES = range(2000, 3006)
+# message.service -> platform (anything else, e.g. "iMessage" or none recorded, stays imessage).
+CARRIER_SERVICES = {"sms": "sms", "rcs": "rcs"}
 
 
 class AttributedBodyError(ValueError):
@@ -85,7 +90,7 @@ def _file_name(path: str | None) -> str | None:
 @register
 class IMessageDbParser(Parser):
     name = "imessage_db"
-    version = "1"
+    version = "2"  # 2: platform sms / rcs for messages the service column says went through the carrier
     platform = "imessage"
     description = "macOS Messages chat.db (SQLite)"
 
@@ -156,7 +161,7 @@ class IMessageDbParser(Parser):
             f"m.is_from_me, {col('subject')}, {col('service')}, {col('associated_message_type')} "
             "FROM message m ORDER BY m.ROWID"
         )
-        for rowid, guid, text, blob, handle_id, date, from_me, subject, _service, assoc in con.execute(query):
+        for rowid, guid, text, blob, handle_id, date, from_me, subject, service, assoc in con.execute(query):
             locator = f"message/{rowid}"
             flags: list[str] = []
             body = text
@@ -191,8 +196,9 @@ class IMessageDbParser(Parser):
             ]
             if not from_me and owner_ident is not None:
                 recipient_idents.append(owner_ident)
+            platform = CARRIER_SERVICES.get(str(service or "").lower(), self.platform)
             message_id = ctx.add_message(
-                platform=self.platform,
+                platform=platform,
                 kind="message",
                 locator=locator,
                 time=apple_time(date),
