@@ -69,3 +69,16 @@ def test_bulk_message_ids_equal_one_at_a_time() -> None:
         evidence.extraction.message_id_for(sha, f"line/{k}") for k in numbers
     ]
     assert evidence.extraction.message_ids_for(sha, "line/", []) == []
+
+
+def test_extraction_processes_share_the_cores_for_ocr(monkeypatch: pytest.MonkeyPatch) -> None:
+    from evidence.ingest import share_cores
+    from evidence.ocr import default_workers
+
+    monkeypatch.delenv("EVIDENCE_OCR_WORKERS", raising=False)
+    cores = default_workers()
+    share_cores(2)
+    assert default_workers() == max(1, cores // 2)
+    monkeypatch.setenv("EVIDENCE_OCR_WORKERS", "3")  # a setting of the user's wins
+    share_cores(2)
+    assert default_workers() == 3

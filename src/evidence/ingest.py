@@ -489,6 +489,13 @@ def run_summary(con: Any, run_id: str, messages_loaded: int) -> dict[str, Any]:
     }
 
 
+def share_cores(processes: int) -> None:
+    """Extraction-pool initializer: each process OCRs images with its share of the cores (its own OCR
+    pool would otherwise start one tesseract per core in every process)."""
+    if not os.environ.get("EVIDENCE_OCR_WORKERS", "").strip():
+        os.environ["EVIDENCE_OCR_WORKERS"] = str(max(1, len(os.sched_getaffinity(0)) // processes))
+
+
 def ingest(
     params: IngestParameters,
     on_file: Callable[[WorkItem], None] | None = None,
@@ -499,7 +506,8 @@ def ingest(
     batch_dirs: list[str] = []
     total = len(plan.batch_files)
     if params.jobs > 1 and total > 1:
-        with ProcessPoolExecutor(max_workers=min(params.jobs, total)) as pool:
+        workers = min(params.jobs, total)
+        with ProcessPoolExecutor(max_workers=workers, initializer=share_cores, initargs=(workers,)) as pool:
             futures = [pool.submit(extract_batch, plan.case_dir, plan.run_id, b) for b in plan.batch_files]
             for done, future in enumerate(as_completed(futures), start=1):
                 batch_dirs.append(future.result())
