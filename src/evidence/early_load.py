@@ -1,9 +1,9 @@
 """Loading messages while a run is still being extracted (in-process runs: the CLI and tests).
 
-Extraction (Python and Arrow) and DuckDB's insert into `messages` (compression and the primary-key index)
-each keep about one core busy, one after the other. An EarlyLoader opens the case database as the
-single writer when extraction starts and inserts each `messages` Parquet part on a second thread as soon
-as it is written, so on two cores the two overlap.
+Extraction (Python and Arrow) and DuckDB's insert into `messages` (compressing and writing) each keep
+about one core busy, one after the other. An EarlyLoader opens the case database as the single writer
+when extraction starts and inserts each `messages` Parquet part on a second thread as soon as it is
+written, so on two cores the two overlap (docs/decisions.md has the measurements and what was tried).
 
 It is speculative and never changes what ends up in the case: it works inside the load's one transaction
 and loads only what load_run would load. If a part it loaded is not among the parts finally staged (its
