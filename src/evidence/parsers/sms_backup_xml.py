@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from typing import BinaryIO
+from typing import Any, BinaryIO
 from xml.etree.ElementTree import Element, ParseError
 
 import defusedxml.ElementTree as DET
@@ -268,22 +268,7 @@ class SmsBackupXmlParser(Parser):
             "direction": direction,
             "flags": flags,
         }
-        if direction == "incoming" or direction is None:
-            ctx.add_message(
-                **common,
-                sender=party,
-                sender_identifier=party_ident,
-                recipients=[owner] if direction else [],
-                recipient_identifiers=[owner_ident] if owner_ident and direction else [],
-            )
-        else:
-            ctx.add_message(
-                **common,
-                sender=owner,
-                sender_identifier=owner_ident,
-                recipients=[party] if party else [],
-                recipient_identifiers=[party_ident] if party_ident else [],
-            )
+        _add_between(ctx, common, party, party_ident, owner, owner_ident)
 
     def _mms(
         self, ctx: ParseContext, el: Element, index: int, owner: str, owner_ident: Identifier | None
@@ -398,22 +383,7 @@ class SmsBackupXmlParser(Parser):
             "direction": direction,
             "flags": flags,
         }
-        if direction == "outgoing":
-            ctx.add_message(
-                **common,
-                sender=owner,
-                sender_identifier=owner_ident,
-                recipients=[party] if party else [],
-                recipient_identifiers=[party_ident] if party_ident else [],
-            )
-        else:
-            ctx.add_message(
-                **common,
-                sender=party,
-                sender_identifier=party_ident,
-                recipients=[owner] if direction else [],
-                recipient_identifiers=[owner_ident] if owner_ident and direction else [],
-            )
+        _add_between(ctx, common, party, party_ident, owner, owner_ident)
 
     def _part(self, ctx: ParseContext, message_id: str, part: Element, locator: str) -> None:
         name = next((v for v in (_attr(part, k) for k in ("name", "cl", "fn")) if v), None)
@@ -430,6 +400,31 @@ class SmsBackupXmlParser(Parser):
         elif (text := _attr(part, "text")) is not None:
             payload = text.encode("utf-8")  # vCard, calendar and other text parts carried inline
         ctx.add_attachment(message_id, locator=locator, file_name=name, mime=mime, data=payload)
+
+
+def _add_between(
+    ctx: ParseContext,
+    common: dict[str, Any],
+    party: str | None,
+    party_ident: Identifier | None,
+    owner: str,
+    owner_ident: Identifier | None,
+) -> None:
+    """A message or call between the owner and one other party, sender and recipient by its direction
+    (unknown direction: the party is the sender, nobody is named as recipient)."""
+    direction = common["direction"]
+    if direction == "outgoing":
+        sender, sender_ident, recipients, recipient_idents = owner, owner_ident, [party], [party_ident]
+    else:
+        sender, sender_ident = party, party_ident
+        recipients, recipient_idents = ([owner], [owner_ident]) if direction else ([], [])
+    ctx.add_message(
+        **common,
+        sender=sender,
+        sender_identifier=sender_ident,
+        recipients=[r for r in recipients if r],
+        recipient_identifiers=[i for i in recipient_idents if i is not None],
+    )
 
 
 def _duration(seconds: int) -> str:
