@@ -76,6 +76,7 @@ def test_extraction_processes_share_the_cores_for_ocr(monkeypatch: pytest.Monkey
     from evidence.ocr import default_workers
 
     monkeypatch.delenv("EVIDENCE_OCR_WORKERS", raising=False)
+    monkeypatch.delenv("EVIDENCE_OCR_SHARED_BY", raising=False)
     cores = default_workers()
     share_cores(2)
     assert default_workers() == max(1, cores // 2)

@@ -491,9 +491,8 @@ def run_summary(con: Any, run_id: str, messages_loaded: int) -> dict[str, Any]:
 
 def share_cores(processes: int) -> None:
     """Extraction-pool initializer: each process OCRs images with its share of the cores (its own OCR
-    pool would otherwise start one tesseract per core in every process)."""
-    if not os.environ.get("EVIDENCE_OCR_WORKERS", "").strip():
-        os.environ["EVIDENCE_OCR_WORKERS"] = str(max(1, len(os.sched_getaffinity(0)) // processes))
+    pool would otherwise start one tesseract per core in every process); see ocr.default_workers."""
+    os.environ["EVIDENCE_OCR_SHARED_BY"] = str(processes)
 
 
 def ingest(

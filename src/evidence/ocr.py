@@ -120,14 +120,21 @@ def installed_languages() -> set[str] | None:
         return None
 
 
+# Set by an extraction pool (ingest --jobs N) in each of its N processes: they share the cores.
+SHARED_BY = "EVIDENCE_OCR_SHARED_BY"
+
+
 def default_workers() -> int:
+    """EVIDENCE_OCR_WORKERS when set; else one tesseract per core, or per core share of this process."""
     configured = os.environ.get("EVIDENCE_OCR_WORKERS", "").strip()
     if configured.isdigit() and int(configured) > 0:
         return int(configured)
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    shared = os.environ.get(SHARED_BY, "").strip()
+    return max(1, cores // int(shared)) if shared.isdigit() and int(shared) > 0 else cores
 
 
 # --- opening images safely -----------------------------------------------------------------------
