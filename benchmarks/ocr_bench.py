@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from screenshot_generator import ChatLine, ChatSpec, save  # noqa: E402
 
-from evidence import ocr  # noqa: E402
+from evidence.images import ocr  # noqa: E402
 
 TEXTS = [
     "Why are you ignoring me",

@@ -11,7 +11,10 @@ import logging
 import pendulum
 from airflow.sdk import DAG, Param, get_current_context, task
 
-from evidence.ingest import IngestParameters, extract_batch, load_run, plan_run
+from evidence.pipeline.extract import extract_batch
+from evidence.pipeline.load import load_run
+from evidence.pipeline.parameters import IngestParameters
+from evidence.pipeline.plan import plan_run
 from evidence.timeutil import DEFAULT_TZ
 
 log = logging.getLogger(__name__)

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from evidence.extract import parse_path
-from evidence.extraction import Extraction, ParseOptions
+from evidence.parsers.context import ParseOptions
+from evidence.parsers.rows import ParsedRows
+from evidence.pipeline.extract import parse_path
 
 SHARED_FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
 
@@ -22,10 +23,10 @@ def shared_fixtures() -> Path:
 
 
 @pytest.fixture
-def parse(tmp_path: Path) -> Callable[..., Extraction]:
-    """parse(path, tz=..., region=..., owners=...) -> Extraction with rows per staging table."""
+def parse(tmp_path: Path) -> Callable[..., ParsedRows]:
+    """parse(path, tz=..., region=..., owners=...) -> ParsedRows with rows per staging table."""
 
-    def _parse(path: Path, **options: object) -> Extraction:
+    def _parse(path: Path, **options: object) -> ParsedRows:
         opts = ParseOptions(**options)  # type: ignore[arg-type]
         return parse_path(Path(path), options=opts, store_root=tmp_path / "originals")
 

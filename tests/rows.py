@@ -1,13 +1,13 @@
-"""Helpers for reading an Extraction in tests."""
+"""Helpers for reading an ParsedRows in tests."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from evidence.extraction import Extraction
+from evidence.parsers.rows import ParsedRows
 
 
-def file_row(out: Extraction, name: str | None = None, *, inputs_only: bool = False) -> dict[str, Any]:
+def file_row(out: ParsedRows, name: str | None = None, *, inputs_only: bool = False) -> dict[str, Any]:
     """The one run_files row of a parse: by file name, or the only row (the only input row with
     inputs_only, when attachments were extracted as derived files too)."""
     rows = out.rows["run_files"]

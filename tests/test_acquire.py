@@ -6,8 +6,9 @@ import io
 import zipfile
 from pathlib import Path
 
-from evidence.acquire import Acquirer, ArchiveLimits
-from evidence.store import OriginalsStore
+from evidence.acquire.archives import ArchiveLimits
+from evidence.acquire.store import OriginalsStore
+from evidence.acquire.walk import Acquirer
 
 
 def _acquire(tmp_path: Path, *sources: Path, limits: ArchiveLimits | None = None):

@@ -9,8 +9,8 @@ from pathlib import Path
 import duckdb
 from typer.testing import CliRunner
 
-from evidence.cli import app
-from evidence.custody import check_chain
+from evidence.acquire.custody import check_chain
+from evidence.cli.commands import app
 
 runner = CliRunner()
 

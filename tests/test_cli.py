@@ -14,10 +14,11 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from evidence.cli import app
-from evidence.custody import check_chain
-from evidence.db import CaseLockedError, case_lock, open_case
-from evidence.parsers import REGISTRY
+from evidence.acquire.custody import check_chain
+from evidence.cli.commands import app
+from evidence.db import case_lock, open_case
+from evidence.errors import CaseLockedError
+from evidence.parsers.registry import REGISTRY
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample"
 runner = CliRunner()
@@ -296,13 +297,20 @@ def test_ocr_language_must_be_installed(tmp_path: Path) -> None:
 def test_a_failing_link_step_is_recorded_and_the_load_kept(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from evidence import link as link_steps
+    from evidence.analysis import steps as link_steps
 
     def broken(con, run_id):
         con.execute("UPDATE messages SET body = 'half-done change'")  # must be rolled back
         raise RuntimeError("simulated bug in a link step")
 
-    monkeypatch.setitem(link_steps._STEPS, "broken_step", broken)
+    import sys
+    import types
+
+    module = types.ModuleType("broken_link_step")
+    module.broken = broken
+    monkeypatch.setitem(sys.modules, "broken_link_step", module)
+    step = link_steps.LinkStep("broken_step", "broken_link_step:broken", "a step with a bug")
+    monkeypatch.setattr(link_steps, "STEPS", (step, *link_steps.STEPS))
     case = tmp_path / "case"
     result = evidence("ingest", SAMPLE, "--case", case)
     assert result.exit_code == 0

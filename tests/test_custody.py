@@ -6,7 +6,7 @@ import json
 import multiprocessing
 from pathlib import Path
 
-from evidence.custody import GENESIS, CustodyLog, check_chain, line_hash
+from evidence.acquire.custody import GENESIS, CustodyLog, check_chain, line_hash
 
 
 def test_entries_chain_and_carry_the_required_fields(tmp_path: Path) -> None:

@@ -56,7 +56,8 @@ def _messages(case: Path) -> list[tuple]:
 
 
 def test_dag_run_matches_the_cli(dagbag, tmp_path: Path) -> None:
-    from evidence.ingest import IngestParameters, ingest
+    from evidence.pipeline.parameters import IngestParameters
+    from evidence.pipeline.run import ingest
 
     dag = dagbag.get_dag("evidence_ingest")
     dag_case = tmp_path / "dag-case"

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import duckdb
 
+from evidence.analysis.dedup import _COARSE, CANDIDATES_SQL, deduplicate, natural_key
 from evidence.db import open_case
-from evidence.dedup import _COARSE, CANDIDATES_SQL, deduplicate, natural_key
-from evidence.ingest import IngestParameters, ingest
+from evidence.pipeline.parameters import IngestParameters
+from evidence.pipeline.run import ingest
 
 HEADER = "12/03/2024, {} - {}: {}"
 

@@ -10,11 +10,16 @@ import duckdb
 import pytest
 from whatsapp_generator import generate_export
 
-import evidence.extraction
-import evidence.ingest
-from evidence.early_load import EarlyLoader
-from evidence.ingest import IngestParameters, extract_batch, ingest, load_run, plan_run
-from evidence.parsers import REGISTRY
+import evidence.parsers.context
+import evidence.parsers.rows
+import evidence.pipeline.run
+from evidence.parsers.registry import REGISTRY
+from evidence.pipeline.early_load import EarlyLoader
+from evidence.pipeline.extract import extract_batch
+from evidence.pipeline.load import load_run
+from evidence.pipeline.parameters import IngestParameters
+from evidence.pipeline.plan import plan_run
+from evidence.pipeline.run import ingest
 
 TABLES = {
     "messages": "message_id",
@@ -55,7 +60,7 @@ def test_early_load_gives_the_case_a_later_load_gives(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, finished: list[Any]
 ) -> None:
     total = _exports(tmp_path / "in")
-    monkeypatch.setattr(evidence.extraction, "SPILL_ROWS", 97)  # many parts per file
+    monkeypatch.setattr(evidence.parsers.rows, "SPILL_ROWS", 97)  # many parts per file
     summary = ingest(IngestParameters(sources=[str(tmp_path / "in")], case_dir=str(tmp_path / "early")))
     assert summary["messages_loaded"] == total and summary["failed"] == 0
     assert finished[0] is not None and len(finished[0].parts) >= 2  # parts really went in early
@@ -73,7 +78,7 @@ def test_a_file_failing_after_its_parts_were_loaded_rolls_the_early_load_back(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, finished: list[Any]
 ) -> None:
     _exports(tmp_path / "in")
-    monkeypatch.setattr(evidence.extraction, "SPILL_ROWS", 50)
+    monkeypatch.setattr(evidence.parsers.rows, "SPILL_ROWS", 50)
     parser = REGISTRY.get("whatsapp_txt")
     original = type(parser).parse
 
@@ -93,18 +98,18 @@ def test_a_file_failing_after_its_parts_were_loaded_rolls_the_early_load_back(
 
 def test_an_extraction_crash_releases_the_case(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _exports(tmp_path / "in")
-    monkeypatch.setattr(evidence.extraction, "SPILL_ROWS", 50)
-    original = evidence.ingest.extract_batch
+    monkeypatch.setattr(evidence.parsers.rows, "SPILL_ROWS", 50)
+    original = evidence.pipeline.run.extract_batch
 
     def crash(*args: Any, **kwargs: Any) -> str:
         original(*args, **kwargs)
         raise OSError("No space left on device")
 
-    monkeypatch.setattr(evidence.ingest, "extract_batch", crash)
+    monkeypatch.setattr(evidence.pipeline.run, "extract_batch", crash)
     params = IngestParameters(sources=[str(tmp_path / "in")], case_dir=str(tmp_path / "case"))
     with pytest.raises(OSError, match="No space"):
         ingest(params)
-    monkeypatch.setattr(evidence.ingest, "extract_batch", original)
+    monkeypatch.setattr(evidence.pipeline.run, "extract_batch", original)
     # Nothing of the crashed run was committed, and the case is not left locked.
     with duckdb.connect(str(tmp_path / "case" / "evidence.duckdb"), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM messages").fetchall() == [(0,)]

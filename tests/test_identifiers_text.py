@@ -7,13 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evidence.identifiers import (
-    find_in_text,
-    guess_identifier,
-    normalize,
-    normalize_phone,
-    profile_handle,
-)
+from evidence.identifiers import find_in_text, guess_identifier, normalize, normalize_phone, profile_handle
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import pillow_heif
 import pytest
 from PIL import Image
 
-from evidence.extraction import Extraction
+from evidence.parsers.rows import ParsedRows
 
 pillow_heif.register_heif_opener()
 
@@ -54,7 +54,7 @@ def _jpeg_with_xmp_first(path: Path) -> Path:
     ],
 )
 def test_device_and_size_are_read(
-    tmp_path: Path, parse: Callable[..., Extraction], name: str, make: Callable[[Path], Path]
+    tmp_path: Path, parse: Callable[..., ParsedRows], name: str, make: Callable[[Path], Path]
 ) -> None:
     out = parse(make(tmp_path / name))
     (run_file,) = out.rows["run_files"]
@@ -71,7 +71,7 @@ def test_device_and_size_are_read(
     assert devices == ["acme testphone 9"]
 
 
-def test_the_run_ocr_language_is_used_and_recorded(tmp_path: Path, parse: Callable[..., Extraction]) -> None:
+def test_the_run_ocr_language_is_used_and_recorded(tmp_path: Path, parse: Callable[..., ParsedRows]) -> None:
     out = parse(_save(tmp_path / "shot.png", "PNG"), ocr_lang="eng")
     (image,) = out.rows["images"]
     assert image["ocr_lang"] in ("eng", None)  # None only when tesseract found no text to read

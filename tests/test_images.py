@@ -16,7 +16,8 @@ from PIL import Image
 from rows import file_row
 from screenshot_generator import ChatLine, render, sample_spec, save
 
-from evidence.ingest import IngestParameters, ingest
+from evidence.pipeline.parameters import IngestParameters
+from evidence.pipeline.run import ingest
 
 
 def _exif_jpeg(path: Path, *, offset: str | None = "+00:00") -> Path:

@@ -7,8 +7,10 @@ from pathlib import Path
 from PIL import Image
 from screenshot_generator import render, sample_spec, save
 
-from evidence import imagetime, ocr
-from evidence.screenshots import find_layout, read_chat
+from evidence.images import ocr
+from evidence.images import times as imagetime
+from evidence.images.chat_reading import read_chat
+from evidence.images.layout import find_layout
 
 
 def test_dark_mode_and_coloured_bubbles_become_dark_on_light() -> None:

@@ -12,9 +12,10 @@ from pathlib import Path
 
 from rows import file_row
 
-from evidence.extract import WorkItem, extract_items
-from evidence.extraction import ParseOptions, message_id_for
-from evidence.store import OriginalsStore
+from evidence.acquire.found_file import FoundFile
+from evidence.acquire.store import OriginalsStore
+from evidence.parsers.context import ParseOptions, message_id_for
+from evidence.pipeline.extract import extract_items
 
 
 def _author(user_id: str, name: str, nickname: str | None = None, discriminator: str = "0000", bot=False):
@@ -140,7 +141,7 @@ def test_written_export(tmp_path):
     photo = store.put_bytes(b"\xff\xd8\xff house")
     path = _write(tmp_path, _export())
     blob = store.put_file(path)
-    item = WorkItem(
+    item = FoundFile(
         blob.sha256,
         blob.md5,
         blob.size_bytes,

@@ -13,14 +13,16 @@ from pathlib import Path
 import pytest
 from rows import file_row
 
-from evidence.detect import sample_file
-from evidence.extract import WorkItem, extract_items
-from evidence.extraction import Extraction, ParseOptions, message_id_for
-from evidence.parsers import REGISTRY
+from evidence.acquire.found_file import FoundFile
+from evidence.acquire.store import OriginalsStore
+from evidence.parsers.context import ParseOptions, message_id_for
+from evidence.parsers.detect import sample_file
 from evidence.parsers.mbox import MboxReader, is_separator
-from evidence.store import OriginalsStore
+from evidence.parsers.registry import REGISTRY
+from evidence.parsers.rows import ParsedRows
+from evidence.pipeline.extract import extract_items
 
-Parse = Callable[..., Extraction]
+Parse = Callable[..., ParsedRows]
 
 # name -> (messages, warnings, run_files rows) observed and checked by reading each file.
 FIXTURES = {
@@ -38,7 +40,7 @@ def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def identifiers_by_role(out: Extraction) -> dict[str, set[tuple[str, str]]]:
+def identifiers_by_role(out: ParsedRows) -> dict[str, set[tuple[str, str]]]:
     by_id = {i["identifier_id"]: i for i in out.rows["identifiers"]}
     roles: dict[str, set[tuple[str, str]]] = {}
     for link in out.rows["message_identifiers"]:
@@ -324,11 +326,11 @@ def test_prose_that_starts_like_mail_is_not_email(tmp_path: Path, parse: Parse) 
     assert not [m for m in out.rows["messages"] if m["platform"] == "email"]
 
 
-def parse_as(tmp_path: Path, path: Path, parser: str) -> Extraction:
+def parse_as(tmp_path: Path, path: Path, parser: str) -> ParsedRows:
     """Extract a file with a given parser, as if detection had chosen it."""
     store = OriginalsStore(tmp_path / "store")
     blob = store.put_file(path)
-    item = WorkItem(blob.sha256, blob.md5, blob.size_bytes, str(path), path.name, mime="text/plain")
+    item = FoundFile(blob.sha256, blob.md5, blob.size_bytes, str(path), path.name, mime="text/plain")
     item.format = parser
     return extract_items([item], store=store, run_id="t", options=ParseOptions())
 

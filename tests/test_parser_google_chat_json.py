@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from rows import file_row
 
-from evidence.extract import WorkItem, extract_items
-from evidence.extraction import ParseOptions, message_id_for
+from evidence.acquire.found_file import FoundFile
+from evidence.acquire.store import OriginalsStore
+from evidence.parsers.context import ParseOptions, message_id_for
 from evidence.parsers.google_chat_json import parse_created_date
-from evidence.store import OriginalsStore
+from evidence.pipeline.extract import extract_items
 
 FIXTURE = "google_chat/gvoice-sms-takeout-xml/messages.json"
 
@@ -136,7 +137,7 @@ def test_written_space(tmp_path):
     picture = store.put_bytes(b"\x89PNG fake")
     path = _write(tmp_path / "Takeout" / "Google Chat" / "Groups" / "Space AAAAxyz", data)
     blob = store.put_file(path)
-    item = WorkItem(
+    item = FoundFile(
         blob.sha256,
         blob.md5,
         blob.size_bytes,

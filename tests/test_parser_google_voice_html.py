@@ -9,9 +9,10 @@ from pathlib import Path
 
 from rows import file_row
 
-from evidence.extract import WorkItem, extract_items
-from evidence.extraction import ParseOptions
-from evidence.store import OriginalsStore
+from evidence.acquire.found_file import FoundFile
+from evidence.acquire.store import OriginalsStore
+from evidence.parsers.context import ParseOptions
+from evidence.pipeline.extract import extract_items
 
 FIXTURE = "sms/gvoice-sms-takeout-xml/Group Conversation - 2023-10-01T15_30_41Z.html"
 NAME = "Group Conversation - 2023-10-01T15_30_41Z.html"
@@ -90,7 +91,7 @@ def test_media_beside_the_html_is_matched_by_prefix(shared_fixtures: Path, tmp_p
     image.write_bytes(b"\xff\xd8\xff\xe0 jpeg-ish")
     jpg = store.put_file(image)
     siblings = {NAME: html.sha256, image.name: jpg.sha256}
-    item = WorkItem(html.sha256, html.md5, html.size_bytes, NAME, NAME, siblings=siblings)
+    item = FoundFile(html.sha256, html.md5, html.size_bytes, NAME, NAME, siblings=siblings)
     out = extract_items([item], store=store, run_id="t", options=ParseOptions(owners=("+1 732 321 0011",)))
     (attachment,) = out.rows["attachments"]
     assert (attachment["file_name"], attachment["mime"], attachment["sha256"]) == (

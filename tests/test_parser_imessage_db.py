@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 from rows import file_row
 
-from evidence.extract import WorkItem, extract_items
-from evidence.extraction import ParseOptions
+from evidence.acquire.found_file import FoundFile
+from evidence.acquire.store import OriginalsStore
+from evidence.parsers.context import ParseOptions
 from evidence.parsers.imessage_db import AttributedBodyError, apple_time, decode_attributed_body
-from evidence.store import OriginalsStore
+from evidence.pipeline.extract import extract_items
 
 FIXTURE = "imessage/langchain-community/imessage_chat.db"
 APPLE = 978_307_200
@@ -145,7 +146,7 @@ def _extract(tmp_path: Path, files: dict[str, Path], options: ParseOptions | Non
     blobs = {name: store.put_file(path) for name, path in files.items()}
     siblings = {name: blob.sha256 for name, blob in blobs.items()}
     name, blob = next(iter(blobs.items()))
-    item = WorkItem(blob.sha256, blob.md5, blob.size_bytes, str(files[name]), name, siblings=siblings)
+    item = FoundFile(blob.sha256, blob.md5, blob.size_bytes, str(files[name]), name, siblings=siblings)
     out = extract_items([item], store=store, run_id="t", options=options or ParseOptions())
     return out, store, blob
 

@@ -9,9 +9,10 @@ from pathlib import Path
 
 from rows import file_row
 
-from evidence.extract import WorkItem, extract_items
-from evidence.extraction import ParseOptions, message_id_for
-from evidence.store import OriginalsStore
+from evidence.acquire.found_file import FoundFile
+from evidence.acquire.store import OriginalsStore
+from evidence.parsers.context import ParseOptions, message_id_for
+from evidence.pipeline.extract import extract_items
 
 FIXTURE = "instagram/chat-miner/testlog.json"
 
@@ -139,7 +140,7 @@ def test_messenger_export(tmp_path):
     photo = store.put_bytes(b"\xff\xd8\xff fake jpeg")
     path = _write(tmp_path / "export", _messenger())
     blob = store.put_file(path)
-    item = WorkItem(
+    item = FoundFile(
         blob.sha256, blob.md5, blob.size_bytes, str(path), path.name, siblings={"1234_n.jpg": photo.sha256}
     )
     ex = extract_items([item], store=store, run_id="t", options=ParseOptions())

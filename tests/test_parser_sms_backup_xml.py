@@ -11,8 +11,8 @@ from pathlib import Path
 
 from rows import file_row
 
+from evidence.acquire.store import OriginalsStore
 from evidence.parsers.sms_backup_xml import _CharRefFixer
-from evidence.store import OriginalsStore
 
 FIXTURE = "sms/sms-backup-reader-2/sms_and_mms.xml"
 PNG_B64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rows import file_row
 
-from evidence.extraction import message_id_for
+from evidence.parsers.context import message_id_for
 
 FIXTURE = "telegram/langchain-community/messages.html"
 

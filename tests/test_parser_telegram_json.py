@@ -9,9 +9,10 @@ from pathlib import Path
 
 from rows import file_row
 
-from evidence.extract import WorkItem, extract_items
-from evidence.extraction import ParseOptions, message_id_for
-from evidence.store import OriginalsStore
+from evidence.acquire.found_file import FoundFile
+from evidence.acquire.store import OriginalsStore
+from evidence.parsers.context import ParseOptions, message_id_for
+from evidence.pipeline.extract import extract_items
 
 RESULT = "telegram/langchain-community/result.json"
 BATCH = "telegram/chat-miner/test_batch_export.json"
@@ -237,7 +238,7 @@ def test_photo_found_next_to_the_export(tmp_path):
     photo = store.put_bytes(b"\xff\xd8\xff fake jpeg")
     path = _write(tmp_path, "result.json", _variants())
     blob = store.put_file(path)
-    item = WorkItem(
+    item = FoundFile(
         blob.sha256,
         blob.md5,
         blob.size_bytes,

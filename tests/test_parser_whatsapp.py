@@ -13,14 +13,16 @@ from typing import Any
 import pytest
 from whatsapp_generator import generate_export
 
-from evidence.detect import sample_file
-from evidence.extract import WorkItem, extract_items
-from evidence.extraction import Extraction, ParseOptions, message_id_for
-from evidence.parsers import REGISTRY
-from evidence.parsers.whatsapp import conversation_from_name
-from evidence.store import OriginalsStore
+from evidence.acquire.found_file import FoundFile
+from evidence.acquire.store import OriginalsStore
+from evidence.parsers.context import ParseOptions, message_id_for
+from evidence.parsers.detect import sample_file
+from evidence.parsers.registry import REGISTRY
+from evidence.parsers.rows import ParsedRows
+from evidence.parsers.whatsapp.lines import conversation_from_name
+from evidence.pipeline.extract import extract_items
 
-Parse = Callable[..., Extraction]
+Parse = Callable[..., ParsedRows]
 PARSER = "whatsapp_txt"
 
 
@@ -37,19 +39,19 @@ def write(tmp_path: Path, name: str, text: str | bytes) -> Path:
     return path
 
 
-def messages(out: Extraction) -> list[dict[str, Any]]:
+def messages(out: ParsedRows) -> list[dict[str, Any]]:
     return out.rows.get("messages", [])
 
 
-def by_locator(out: Extraction) -> dict[str, dict[str, Any]]:
+def by_locator(out: ParsedRows) -> dict[str, dict[str, Any]]:
     return {row["source_locator"]: row for row in messages(out)}
 
 
-def warnings(out: Extraction) -> list[dict[str, Any]]:
+def warnings(out: ParsedRows) -> list[dict[str, Any]]:
     return [e for e in out.rows.get("ingest_errors", []) if e["severity"] == "warning"]
 
 
-def run_file(out: Extraction) -> dict[str, Any]:
+def run_file(out: ParsedRows) -> dict[str, Any]:
     (row,) = out.rows["run_files"]
     return row
 
@@ -432,7 +434,7 @@ def test_media_linked_to_sibling_file(tmp_path: Path) -> None:
     )
     photo = store.put_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     blob = store.put_file(export)
-    item = WorkItem(
+    item = FoundFile(
         blob.sha256,
         blob.md5,
         blob.size_bytes,
@@ -498,7 +500,7 @@ def test_unparseable_leading_lines_are_warned(tmp_path: Path) -> None:
     store.ensure()
     path = write(tmp_path, "x.txt", "garbage line\nmore garbage\n\n13/01/2024, 10:00 - Bob: hi\n")
     blob = store.put_file(path)
-    item = WorkItem(
+    item = FoundFile(
         blob.sha256, blob.md5, blob.size_bytes, str(path), path.name, mime="text/plain", format=PARSER
     )
     out = extract_items([item], store=store, run_id="t", options=ParseOptions())
@@ -559,14 +561,14 @@ def test_block_boundaries_do_not_change_rows(
     tmp_path: Path, parse: Parse, monkeypatch: pytest.MonkeyPatch, chunk: int
 ) -> None:
     """The file is read in blocks of whole lines; messages spanning blocks must come out the same."""
-    import evidence.parsers.whatsapp as whatsapp
+    import evidence.parsers.whatsapp.dates as whatsapp_dates
 
     path = tmp_path / "WhatsApp Chat with Bob.txt"
     generate_export(path, 300, seed=5, style="ios")
     with path.open("a", encoding="utf-8") as handle:
         handle.write("[22/09/2023, 14:46:53] Bob: last\ncontinued without final newline")
     expected = messages(parse(path))
-    monkeypatch.setattr(whatsapp, "CHUNK_BYTES", chunk)
+    monkeypatch.setattr(whatsapp_dates, "CHUNK_BYTES", chunk)
     assert messages(parse(path)) == expected
     assert expected[-1]["body"] == "last\ncontinued without final newline"
 
@@ -576,9 +578,9 @@ def test_blocks_read_as_text_mode_would(tmp_path: Path, monkeypatch: pytest.Monk
     """Blocks are decoded from bytes: the text must equal utf-8-sig, errors="replace", universal newlines."""
     import random
 
-    import evidence.parsers.whatsapp as whatsapp
+    import evidence.parsers.whatsapp.dates as whatsapp_dates
 
-    monkeypatch.setattr(whatsapp, "CHUNK_BYTES", chunk)
+    monkeypatch.setattr(whatsapp_dates, "CHUNK_BYTES", chunk)
     pieces = [b"a", b"\n", b"\r", b"\r\n", "é".encode(), "€".encode(), b"\xe2\x82", b"\xff", b"\xef\xbb\xbf"]
     rnd = random.Random(chunk)
     for trial in range(200):
@@ -588,4 +590,4 @@ def test_blocks_read_as_text_mode_would(tmp_path: Path, monkeypatch: pytest.Monk
         path = tmp_path / f"{trial}.txt"
         path.write_bytes(data)
         with path.open(encoding="utf-8-sig", errors="replace") as handle:
-            assert "".join(whatsapp._chunks(path)) == handle.read(), data
+            assert "".join(whatsapp_dates._chunks(path)) == handle.read(), data

@@ -7,11 +7,10 @@ import pkgutil
 import pytest
 
 import evidence.parsers
-from evidence.parsers import REGISTRY
 from evidence.parsers.base import Parser, Sample
-from evidence.parsers.registry import DuplicateParserError, ParserRegistry
+from evidence.parsers.registry import REGISTRY, DuplicateParserError, ParserRegistry
 
-INFRASTRUCTURE = {"base", "registry"}
+INFRASTRUCTURE = {"base", "registry", "context", "rows", "detect", "json_export", "export_text"}
 
 
 def test_every_parser_module_is_registered() -> None:

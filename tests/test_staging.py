@@ -8,10 +8,12 @@ import duckdb
 import pytest
 from whatsapp_generator import generate_export
 
-import evidence.extraction
-from evidence.ingest import IngestParameters, ingest
-from evidence.parsers import REGISTRY
-from evidence.staging import rows_to_table
+import evidence.parsers.context
+import evidence.parsers.rows
+from evidence.db import rows_to_table
+from evidence.parsers.registry import REGISTRY
+from evidence.pipeline.parameters import IngestParameters
+from evidence.pipeline.run import ingest
 
 
 def _messages(case: Path) -> list[tuple]:
@@ -24,7 +26,7 @@ def test_spilled_parts_load_the_same_rows(tmp_path: Path, monkeypatch: pytest.Mo
     export.parent.mkdir()
     stats = generate_export(export, 1_000, seed=5)
     ingest(IngestParameters(sources=[str(export.parent)], case_dir=str(tmp_path / "whole")))
-    monkeypatch.setattr(evidence.extraction, "SPILL_ROWS", 97)
+    monkeypatch.setattr(evidence.parsers.rows, "SPILL_ROWS", 97)
     summary = ingest(IngestParameters(sources=[str(export.parent)], case_dir=str(tmp_path / "spilled")))
     assert summary["messages_loaded"] == stats.messages + stats.system
     batch = next((tmp_path / "spilled" / "staging").glob("*/batch-0000"))
@@ -39,7 +41,7 @@ def test_a_file_that_fails_after_spilling_loads_nothing(
     export = tmp_path / "in" / "WhatsApp Chat with Alex.txt"
     export.parent.mkdir()
     generate_export(export, 500, seed=6)
-    monkeypatch.setattr(evidence.extraction, "SPILL_ROWS", 50)
+    monkeypatch.setattr(evidence.parsers.rows, "SPILL_ROWS", 50)
     parser = REGISTRY.get("whatsapp_txt")
     original = type(parser).parse
 
@@ -65,15 +67,15 @@ def test_rows_to_table_rejects_unknown_columns() -> None:
 def test_bulk_message_ids_equal_one_at_a_time() -> None:
     sha = "5f" * 32
     numbers = [1, 2, 10, 99_999, 1_000_000]
-    assert evidence.extraction.message_ids_for(sha, "line/", numbers) == [
-        evidence.extraction.message_id_for(sha, f"line/{k}") for k in numbers
+    assert evidence.parsers.context.message_ids_for(sha, "line/", numbers) == [
+        evidence.parsers.context.message_id_for(sha, f"line/{k}") for k in numbers
     ]
-    assert evidence.extraction.message_ids_for(sha, "line/", []) == []
+    assert evidence.parsers.context.message_ids_for(sha, "line/", []) == []
 
 
 def test_extraction_processes_share_the_cores_for_ocr(monkeypatch: pytest.MonkeyPatch) -> None:
-    from evidence.ingest import share_cores
-    from evidence.ocr import default_workers
+    from evidence.images.ocr import default_workers
+    from evidence.pipeline.extract import share_cores
 
     monkeypatch.delenv("EVIDENCE_OCR_WORKERS", raising=False)
     monkeypatch.delenv("EVIDENCE_OCR_SHARED_BY", raising=False)

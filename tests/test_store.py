@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from evidence.store import OriginalsStore, StoreError, TooLargeError, hash_file
+from evidence.acquire.store import OriginalsStore, StoreError, TooLargeError, hash_file
 
 
 def test_put_file_hashes_and_stores_read_only(tmp_path: Path) -> None:

@@ -18,15 +18,18 @@ import pytest
 from whatsapp_generator import generate_export
 
 import evidence.parsers.whatsapp as whatsapp
-from evidence.extract import WorkItem, extract_items
-from evidence.extraction import Extraction, ParseOptions
-from evidence.staging import rows_to_table
-from evidence.store import OriginalsStore
+import evidence.parsers.whatsapp.bulk as bulk
+from evidence.acquire.found_file import FoundFile
+from evidence.acquire.store import OriginalsStore
+from evidence.db import rows_to_table
+from evidence.parsers.context import ParseOptions
+from evidence.parsers.rows import ParsedRows
+from evidence.pipeline.extract import extract_items
 
 TABLES = ("messages", "identifiers", "message_identifiers", "attachments", "ingest_errors", "run_files")
 
 
-def _canonical(out: Extraction) -> dict[str, list[dict[str, Any]]]:
+def _canonical(out: ParsedRows) -> dict[str, list[dict[str, Any]]]:
     """Every row of every table (spilled parts, Arrow parts and row dicts), through the staging schema."""
     result = {}
     for table in TABLES:
@@ -48,7 +51,7 @@ def _extract(
 ) -> tuple[dict[str, list[dict[str, Any]]], bool]:
     mode = "fast" if fast else "slow"
     taken: list[bool] = []
-    original = whatsapp._fast_parse
+    original = whatsapp.fast_parse
 
     def spy(ctx):
         result = original(ctx) if fast else False
@@ -56,19 +59,19 @@ def _extract(
         return result
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(whatsapp, "_fast_parse", spy)
-        patch.setattr(whatsapp, "FAST_MIN_BYTES", 0)
-        patch.setattr(whatsapp, "FAST_CHUNK", 7)  # several chunks even in small files
+        patch.setattr(whatsapp, "fast_parse", spy)
+        patch.setattr(bulk, "FAST_MIN_BYTES", 0)
+        patch.setattr(bulk, "FAST_CHUNK", 7)  # several chunks even in small files
         store = OriginalsStore(tmp / f"originals-{mode}")
         blob = store.put_file(path)
-        item = WorkItem(blob.sha256, blob.md5, blob.size_bytes, str(path), path.name)
+        item = FoundFile(blob.sha256, blob.md5, blob.size_bytes, str(path), path.name)
         item.siblings = dict(siblings or {})
         out = extract_items(
             [item],
             store=store,
             run_id="t",
             options=ParseOptions(**options),
-            out=Extraction(spill_dir=tmp / f"spill-{mode}"),
+            out=ParsedRows(spill_dir=tmp / f"spill-{mode}"),
         )
     return _canonical(out), any(taken)
 
@@ -318,35 +321,35 @@ def test_media_linked_to_siblings(tmp_path: Path) -> None:
 def test_small_files_keep_the_streaming_reader(tmp_path: Path) -> None:
     path = tmp_path / "WhatsApp Chat with Bob.txt"
     generate_export(path, 200, seed=1)
-    assert path.stat().st_size < whatsapp.FAST_MIN_BYTES
+    assert path.stat().st_size < bulk.FAST_MIN_BYTES
     store = OriginalsStore(tmp_path / "originals")
     blob = store.put_file(path)
-    item = WorkItem(blob.sha256, blob.md5, blob.size_bytes, str(path), path.name)
+    item = FoundFile(blob.sha256, blob.md5, blob.size_bytes, str(path), path.name)
     calls: list[bool] = []
-    original = whatsapp._fast_parse
+    original = whatsapp.fast_parse
 
     def spy(ctx):
         calls.append(original(ctx))
         return calls[-1]
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(whatsapp, "_fast_parse", spy)
+        patch.setattr(whatsapp, "fast_parse", spy)
         extract_items([item], store=store, run_id="t", options=ParseOptions())
     assert calls == [False]
 
 
 def test_bulk_rows_without_a_spill_folder_are_row_dicts(tmp_path: Path) -> None:
-    """Tests and tools read Extraction.rows: bulk tables join them as dicts when nothing is spilled."""
+    """Tests and tools read ParsedRows.rows: bulk tables join them as dicts when nothing is spilled."""
     path = tmp_path / "WhatsApp Chat with Bob.txt"
     generate_export(path, 300, seed=2)
     store = OriginalsStore(tmp_path / "originals")
     blob = store.put_file(path)
-    item = WorkItem(blob.sha256, blob.md5, blob.size_bytes, str(path), path.name)
+    item = FoundFile(blob.sha256, blob.md5, blob.size_bytes, str(path), path.name)
     results = []
     for fast in (True, False):
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(whatsapp, "FAST_MIN_BYTES", 0)
-            patch.setattr(whatsapp, "FAST_PATH", fast)
+            patch.setattr(bulk, "FAST_MIN_BYTES", 0)
+            patch.setattr(bulk, "FAST_PATH", fast)
             results.append(extract_items([item], store=store, run_id="t", options=ParseOptions()))
     fast_out, slow_out = results
     assert fast_out.rows["messages"] == slow_out.rows["messages"]
@@ -366,25 +369,26 @@ def _database(case: Path) -> dict[str, list[tuple]]:
 
 def test_full_ingest_loads_the_same_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Bulk tables go through staging (as extra Parquet parts beside spilled rows) into the database."""
-    import evidence.extraction
-    from evidence.ingest import IngestParameters, ingest
+    import evidence.parsers.rows
+    from evidence.pipeline.parameters import IngestParameters
+    from evidence.pipeline.run import ingest
 
     export = tmp_path / "in" / "WhatsApp Chat with Alex.txt"
     export.parent.mkdir()
     generate_export(export, 2_000, seed=12, style="ios")
-    monkeypatch.setattr(evidence.extraction, "SPILL_ROWS", 37)  # attachments rows spill, messages do not
-    monkeypatch.setattr(whatsapp, "FAST_MIN_BYTES", 0)
+    monkeypatch.setattr(evidence.parsers.rows, "SPILL_ROWS", 37)  # attachments rows spill, messages do not
+    monkeypatch.setattr(bulk, "FAST_MIN_BYTES", 0)
     taken: list[bool] = []
-    original = whatsapp._fast_parse
+    original = whatsapp.fast_parse
 
     def spy(ctx):
         taken.append(original(ctx))
         return taken[-1]
 
-    monkeypatch.setattr(whatsapp, "_fast_parse", spy)
+    monkeypatch.setattr(whatsapp, "fast_parse", spy)
     fast = ingest(IngestParameters(sources=[str(export.parent)], case_dir=str(tmp_path / "fast")))
     assert taken == [True]
-    monkeypatch.setattr(whatsapp, "FAST_PATH", False)
+    monkeypatch.setattr(bulk, "FAST_PATH", False)
     slow = ingest(IngestParameters(sources=[str(export.parent)], case_dir=str(tmp_path / "slow")))
     assert fast["messages_loaded"] == slow["messages_loaded"] > 2_000
     assert _database(tmp_path / "fast") == _database(tmp_path / "slow")

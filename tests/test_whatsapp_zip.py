@@ -11,7 +11,7 @@ import duckdb
 from PIL import Image
 from typer.testing import CliRunner
 
-from evidence.cli import app
+from evidence.cli.commands import app
 
 LRM = "\u200e"
 CHAT = (

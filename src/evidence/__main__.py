@@ -1,3 +1,3 @@
-from evidence.cli import main
+from evidence.cli.commands import main
 
 main()

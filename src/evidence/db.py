@@ -31,11 +31,12 @@ SCHEMA_VERSION = "1"
 
 
 def schema_dir() -> Path:
-    """schemas/ at the project root (the package is installed editable from the repository)."""
+    """The package's schemas/: in the repository a link to the project's schemas/ (the one place the schema
+    is defined), in an installed wheel a copy of it (package data)."""
     override = os.environ.get("EVIDENCE_SCHEMA_DIR")
     if override:
         return Path(override)
-    return Path(__file__).resolve().parents[2] / "schemas"
+    return Path(__file__).resolve().parent / "schemas"
 
 
 @lru_cache(maxsize=1)

@@ -128,7 +128,7 @@ def normalize_ip(raw: str) -> Identifier | None:
 
 def normalize_handle(raw: str, platform: str | None = None) -> Identifier:
     """Lower-case handle without the leading @, prefixed by platform when known (instagram:name)."""
-    text = raw.strip().lstrip("@").strip().lower()
+    text = raw.strip().lstrip("@ \t\n\r\f\v\u00a0").strip().lower()  # "@ @x" and "@x" are one handle
     value = f"{platform}:{text}" if platform and not text.startswith(f"{platform}:") else text
     return Identifier("handle", value, raw.strip())
 

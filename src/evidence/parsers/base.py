@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
-    from evidence.extraction import ParseContext
+    from evidence.parsers.context import ParseContext
 
 SAMPLE_BYTES = 64 * 1024
 

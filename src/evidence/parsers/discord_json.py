@@ -18,10 +18,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from evidence.chatutil import has_keys, json_head, load_json, require, sibling_sha256, utc_iso
-from evidence.extraction import ParseContext
 from evidence.identifiers import Identifier, normalize_handle
 from evidence.parsers.base import Parser, Sample
+from evidence.parsers.context import ParseContext, sibling_sha256
+from evidence.parsers.export_text import utc_iso
+from evidence.parsers.json_export import has_keys, json_head, load_json, require
 from evidence.parsers.registry import register
 from evidence.timeutil import TimeValue, from_aware, from_local
 

@@ -36,7 +36,7 @@ from evidence.parsers.registry import register
 from evidence.timeutil import TimeValue, from_email_date
 
 if TYPE_CHECKING:
-    from evidence.extraction import ParseContext
+    from evidence.parsers.context import ParseContext
 
 PLATFORM = "email"
 

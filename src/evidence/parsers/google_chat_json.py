@@ -14,9 +14,10 @@ from datetime import datetime, timedelta, timezone
 from pathlib import PurePath
 from typing import Any
 
-from evidence.chatutil import has_keys, json_head, load_json, require, sibling_sha256, utc_iso
-from evidence.extraction import ParseContext
 from evidence.parsers.base import Parser, Sample
+from evidence.parsers.context import ParseContext, sibling_sha256
+from evidence.parsers.export_text import utc_iso
+from evidence.parsers.json_export import has_keys, json_head, load_json, require
 from evidence.parsers.registry import register
 from evidence.timeutil import TimeValue, from_aware, from_local
 

@@ -12,10 +12,10 @@ import warnings
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from evidence.chatutil import is_tag
-from evidence.extraction import ParseContext
 from evidence.identifiers import Identifier
 from evidence.parsers.base import Parser, Sample
+from evidence.parsers.context import ParseContext
+from evidence.parsers.export_text import is_tag
 from evidence.parsers.registry import register
 from evidence.timeutil import TimeValue, from_aware
 

@@ -14,18 +14,18 @@ import warnings
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from evidence import imagetime
-from evidence.extraction import ParseContext
 from evidence.identifiers import normalize_device
+from evidence.images import times as imagetime
 from evidence.parsers.base import Parser, Sample
+from evidence.parsers.context import ParseContext
 from evidence.parsers.registry import register
 from evidence.timeutil import TimeValue, from_aware, from_local, zone
 
 if TYPE_CHECKING:
     from PIL import Image
 
-    from evidence.ocr import OcrResult
-    from evidence.screenshots import ChatMessage, ChatScreenshot
+    from evidence.images.chat_reading import ChatMessage, ChatScreenshot
+    from evidence.images.ocr import OcrResult
 
 _HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"}
 _XMP_DATE = re.compile(
@@ -71,8 +71,8 @@ class ImageParser(Parser):
         # numpy, scipy, imagehash and tesseract load only when an image is actually read
         import imagehash
 
-        from evidence.ocr import OcrResult, ocr_image, open_image, take_prefetched, to_rgb
-        from evidence.screenshots import read_chat
+        from evidence.images.chat_reading import read_chat
+        from evidence.images.ocr import OcrResult, ocr_image, open_image, take_prefetched, to_rgb
 
         lang = ctx.options.ocr_lang
         flags: list[str] = []

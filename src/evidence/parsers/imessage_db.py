@@ -16,9 +16,9 @@ import sqlite3
 import tempfile
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-from evidence.extraction import ParseContext
 from evidence.identifiers import Identifier
 from evidence.parsers.base import Parser, Sample
+from evidence.parsers.context import ParseContext
 from evidence.parsers.registry import register
 from evidence.timeutil import TimeValue, from_epoch
 

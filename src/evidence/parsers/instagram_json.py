@@ -25,9 +25,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from evidence.chatutil import fix_mojibake, has_keys, json_head, load_json, require, sibling_sha256, snippet
-from evidence.extraction import ParseContext
 from evidence.parsers.base import Parser, Sample
+from evidence.parsers.context import ParseContext, sibling_sha256
+from evidence.parsers.export_text import fix_mojibake, snippet
+from evidence.parsers.json_export import has_keys, json_head, load_json, require
 from evidence.parsers.registry import register
 from evidence.timeutil import TimeValue, from_epoch
 

@@ -23,7 +23,7 @@ from evidence.parsers.registry import register
 from evidence.timeutil import TimeValue
 
 if TYPE_CHECKING:
-    from evidence.extraction import ParseContext
+    from evidence.parsers.context import ParseContext
 
 # The one mail reader lives in email_eml and is imported where used: importing that module registers its
 # parser, and detection order (mbox before the general mail sniff) is registration order.

@@ -21,7 +21,7 @@ from evidence.parsers.registry import register
 from evidence.timeutil import TZ_EPOCH, TimeValue, from_aware
 
 if TYPE_CHECKING:
-    from evidence.extraction import ParseContext
+    from evidence.parsers.context import ParseContext
     from evidence.parsers.email_eml import MessageState, Party
 
 # The mail helpers live in email_eml and are imported where used: importing that module registers its

@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from evidence.extraction import ParseContext
 from evidence.parsers.base import Parser, Sample
+from evidence.parsers.context import ParseContext
 from evidence.parsers.registry import register
 from evidence.timeutil import TimeValue, from_local
 

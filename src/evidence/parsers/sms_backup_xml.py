@@ -18,9 +18,9 @@ from xml.etree.ElementTree import Element, ParseError
 
 import defusedxml.ElementTree as DET
 
-from evidence.extraction import ParseContext
 from evidence.identifiers import Identifier
 from evidence.parsers.base import Parser, Sample
+from evidence.parsers.context import ParseContext
 from evidence.parsers.registry import register
 from evidence.timeutil import TimeValue, from_epoch
 

@@ -14,9 +14,9 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
-from evidence.chatutil import is_tag, sibling_sha256, utc_iso
-from evidence.extraction import ParseContext
 from evidence.parsers.base import Parser, Sample
+from evidence.parsers.context import ParseContext, sibling_sha256
+from evidence.parsers.export_text import is_tag, utc_iso
 from evidence.parsers.registry import register
 from evidence.timeutil import TZ_GUESS, TimeValue, from_aware, from_local
 

@@ -13,10 +13,11 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
-from evidence.chatutil import has_keys, json_head, load_json, require, sibling_sha256, utc_iso
-from evidence.extraction import ParseContext
 from evidence.identifiers import Identifier, normalize_handle
 from evidence.parsers.base import SAMPLE_BYTES, Parser, Sample
+from evidence.parsers.context import ParseContext, sibling_sha256
+from evidence.parsers.export_text import utc_iso
+from evidence.parsers.json_export import has_keys, json_head, load_json, require
 from evidence.parsers.registry import register
 from evidence.timeutil import TimeValue, from_aware, from_epoch, from_local
 

@@ -1,0 +1,2 @@
+"""After each load: link steps in a declared order (deduplication, mentions, actors, image groups,
+corroboration)."""

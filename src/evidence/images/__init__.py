@@ -1,0 +1,1 @@
+"""Images and screenshots: capture times, screen layout from pixels, OCR, and reading chat screenshots."""

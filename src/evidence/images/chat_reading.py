@@ -1,0 +1,214 @@
+"""Reading a chat screenshot: OCR lines assigned to bubbles, times, day separators and the contact name.
+
+Everything read here is OCR: texts are kept exactly as tesseract read them, and each message carries its
+confidence. A screenshot without a readable day separator gives messages without a date, never a guess.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING
+
+from evidence.images.layout import SIDES, Layout, Region, app_of
+
+if TYPE_CHECKING:
+    from evidence.images.ocr import OcrLine, OcrResult
+
+_TIME = re.compile(
+    r"(?:^|\s)(?P<t>(?P<h>[012]?\d)[:.](?P<m>[0-5]\d)(?:\s?(?P<ap>[AaPp])\.?[Mm]\.?)?)[^\w]{0,4}\s*$"
+)
+_STATUS_NOISE = re.compile(r"^\W*(\d{1,2}[:.]\d{2}|\d{1,3}\s?%|lte|5g|4g|wi-?fi)\W*$", re.IGNORECASE)
+_SUBTITLE = re.compile(r"\b(online|last seen|typing|tap here|active now|business account)\b", re.IGNORECASE)
+_DAY_FORMATS = (
+    "%d %B %Y",
+    "%d %b %Y",
+    "%B %d %Y",
+    "%b %d %Y",
+    "%A %d %B %Y",
+    "%A %B %d %Y",
+    "%a %d %b %Y",
+    "%a %b %d %Y",
+    "%Y-%m-%d",
+    "%d.%m.%Y",
+)
+_DAY_FORMATS_NO_YEAR = ("%d %B", "%B %d", "%A %d %B", "%A %B %d", "%d %b", "%b %d")
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+@dataclass
+class ChatMessage:
+    side: str
+    text: str
+    confidence: float
+    region: Region
+    time_text: str | None
+    day_text: str | None
+    day: date | None
+    day_flags: tuple[str, ...]
+    time_of_day: time | None
+
+    @property
+    def direction(self) -> str:
+        return SIDES[self.side]
+
+    @property
+    def locator(self) -> str:
+        r = self.region
+        return f"region/{r.x},{r.y},{r.w},{r.h}"
+
+
+@dataclass
+class ChatScreenshot:
+    app: str | None
+    contact: str | None
+    messages: list[ChatMessage]
+
+
+def read_chat(
+    result: OcrResult,
+    *,
+    reference_day: date | None = None,
+    region_code: str = "GB",
+    app_hint: str | None = None,
+) -> ChatScreenshot | None:
+    """Chat structure of an OCR'd screenshot, or None when it does not look like a chat.
+
+    reference_day (the capture date, from EXIF or the file name) resolves Today, Yesterday, weekday
+    names and dates without a year; without it those days stay unknown.
+    """
+    layout = result.layout
+    if layout is None or not result.lines:
+        return None
+    bubbles = sorted((r for r in layout.regions if r.kind in SIDES), key=lambda r: (r.y, r.x))
+    in_bubble: dict[int, list[OcrLine]] = {id(b): [] for b in bubbles}
+    loose: list[OcrLine] = []
+    for line in result.lines:
+        cx, cy = line.center
+        owner = next((b for b in bubbles if b.contains(cx, cy)), None)
+        if owner is None:
+            loose.append(line)
+        else:
+            in_bubble[id(owner)].append(line)
+    bubbles = [b for b in bubbles if in_bubble[id(b)]]
+    if len(bubbles) < 2:
+        return None
+    top = bubbles[0].y
+    header_lines = [ln for ln in loose if ln.y + ln.h <= top and _in_header(ln, layout)]
+    separators = [
+        ln
+        for ln in loose
+        if _centered(ln, layout.width) and ln.y >= (header_lines[-1].y if header_lines else 0)
+    ]
+    separators = [(ln, *_parse_day(ln.text, reference_day, region_code)) for ln in separators]
+    separators = [s for s in separators if s[1] is not None or s[3]]
+    messages = []
+    for bubble in bubbles:
+        lines = sorted(in_bubble[id(bubble)], key=lambda ln: (ln.y, ln.x))
+        texts = [ln.text for ln in lines]
+        time_text, time_of_day = None, None
+        match = _TIME.search(texts[-1])
+        if match and (parsed := _time_of(match)) is not None:
+            time_text, time_of_day = match["t"], parsed
+            texts[-1] = texts[-1][: match.start()].strip()
+            if not texts[-1]:
+                texts.pop()
+        words = [w.confidence for ln in lines for w in ln.words]
+        above = [s for s in separators if s[0].y < bubble.y]
+        day_text, day, day_flags = (
+            (above[-1][0].text, above[-1][1], above[-1][2]) if above else (None, None, ())
+        )
+        messages.append(
+            ChatMessage(
+                side=bubble.kind,
+                text=" ".join(t for t in texts if t),
+                confidence=round(sum(words) / len(words), 1) if words else 0.0,
+                region=bubble,
+                time_text=time_text,
+                day_text=day_text,
+                day=day,
+                day_flags=day_flags,
+                time_of_day=time_of_day,
+            )
+        )
+    return ChatScreenshot(app_of(layout, app_hint), _contact(header_lines), messages)
+
+
+def _in_header(line: OcrLine, layout: Layout) -> bool:
+    bar = next((r for r in layout.regions if r.kind == "bar" and r.y <= line.center[1] <= r.y + r.h), None)
+    return bar is not None or line.y <= 0.15 * layout.height
+
+
+def _centered(line: OcrLine, width: int) -> bool:
+    return abs(line.x + line.w / 2 - width / 2) <= 0.1 * width and line.w <= 0.7 * width
+
+
+def _contact(header_lines: list[OcrLine]) -> str | None:
+    """The biggest text in the header that is not the clock, battery or an 'online' subtitle."""
+    names = [ln for ln in header_lines if not _STATUS_NOISE.match(ln.text) and not _SUBTITLE.search(ln.text)]
+    names = [ln for ln in names if re.search(r"[^\W\d_]{2}", ln.text)]
+    if not names:
+        return None
+    best = max(names, key=lambda ln: (ln.h, ln.w))
+    return re.sub(r"^[^\w+]+|[^\w.)]+$", "", best.text).strip() or None
+
+
+def _time_of(match: re.Match[str]) -> time | None:
+    hour, minute = int(match["h"]), int(match["m"])
+    if match["ap"]:
+        if not 1 <= hour <= 12:
+            return None
+        hour = hour % 12 + (12 if match["ap"].lower() == "p" else 0)
+    if hour > 23:
+        return None
+    return time(hour, minute)
+
+
+def _parse_day(
+    text: str, reference: date | None, region_code: str
+) -> tuple[date | None, tuple[str, ...], bool]:
+    """(day, flags, is_separator) for a separator's text; is_separator when it names a day at all."""
+    clean = " ".join(re.sub(r"[^\w/.\-]+", " ", text).split()).strip(" .")
+    lower = clean.lower()
+    if lower in ("today", "yesterday"):
+        if reference is None:
+            return None, ("relative_day_unresolved",), True
+        return reference - timedelta(days=lower == "yesterday"), ("relative_day",), True
+    if lower in _WEEKDAYS:
+        if reference is None:
+            return None, ("relative_day_unresolved",), True
+        back = (reference.weekday() - _WEEKDAYS.index(lower)) % 7 or 7
+        return reference - timedelta(days=back), ("relative_day",), True
+    for fmt in _DAY_FORMATS:
+        try:
+            return datetime.strptime(clean, fmt).date(), (), True
+        except ValueError:
+            continue
+    slash = re.fullmatch(r"(\d{1,2})/(\d{1,2})/(\d{4})", clean)
+    if slash:
+        a, b, year = (int(g) for g in slash.groups())
+        month_first = region_code.upper() in ("US", "CA", "PH")
+        month, day_ = (a, b) if month_first else (b, a)
+        flags = ("ambiguous_day_month",) if a <= 12 and b <= 12 and a != b else ()
+        try:
+            return date(year, month, day_), flags, True
+        except ValueError:
+            return None, (), False
+    for fmt in _DAY_FORMATS_NO_YEAR:
+        try:
+            parsed = datetime.strptime(f"{clean} 2000", f"{fmt} %Y").date()
+        except ValueError:
+            continue
+        if reference is None:
+            return None, ("year_unknown",), True
+        year = (
+            reference.year
+            if (parsed.month, parsed.day) <= (reference.month, reference.day)
+            else reference.year - 1
+        )
+        try:
+            return parsed.replace(year=year), ("year_from_capture_date",), True
+        except ValueError:
+            return None, (), False
+    return None, (), False

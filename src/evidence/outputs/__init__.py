@@ -1,0 +1,1 @@
+"""What readers get out of a case: the timeline (and, later, reports and exports)."""

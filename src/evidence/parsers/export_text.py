@@ -1,0 +1,41 @@
+"""Text and markup as exports write it: mojibake, one-line excerpts, compact UTC stamps for flags, HTML elements."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def is_tag(value: object) -> bool:
+    """An element of a BeautifulSoup tree (bs4 is imported only by the HTML parsers that read files)."""
+    from bs4 import Tag
+
+    return isinstance(value, Tag)
+
+
+def fix_mojibake(text: str | None) -> str | None:
+    """Undo UTF-8 read as Latin-1 (Facebook/Instagram JSON writes "â\\x9d¤" for "❤").
+
+    Only applied when the text round-trips: real Latin-1 text such as "café" does not decode as UTF-8 and is
+    kept as it is, and text with characters above U+00FF was never mangled.
+    """
+    if not text:
+        return text
+    try:
+        return text.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return text
+
+
+def utc_iso(moment: datetime | None) -> str | None:
+    """Compact UTC ISO form used inside flags such as `edited_at:2023-08-23T20:15:00Z`."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def snippet(text: str | None, limit: int = 80) -> str:
+    """A one-line excerpt for bodies that refer to another message (reactions)."""
+    if not text:
+        return ""
+    one_line = " ".join(text.split())
+    return one_line if len(one_line) <= limit else one_line[: limit - 1] + "…"

@@ -1,0 +1,54 @@
+"""Helpers shared by the chat-export parsers (Telegram, Instagram/Messenger, Discord, Google Chat).
+
+They live outside `evidence.parsers` so that code enumerating parser modules does not mistake them for one.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from evidence.parsers.base import Sample
+    from evidence.parsers.context import ParseContext
+
+# How far into a file a sniff looks for the distinctive keys of a JSON export. Exports put their keys
+# first (Telegram: name/type/id, Discord: guild/channel), so a few KB is plenty and keeps sniffs cheap.
+SNIFF_CHARS = 16 * 1024
+
+
+def json_head(sample: Sample, limit: int = SNIFF_CHARS) -> str | None:
+    """The start of a JSON object document, or None when the sample is not one (no parsing)."""
+    text = sample.text()[:limit].lstrip()
+    return text if text.startswith("{") else None
+
+
+def has_keys(head: str, *keys: str) -> bool:
+    """True when every key appears as a JSON object key ("key" followed by a colon) in head."""
+    return all(re.search(rf'"{re.escape(key)}"\s*:', head) for key in keys)
+
+
+def load_json(ctx: ParseContext, what: str) -> Any:
+    """Parse the whole file; a truncated or invalid file raises ValueError naming the format and position."""
+    raw = ctx.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{what}: not UTF-8 text ({exc})") from exc
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        # An export cut short fails at its very end, or (inside a string) no longer ends with a bracket.
+        body = text.rstrip()
+        cut = exc.pos >= len(body) or not body.endswith(("}", "]"))
+        hint = " (the file looks truncated)" if cut else ""
+        raise ValueError(
+            f"{what}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}{hint}"
+        ) from exc
+
+
+def require(condition: bool, message: str) -> None:
+    """Raise ValueError (which makes the file `failed` with this reason) when a structural check fails."""
+    if not condition:
+        raise ValueError(message)

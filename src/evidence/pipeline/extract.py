@@ -1,0 +1,245 @@
+"""ParsedRows of one batch of stored files: detect, parse, and account for every file, never raising.
+
+Each file gets exactly one run_files row (parsed, unsupported, failed or skipped). A parser exception
+becomes a `failed` status and an ingest_errors row for that file; the batch goes on. Bytes found inside a
+file (attachments, MMS parts) are stored as originals and parsed in turn, to a bounded depth.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import traceback
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from evidence.acquire.found_file import ARCHIVE_FORMAT, FoundFile
+from evidence.acquire.store import OriginalsStore
+from evidence.case import read_json, run_dir
+from evidence.parsers.context import ParseContext, ParseOptions, parse_key
+from evidence.parsers.detect import detect, sample_file
+from evidence.parsers.registry import REGISTRY
+from evidence.parsers.rows import ParsedRows
+from evidence.pipeline.parameters import IngestParameters
+
+log = logging.getLogger(__name__)
+
+MAX_DERIVED_DEPTH = 3
+
+
+def identify(item: FoundFile, store: OriginalsStore) -> FoundFile:
+    """Fill mime and format from the stored bytes."""
+    sample = sample_file(store.path_for(item.sha256), item.name, item.size_bytes)
+    parser = detect(sample)
+    return replace(item, mime=sample.mime, format=parser.name if parser else None)
+
+
+def extract_items(
+    items: list[FoundFile],
+    *,
+    store: OriginalsStore,
+    run_id: str,
+    options: ParseOptions,
+    out: ParsedRows | None = None,
+) -> ParsedRows:
+    """Extract a batch; returns the rows to stage. Never raises for a problem with one file."""
+    out = out or ParsedRows()
+    queue = list(items)
+    # OCR the batch's images in a process pool first (one tesseract per core); the image parser takes
+    # the results. Never raises: images it could not prefetch are read by the parser itself.
+    try:
+        if any(item.format == "image" for item in queue):
+            from evidence.images.ocr import prefetch_items
+
+            prefetch_items(queue, store, options.ocr_lang)
+    except Exception as exc:
+        log.warning("OCR prefetch failed, images will be read one by one: %s", exc)
+    while queue:
+        item = queue.pop(0)
+        derived = extract_one(item, store=store, run_id=run_id, options=options, out=out)
+        queue.extend(derived)
+    return out
+
+
+def extract_one(
+    item: FoundFile, *, store: OriginalsStore, run_id: str, options: ParseOptions, out: ParsedRows
+) -> list[FoundFile]:
+    """Extract one file into out; returns work items for bytes found inside it."""
+    row: dict[str, Any] = {
+        "run_id": run_id,
+        "sha256": item.sha256,
+        "md5": item.md5,
+        "size_bytes": item.size_bytes,
+        "source_path": item.source_path,
+        "name": item.name,
+        "mime": item.mime,
+        "format": item.format,
+        "status": "unsupported",
+        "status_reason": None,
+        "parser": None,
+        "parser_version": None,
+        "parse_key": None,
+        "derived_from_sha256": item.derived_from_sha256,
+        "container_sha256": item.container_sha256,
+        "modified_at": datetime.fromisoformat(item.modified_at) if item.modified_at else None,
+        "is_new": item.is_new,
+        "messages": 0,
+        "warnings": 0,
+    }
+    if item.format == ARCHIVE_FORMAT:
+        row.update(mime="application/zip", status="parsed", parser=ARCHIVE_FORMAT, parser_version="1")
+        row["status_reason"] = item.skip_reason or "archive: members stored and listed separately"
+        out.add("run_files", row)
+        return []
+    if item.mime is None:
+        try:
+            item = identify(item, store)
+            row["mime"], row["format"] = item.mime, item.format
+        except Exception as exc:
+            _fail(out, row, item, "detect", f"could not identify the file: {exc}")
+            return []
+    if item.format is None:
+        row["status_reason"] = f"no parser recognises this content ({item.mime})"
+        out.add("run_files", row)
+        return []
+    parser = REGISTRY.get(item.format)
+    row.update(
+        parser=parser.name,
+        parser_version=parser.version,
+        parse_key=parse_key(parser.name, parser.version, options.key()),
+    )
+    if item.skip_reason:
+        row["status"], row["status_reason"] = "skipped", item.skip_reason
+        out.add("run_files", row)
+        return []
+    ctx = ParseContext(
+        run_id=run_id,
+        sha256=item.sha256,
+        path=store.path_for(item.sha256),
+        source_path=item.source_path,
+        name=item.name,
+        mime=item.mime or "application/octet-stream",
+        options=options,
+        store=store,
+        out=ParsedRows(
+            spill_dir=out.spill_dir / f"file-{item.sha256[:16]}" if out.spill_dir else None,
+            on_part=out.on_part,
+        ),
+        parser_name=parser.name,
+        siblings=item.siblings,
+        modified_at=item.modified_at,
+        container_sha256=item.container_sha256,
+    )
+    try:
+        parser.parse(ctx)
+    except Exception as exc:
+        log.warning("parser %s failed on %s: %s", parser.name, item.source_path, exc)
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        # Rows read before the failure are kept as warnings' context but not loaded: a half-read file
+        # would look complete in a timeline.
+        for warning in ctx.out.rows.get("ingest_errors", []):
+            out.add("ingest_errors", warning)
+        if ctx.out.spill_dir is not None:
+            shutil.rmtree(ctx.out.spill_dir, ignore_errors=True)
+        row["warnings"] = ctx.warning_count
+        _fail(out, row, item, "parse", f"{parser.name} could not read the file: {detail}")
+        return _derived_items(ctx, item, store)
+    out.absorb(ctx.out)
+    row.update(status="parsed", messages=ctx.message_count, warnings=ctx.warning_count)
+    out.add("run_files", row)
+    return _derived_items(ctx, item, store)
+
+
+def _fail(out: ParsedRows, row: dict[str, Any], item: FoundFile, stage: str, message: str) -> None:
+    row.update(status="failed", status_reason=message)
+    out.add("run_files", row)
+    out.add(
+        "ingest_errors",
+        {
+            "run_id": row["run_id"],
+            "source_path": item.source_path,
+            "sha256": item.sha256,
+            "stage": stage,
+            "error": message,
+            "severity": "error",
+            "locator": None,
+        },
+    )
+
+
+def _derived_items(ctx: ParseContext, parent: FoundFile, store: OriginalsStore) -> list[FoundFile]:
+    items = []
+    for derived in ctx.derived:
+        item = FoundFile(
+            sha256=derived.sha256,
+            md5=derived.md5,
+            size_bytes=derived.size_bytes,
+            source_path=derived.source_path,
+            name=derived.name,
+            derived_from_sha256=derived.parent_sha256,
+            container_sha256=parent.container_sha256,
+            depth=parent.depth + 1,
+        )
+        if item.depth > MAX_DERIVED_DEPTH:
+            item.format = None
+            item.mime = derived.declared_mime or "application/octet-stream"
+        items.append(item)
+    return items
+
+
+def parse_path(
+    path: Path, *, options: ParseOptions | None = None, store_root: Path, run_id: str = "test"
+) -> ParsedRows:
+    """Store one file and extract it: the shortest path from a file to rows (used by tests and tools)."""
+    store = OriginalsStore(store_root)
+    blob = store.put_file(path)
+    item = FoundFile(blob.sha256, blob.md5, blob.size_bytes, str(path), path.name)
+    return extract_items([item], store=store, run_id=run_id, options=options or ParseOptions())
+
+
+def extract_batch(
+    case_dir: str,
+    run_id: str,
+    batch_file: str,
+    *,
+    on_part: Callable[[str, Path], None] | None = None,
+    moved: dict[Path, Path] | None = None,
+) -> str:
+    """Parse one batch into Parquet staging; returns the staging folder (a small XCom value).
+
+    on_part and moved serve an EarlyLoader in the same process: told of each part as it is written, and
+    where the parts finally are.
+    """
+    from evidence.parsers.rows import ParsedRows
+    from evidence.pipeline.extract import extract_items
+    from evidence.pipeline.staging import write_extraction
+
+    case = Path(case_dir)
+    plan = read_json(run_dir(case, run_id) / "plan.json")
+    options = IngestParameters(**plan["parameters"]).options()
+    siblings = read_json(run_dir(case, run_id) / "siblings.json")
+    items = [FoundFile.from_json(d) for d in read_json(Path(batch_file))]
+    for item in items:
+        item.siblings = siblings.get(item.group or "", {})
+    store = OriginalsStore(case / "originals")
+    batch_dir = Path(batch_file).with_suffix("")
+    spill = batch_dir.with_name(batch_dir.name + ".spill")
+    extraction = extract_items(
+        items,
+        store=store,
+        run_id=run_id,
+        options=options,
+        out=ParsedRows(spill_dir=spill, on_part=on_part),
+    )
+    write_extraction(extraction, batch_dir, moved)
+    return str(batch_dir)
+
+
+def share_cores(processes: int) -> None:
+    """ParsedRows-pool initializer: each process OCRs images with its share of the cores (its own OCR
+    pool would otherwise start one tesseract per core in every process); see ocr.default_workers."""
+    os.environ["EVIDENCE_OCR_SHARED_BY"] = str(processes)

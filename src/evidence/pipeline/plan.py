@@ -1,0 +1,204 @@
+"""Ingestion runs: plan (acquire), extract batches, load once. The CLI and the Airflow DAG call these.
+
+plan_run      acquire + identify + write batch files          (one task)
+extract_batch parse one batch into Parquet staging            (many tasks, in parallel)
+load_run      staging -> DuckDB, custody entries, run summary (one task: the single writer)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from evidence import __version__
+from evidence.acquire.custody import CustodyLog
+from evidence.acquire.found_file import ARCHIVE_FORMAT, FoundFile
+from evidence.acquire.store import OriginalsStore
+from evidence.acquire.walk import Acquirer
+from evidence.case import DB_NAME, run_dir, write_json
+from evidence.errors import IngestError
+from evidence.parsers.context import parse_key
+from evidence.pipeline.parameters import IngestParameters
+
+if TYPE_CHECKING:
+    pass
+
+# The parsers and the database layer (duckdb, pyarrow, parser libraries) are imported where they are
+# used, or by warm_up() on a second thread while acquisition hashes: start-up then overlaps with I/O.
+
+log = logging.getLogger(__name__)
+
+MAX_BATCHES = 1024  # Airflow's [core] max_map_length
+BATCH_FILES = 200
+BATCH_BYTES = 256 * 1024 * 1024
+
+
+@dataclass
+class RunPlan:
+    case_dir: str
+    run_id: str
+    batch_files: list[str]
+    files_seen: int
+    acquire_errors: int
+
+
+def create_case(case_dir: Path) -> Path:
+    """Create the case folder owner-only (0700); an existing folder is tightened to 0700."""
+    case = Path(case_dir).expanduser().absolute()
+    if case.exists() and not case.is_dir():
+        raise IngestError(f"case path {case} exists and is not a folder")
+    case.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(case, 0o700)
+    OriginalsStore(case / "originals").ensure()
+    return case
+
+
+def new_run_id() -> str:
+    return f"run-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
+
+
+def warm_up() -> threading.Thread:
+    """Import the parsers and the database layer on a second thread.
+
+    Hashing releases the GIL, so on two cores these imports cost little wall time while the first files
+    are copied. The caller joins the thread before importing any of these modules itself.
+    """
+
+    def work() -> None:
+        try:
+            import evidence.analysis.steps
+            import evidence.pipeline.extract
+            import evidence.pipeline.staging  # noqa: F401
+            from evidence.db import _schema_database
+            from evidence.parsers.detect import mime_of
+
+            _schema_database()
+            mime_of(b"warm-up")  # loads libmagic's database
+        except Exception:
+            log.debug("warm-up import failed", exc_info=True)
+
+    thread = threading.Thread(target=work, name="evidence-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
+def known_parse_keys(case: Path) -> dict[str, str]:
+    """sha256 -> parse_key of files already parsed in this case (so a re-ingest can skip parsing)."""
+    if not (case / DB_NAME).exists():
+        return {}
+    from evidence.db import open_case
+
+    with open_case(case, write=False) as con:
+        rows = con.execute(
+            "SELECT sha256, parse_key FROM files WHERE status = 'parsed' AND parse_key IS NOT NULL"
+        )
+        return dict(rows.fetchall())
+
+
+def plan_run(params: IngestParameters, on_file: Callable[[FoundFile], None] | None = None) -> RunPlan:
+    """Acquire every source into the store, identify each file, and write the batches to extract."""
+    params.validate()
+    case = create_case(Path(params.case_dir))
+    run_id = new_run_id()
+    started = datetime.now(UTC)
+    custody = CustodyLog(case / "custody.log", params.examiner)
+    custody.append("ingest_started", run_id=run_id, parameters=params.for_record())
+    store = OriginalsStore(case / "originals")
+    options = params.options()
+    warming = warm_up()
+    result = Acquirer(store, on_file=on_file, tz=params.tz).acquire([Path(s) for s in params.sources])
+    warming.join()
+    from evidence.parsers.registry import REGISTRY
+    from evidence.pipeline.extract import identify
+
+    known = known_parse_keys(case)
+    first_seen: dict[str, str] = {}
+    for index, item in enumerate(result.items):
+        if item.format != ARCHIVE_FORMAT:
+            try:
+                result.items[index] = item = identify(item, store)
+            except Exception as exc:
+                log.warning("could not identify %s: %s", item.source_path, exc)
+        if item.sha256 in first_seen:
+            item.skip_reason = f"same content as {first_seen[item.sha256]} earlier in this run"
+        elif item.format and item.format != ARCHIVE_FORMAT:
+            parser = REGISTRY.get(item.format)
+            if known.get(item.sha256) == parse_key(parser.name, parser.version, options.key()):
+                item.skip_reason = "already parsed in an earlier run with the same parser and parameters"
+        first_seen.setdefault(item.sha256, item.source_path)
+    custody.append_many(
+        [
+            (
+                "file_stored" if item.is_new else "file_seen_again",
+                {
+                    "run_id": run_id,
+                    "source_path": item.source_path,
+                    "sha256": item.sha256,
+                    "md5": item.md5,
+                    "size_bytes": item.size_bytes,
+                    "container_sha256": item.container_sha256,
+                },
+            )
+            for item in result.items
+        ]
+    )
+    for error in result.errors:
+        custody.append("acquire_error", run_id=run_id, **error)
+    staging = run_dir(case, run_id)
+    staging.mkdir(parents=True, mode=0o700)
+    write_json(
+        staging / "plan.json",
+        {
+            "run_id": run_id,
+            "started_at": started.isoformat(),
+            "tool_version": __version__,
+            "parameters": params.for_record(),
+            "acquire_errors": result.errors,
+        },
+    )
+    # Files of one folder or archive share one name -> sha256 map: write it once, not once per file.
+    write_json(staging / "siblings.json", sibling_groups(result.items))
+    batch_files = []
+    for number, batch in enumerate(make_batches(result.items)):
+        path = staging / f"batch-{number:04d}.json"
+        write_json(path, [item.to_json(with_siblings=False) for item in batch])
+        batch_files.append(str(path))
+    return RunPlan(str(case), run_id, batch_files, len(result.items), len(result.errors))
+
+
+def sibling_groups(items: list[FoundFile]) -> dict[str, dict[str, str]]:
+    """One name -> sha256 map per folder or archive (items of a group share one map object)."""
+    groups: dict[str, dict[str, str]] = {}
+    merged: set[int] = set()
+    for item in items:
+        if item.group and id(item.siblings) not in merged:
+            merged.add(id(item.siblings))
+            target = groups.setdefault(item.group, {})
+            for name, sha256 in item.siblings.items():
+                target.setdefault(name, sha256)
+    return groups
+
+
+def make_batches(items: list[FoundFile]) -> list[list[FoundFile]]:
+    """Group files into batches by count and bytes, never more than Airflow can map over."""
+    per_batch = max(BATCH_FILES, -(-len(items) // MAX_BATCHES))
+    batches: list[list[FoundFile]] = []
+    current: list[FoundFile] = []
+    size = 0
+    for item in items:
+        full = len(current) >= per_batch or size + item.size_bytes > BATCH_BYTES
+        if current and full and len(batches) < MAX_BATCHES - 1:
+            batches.append(current)
+            current, size = [], 0
+        current.append(item)
+        size += item.size_bytes
+    if current:
+        batches.append(current)
+    return batches

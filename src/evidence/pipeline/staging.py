@@ -1,0 +1,78 @@
+"""Parquet staging: extraction writes here, the single loader reads from here into DuckDB.
+
+Layout: CASE_DIR/staging/<run_id>/<batch>/<table>.parquet, one file per table a batch produced, with the
+column types of schemas/*.sql. Passing folders rather than rows keeps Airflow XComs small.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from evidence.case import read_json, run_dir, write_json  # noqa: F401 - staging's JSON files
+from evidence.db import unique_key
+from evidence.parsers.rows import ParsedRows, write_rows
+
+
+def write_extraction(extraction: ParsedRows, batch_dir: Path, moved: dict[Path, Path] | None = None) -> Path:
+    """Write an extraction's rows and spilled parts as <table>-NNNNN.parquet files in batch_dir.
+
+    `moved`, when given, receives where each spilled part ended up (spilled path -> final path).
+    """
+    tmp = batch_dir.with_name(batch_dir.name + ".partial")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True, mode=0o700)
+    for table in sorted(set(extraction.rows) | set(extraction.spilled)):
+        parts = list(extraction.spilled.get(table, ()))
+        for number, part in enumerate(parts):
+            name = f"{table}-{number:05d}.parquet"
+            part.rename(tmp / name)
+            if moved is not None:
+                moved[part] = batch_dir / name
+        rows = extraction.rows.get(table)
+        if rows:
+            write_rows(table, rows, tmp / f"{table}-{len(parts):05d}.parquet")
+    if extraction.spill_dir is not None and extraction.spill_dir.exists():
+        shutil.rmtree(extraction.spill_dir)
+    if batch_dir.exists():
+        shutil.rmtree(batch_dir)
+    tmp.rename(batch_dir)
+    return batch_dir
+
+
+def staged_files(batch_dirs: list[Path], table: str) -> list[str]:
+    """Every Parquet part of one table in the given batch folders."""
+    return [str(p) for d in batch_dirs for p in sorted(Path(d).glob(f"{table}-*.parquet"))]
+
+
+def staged_tables(batch_dirs: list[Path]) -> set[str]:
+    return {p.name.rsplit("-", 1)[0] for d in batch_dirs for p in Path(d).glob("*-*.parquet")}
+
+
+def load_parts(con: Any, table: str, files: list[str]) -> None:
+    """Insert Parquet parts into a table, leaving out rows whose key (db.unique_key) is already there.
+
+    Same rows as INSERT OR IGNORE with DISTINCT ON the key, at half the cost or less: rows whose key is
+    already in the table are left out by an anti-join (only when the table has rows),
+    and DISTINCT ON (which keeps one row where an identifier recurs in many messages; DISTINCT over whole
+    rows would hash every message body) only when the staged keys repeat. A NULL key fails the NOT NULL
+    constraint of the key columns, as it did with INSERT OR IGNORE.
+    """
+    source = "read_parquet(?, union_by_name = true)"
+    key = unique_key(table)
+    if not key:
+        con.execute(f'INSERT OR IGNORE INTO "{table}" BY NAME SELECT * FROM {source}', [files])
+        return
+    cols = ", ".join(f'"{c}"' for c in key)
+    staged_rows, staged_keys = con.execute(
+        f"SELECT count(*), (SELECT count(*) FROM (SELECT DISTINCT {cols} FROM {source})) FROM {source}",
+        [files, files],
+    ).fetchall()[0]
+    distinct = "" if staged_rows == staged_keys else f"DISTINCT ON ({cols}) "
+    where = ""
+    if con.execute(f'SELECT EXISTS (SELECT 1 FROM "{table}")').fetchall()[0][0]:
+        match = " AND ".join(f't."{c}" = s."{c}"' for c in key)
+        where = f' WHERE NOT EXISTS (SELECT 1 FROM "{table}" t WHERE {match})'
+    con.execute(f'INSERT INTO "{table}" BY NAME SELECT {distinct}* FROM {source} s{where}', [files])
