@@ -111,7 +111,12 @@ CREATE TABLE IF NOT EXISTS messages (
     external_id VARCHAR,
     direction VARCHAR,
     flags VARCHAR[],
-    parser VARCHAR
+    parser VARCHAR,
+    loaded_in_run VARCHAR,
+    dedup_key BIGINT,
+    source_key BIGINT,
+    match_text VARCHAR,
+    phrase_hits VARCHAR[]
 );
 COMMENT ON TABLE messages IS 'Every message, email, SMS, call and OCR-read message found in the originals, one row per copy; duplicate_of links copies to the canonical row.';
 COMMENT ON COLUMN messages.message_id IS 'Stable identifier derived from source_sha256 and source_locator, so re-ingesting the same file yields the same ids. Unique: the loader inserts only ids not already present (no index, which would make loading 2-3 times slower); evidence verify checks it.';
@@ -132,6 +137,11 @@ COMMENT ON COLUMN messages.duplicate_of IS 'message_id of the canonical copy whe
 COMMENT ON COLUMN messages.subject IS 'Email subject or similar title, when the source has one.';
 COMMENT ON COLUMN messages.external_id IS 'Identifier given by the source (email Message-ID, chat message id).';
 COMMENT ON COLUMN messages.direction IS 'incoming or outgoing relative to the account owner, when known.';
+COMMENT ON COLUMN messages.loaded_in_run IS 'Run that loaded this row (ingest_runs.run_id): link steps work on the rows of their run, not on the whole case. Rows of cases older than this column are adopted by the next run.';
+COMMENT ON COLUMN messages.dedup_key IS 'Content key computed at extraction: hash of platform, kind, conversation, sender and the normalised body (NFC, no direction marks, whitespace collapsed). Copies in different files share it.';
+COMMENT ON COLUMN messages.source_key IS 'Same-source key computed at extraction when the source gives an id: email Message-ID, or a chat message id with its platform, conversation, sender and body. NULL without an id.';
+COMMENT ON COLUMN messages.match_text IS 'Body normalised for matching screenshots against exports (lower case, punctuation and spacing reduced to single spaces); computed at extraction the same way for both sides.';
+COMMENT ON COLUMN messages.phrase_hits IS 'Phrase lists the body matches, computed at extraction: new_identifier (someone announcing another number, address or account).';
 COMMENT ON COLUMN messages.flags IS 'Caveats a reader must see: no_date, time_guessed, dst_ambiguous, dst_gap, ambiguous_day_month, decode_errors, ...';
 COMMENT ON COLUMN messages.parser IS 'Parser that produced the row.';
 
@@ -168,7 +178,8 @@ CREATE TABLE IF NOT EXISTS images (
     taken_at_source VARCHAR,
     ocr_confidence DOUBLE,
     ocr_lang VARCHAR,
-    flags VARCHAR[]
+    flags VARCHAR[],
+    loaded_in_run VARCHAR
 );
 COMMENT ON TABLE images IS 'Images (screenshots, photos) with their metadata, perceptual hash and OCR text.';
 COMMENT ON COLUMN images.sha256 IS 'Stored original of the image.';
@@ -187,6 +198,7 @@ COMMENT ON COLUMN images.taken_at_source IS 'Where taken_at came from: exif, xmp
 COMMENT ON COLUMN images.ocr_confidence IS 'Mean tesseract word confidence over the whole image, 0 to 100; NULL when OCR found no text.';
 COMMENT ON COLUMN images.ocr_lang IS 'Tesseract language(s) used for OCR.';
 COMMENT ON COLUMN images.flags IS 'Caveats: time_conflict_exif_vs_file_name (and other pairs), truncated, exif_unreadable, chat_screenshot, ...';
+COMMENT ON COLUMN images.loaded_in_run IS 'Run that loaded this image row (ingest_runs.run_id); link steps group and compare the images of their run.';
 
 CREATE TABLE IF NOT EXISTS identifiers (
     identifier_id VARCHAR PRIMARY KEY,
@@ -208,12 +220,14 @@ CREATE TABLE IF NOT EXISTS message_identifiers (
     message_id VARCHAR NOT NULL,
     identifier_id VARCHAR NOT NULL,
     role VARCHAR NOT NULL,
+    loaded_in_run VARCHAR,
     PRIMARY KEY (message_id, identifier_id, role)
 );
 COMMENT ON TABLE message_identifiers IS 'Which identifiers appear in which message, and in what role.';
 COMMENT ON COLUMN message_identifiers.message_id IS 'Message (messages.message_id).';
 COMMENT ON COLUMN message_identifiers.identifier_id IS 'Identifier (identifiers.identifier_id).';
 COMMENT ON COLUMN message_identifiers.role IS 'sender, recipient, mentioned or relay (an IP address in the delivery path).';
+COMMENT ON COLUMN message_identifiers.loaded_in_run IS 'Run that loaded this link (ingest_runs.run_id); actor rules read the links of their run.';
 
 CREATE TABLE IF NOT EXISTS actors (
     actor_id VARCHAR PRIMARY KEY,

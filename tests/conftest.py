@@ -24,10 +24,11 @@ def shared_fixtures() -> Path:
 
 @pytest.fixture
 def parse(tmp_path: Path) -> Callable[..., ParsedRows]:
-    """parse(path, tz=..., region=..., owners=...) -> ParsedRows with rows per staging table."""
+    """parse(path, tz=..., region=..., owners=...) -> ParsedRows with rows per staging table: what the
+    parser reported, without the per-message work of extraction (tests/test_enrich.py covers that)."""
 
     def _parse(path: Path, **options: object) -> ParsedRows:
         opts = ParseOptions(**options)  # type: ignore[arg-type]
-        return parse_path(Path(path), options=opts, store_root=tmp_path / "originals")
+        return parse_path(Path(path), options=opts, store_root=tmp_path / "originals", per_message=False)
 
     return _parse

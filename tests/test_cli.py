@@ -299,7 +299,7 @@ def test_a_failing_link_step_is_recorded_and_the_load_kept(
 ) -> None:
     from evidence.analysis import steps as link_steps
 
-    def broken(con, run_id):
+    def broken(con, scope):
         con.execute("UPDATE messages SET body = 'half-done change'")  # must be rolled back
         raise RuntimeError("simulated bug in a link step")
 
@@ -309,7 +309,7 @@ def test_a_failing_link_step_is_recorded_and_the_load_kept(
     module = types.ModuleType("broken_link_step")
     module.broken = broken
     monkeypatch.setitem(sys.modules, "broken_link_step", module)
-    step = link_steps.LinkStep("broken_step", "broken_link_step:broken", "a step with a bug")
+    step = link_steps.LinkStep("broken_step", "broken_link_step:broken", "a step with a bug", ("messages",))
     monkeypatch.setattr(link_steps, "STEPS", (step, *link_steps.STEPS))
     case = tmp_path / "case"
     result = evidence("ingest", SAMPLE, "--case", case)

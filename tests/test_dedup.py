@@ -8,7 +8,8 @@ from pathlib import Path
 
 import duckdb
 
-from evidence.analysis.dedup import _COARSE, CANDIDATES_SQL, deduplicate, natural_key
+from evidence.analysis.dedup import deduplicate, natural_key
+from evidence.analysis.scope import scope_of
 from evidence.db import open_case
 from evidence.pipeline.parameters import IngestParameters
 from evidence.pipeline.run import ingest
@@ -56,7 +57,7 @@ def test_two_overlapping_whatsapp_exports_give_the_union(tmp_path: Path) -> None
     second = write(tmp_path / "2-april" / "WhatsApp Chat with Alex Marsh.txt", chat(LATER))
     case = tmp_path / "case"
     summary = run(case, first.parent, second.parent)
-    assert summary["links"]["dedup"] == {"duplicates": 3, "changed": 3}
+    assert summary["links"]["dedup"] == {"compared": 6, "duplicates": 3, "changed": 3}
     # every copy is kept, the distinct messages are the union
     assert rows(case, "SELECT count(*) FROM messages") == [(10,)]
     assert rows(case, "SELECT count(*) FROM messages WHERE duplicate_of IS NULL") == [(7,)]
@@ -93,9 +94,10 @@ def test_dedup_is_idempotent_and_survives_reingest(tmp_path: Path) -> None:
     run(case, first.parent, second.parent)
     before = rows(case, "SELECT message_id, duplicate_of FROM messages ORDER BY message_id")
     with open_case(case, write=True) as con:
-        assert deduplicate(con, "manual") == {"duplicates": 3, "changed": 0}
-    summary = run(case, second.parent, first.parent)  # again, other order: earlier choices stand
-    assert summary["links"]["dedup"]["changed"] == 0
+        (first_run,) = con.execute("SELECT run_id FROM ingest_runs").fetchone()
+        assert deduplicate(con, scope_of(con, first_run)) == {"compared": 6, "duplicates": 3, "changed": 0}
+    summary = run(case, second.parent, first.parent)  # again, other order: nothing new, nothing runs
+    assert "dedup" not in summary["links"]
     assert rows(case, "SELECT message_id, duplicate_of FROM messages ORDER BY message_id") == before
 
 
@@ -207,26 +209,53 @@ def test_locators_sort_naturally() -> None:
     assert sorted(["line/10", "line/9", "line/100"], key=natural_key) == ["line/9", "line/10", "line/100"]
 
 
-def test_prefilter_without_bodies_keeps_every_candidate(tmp_path: Path) -> None:
-    """The body keys are computed only for rows the cheap keys keep; the result equals a full scan."""
+def test_a_run_compares_only_rows_sharing_a_key_with_what_it_loaded(tmp_path: Path) -> None:
+    """Cost follows the new work: a run adding an unrelated chat compares nothing from earlier runs."""
     first = write(tmp_path / "1" / "WhatsApp Chat with Alex Marsh.txt", chat(MARCH))
     second = write(tmp_path / "2" / "WhatsApp Chat with Alex Marsh.txt", chat(LATER))
-    third = write(
-        tmp_path / "3" / "WhatsApp Chat with Jo.txt", chat([("21:05", "Jo", "hi"), ("21:06", "Jo", "hi")])
-    )
     case = tmp_path / "case"
-    run(case, first.parent, second.parent, third.parent)
-    semi = "SEMI JOIN kept k ON k.message_id = m.message_id"
-    assert semi in CANDIDATES_SQL
-    full_scan = CANDIDATES_SQL.replace(semi, "")
-    kept = "WITH " + _COARSE.rstrip().rstrip(",") + " SELECT count(*) FROM kept"
-    with open_case(case, write=True) as con:
-        got = sorted(con.execute(CANDIDATES_SQL).fetchall(), key=lambda r: r[0])
-        assert got == sorted(con.execute(full_scan).fetchall(), key=lambda r: r[0])
-        assert len(got) == 6
-        assert con.execute(kept).fetchall() == [(10,)]  # Jo's chat is in one file only: no body keys
-        # a unit separator inside a key field could shift fields inside concat_ws: then every row is kept
-        con.execute("UPDATE messages SET conversation = conversation || chr(31) WHERE conversation = 'Jo'")
-        assert con.execute(kept).fetchall() == [(12,)]
-        got = sorted(con.execute(CANDIDATES_SQL).fetchall(), key=lambda r: r[0])
-        assert got == sorted(con.execute(full_scan).fetchall(), key=lambda r: r[0])
+    summary = run(case, first.parent, second.parent)
+    assert summary["links"]["dedup"] == {"compared": 6, "duplicates": 3, "changed": 3}
+    other = write(
+        tmp_path / "3" / "WhatsApp Chat with Jo.txt", chat([("21:05", "Jo", "hi"), ("21:06", "Jo", "ok")])
+    )
+    summary = run(case, other.parent)
+    assert summary["links"]["dedup"] == {"compared": 0, "duplicates": 0, "changed": 0}
+    # a third copy of the overlapping export: its rows and the rows they copy are compared, nothing else
+    third = write(tmp_path / "4" / "WhatsApp Chat with Alex Marsh.txt", chat(MARCH[:2]))
+    summary = run(case, third.parent)
+    # its 2 rows and the 2 rows of the first export they copy
+    assert summary["links"]["dedup"]["compared"] == 4
+    assert rows(case, "SELECT count(*) FROM messages WHERE duplicate_of IS NOT NULL") == [(5,)]
+
+
+def test_a_separator_inside_a_field_does_not_join_two_rows_into_one_key() -> None:
+    import pyarrow as pa
+
+    from evidence.db import arrow_schema
+    from evidence.parsers.enrich import enrich_messages
+
+    base = {name: None for name in arrow_schema("messages").names}
+    rows = [
+        {
+            **base,
+            "message_id": "a",
+            "platform": "sms",
+            "kind": "sms",
+            "conversation": "x\x1fy",
+            "sender": "z",
+            "body": "hi",
+        },
+        {
+            **base,
+            "message_id": "b",
+            "platform": "sms",
+            "kind": "sms",
+            "conversation": "x",
+            "sender": "y\x1fz",
+            "body": "hi",
+        },
+    ]
+    table = pa.Table.from_pylist(rows, schema=arrow_schema("messages"))
+    keys = enrich_messages(table, "GB").messages["dedup_key"].to_pylist()
+    assert keys[0] != keys[1]

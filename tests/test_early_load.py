@@ -31,7 +31,14 @@ TABLES = {
 
 def _tables(case: Path) -> dict[str, list[tuple]]:
     with duckdb.connect(str(case / "evidence.duckdb"), read_only=True) as con:
-        return {t: con.execute(f"SELECT * FROM {t} ORDER BY {key}").fetchall() for t, key in TABLES.items()}
+        return {
+            t: con.execute(
+                f"SELECT * EXCLUDE (loaded_in_run) FROM {t} ORDER BY {key}"
+                if t in ("messages", "message_identifiers")
+                else f"SELECT * FROM {t} ORDER BY {key}"
+            ).fetchall()
+            for t, key in TABLES.items()
+        }
 
 
 def _exports(folder: Path) -> int:

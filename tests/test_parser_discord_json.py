@@ -150,7 +150,11 @@ def test_written_export(tmp_path):
         siblings={"house-1A2B3.jpg": photo.sha256},
     )
     ex = extract_items(
-        [item], store=store, run_id="t", options=ParseOptions(owners=("discord:876543210987654321",))
+        [item],
+        store=store,
+        run_id="t",
+        options=ParseOptions(owners=("discord:876543210987654321",)),
+        per_message=False,
     )
     row = ex.rows["run_files"][0]
     assert (row["status"], row["format"], row["messages"], row["warnings"]) == (

@@ -332,7 +332,7 @@ def parse_as(tmp_path: Path, path: Path, parser: str) -> ParsedRows:
     blob = store.put_file(path)
     item = FoundFile(blob.sha256, blob.md5, blob.size_bytes, str(path), path.name, mime="text/plain")
     item.format = parser
-    return extract_items([item], store=store, run_id="t", options=ParseOptions())
+    return extract_items([item], store=store, run_id="t", options=ParseOptions(), per_message=False)
 
 
 def test_headerless_bytes_fail_with_reason(tmp_path: Path) -> None:

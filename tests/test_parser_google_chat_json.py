@@ -145,7 +145,7 @@ def test_written_space(tmp_path):
         path.name,
         siblings={"File-you.jpg": picture.sha256},
     )
-    ex = extract_items([item], store=store, run_id="t", options=ParseOptions())
+    ex = extract_items([item], store=store, run_id="t", options=ParseOptions(), per_message=False)
     row = ex.rows["run_files"][0]
     assert (row["status"], row["messages"], row["warnings"]) == ("parsed", 3, 2)
     first, bot, undated = ex.rows["messages"]

@@ -92,7 +92,9 @@ def test_media_beside_the_html_is_matched_by_prefix(shared_fixtures: Path, tmp_p
     jpg = store.put_file(image)
     siblings = {NAME: html.sha256, image.name: jpg.sha256}
     item = FoundFile(html.sha256, html.md5, html.size_bytes, NAME, NAME, siblings=siblings)
-    out = extract_items([item], store=store, run_id="t", options=ParseOptions(owners=("+1 732 321 0011",)))
+    out = extract_items(
+        [item], store=store, run_id="t", options=ParseOptions(owners=("+1 732 321 0011",)), per_message=False
+    )
     (attachment,) = out.rows["attachments"]
     assert (attachment["file_name"], attachment["mime"], attachment["sha256"]) == (
         image.name,

@@ -147,7 +147,7 @@ def _extract(tmp_path: Path, files: dict[str, Path], options: ParseOptions | Non
     siblings = {name: blob.sha256 for name, blob in blobs.items()}
     name, blob = next(iter(blobs.items()))
     item = FoundFile(blob.sha256, blob.md5, blob.size_bytes, str(files[name]), name, siblings=siblings)
-    out = extract_items([item], store=store, run_id="t", options=options or ParseOptions())
+    out = extract_items([item], store=store, run_id="t", options=options or ParseOptions(), per_message=False)
     return out, store, blob
 
 

@@ -143,7 +143,7 @@ def test_messenger_export(tmp_path):
     item = FoundFile(
         blob.sha256, blob.md5, blob.size_bytes, str(path), path.name, siblings={"1234_n.jpg": photo.sha256}
     )
-    ex = extract_items([item], store=store, run_id="t", options=ParseOptions())
+    ex = extract_items([item], store=store, run_id="t", options=ParseOptions(), per_message=False)
     row = ex.rows["run_files"][0]
     assert (row["status"], row["messages"], row["warnings"]) == ("parsed", 7, 2)
     rows = {m["source_locator"]: m for m in ex.rows["messages"]}

@@ -246,7 +246,7 @@ def test_photo_found_next_to_the_export(tmp_path):
         path.name,
         siblings={"photo_1@31-03-2024_02-00-00.jpg": photo.sha256, "result.json": blob.sha256},
     )
-    ex = extract_items([item], store=store, run_id="t", options=ParseOptions())
+    ex = extract_items([item], store=store, run_id="t", options=ParseOptions(), per_message=False)
     (attachment,) = [a for a in ex.rows["attachments"] if a["locator"] == "/messages/2/photo"]
     assert attachment["sha256"] == photo.sha256
 

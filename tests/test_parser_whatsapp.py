@@ -442,7 +442,7 @@ def test_media_linked_to_sibling_file(tmp_path: Path) -> None:
         export.name,
         siblings={"IMG-20240113-WA0001.jpg": photo.sha256},
     )
-    out = extract_items([item], store=store, run_id="t", options=ParseOptions())
+    out = extract_items([item], store=store, run_id="t", options=ParseOptions(), per_message=False)
     assert run_file(out)["status"] == "parsed"
     rows = by_locator(out)
     attachments = {a["locator"]: a for a in out.rows["attachments"]}
@@ -503,7 +503,7 @@ def test_unparseable_leading_lines_are_warned(tmp_path: Path) -> None:
     item = FoundFile(
         blob.sha256, blob.md5, blob.size_bytes, str(path), path.name, mime="text/plain", format=PARSER
     )
-    out = extract_items([item], store=store, run_id="t", options=ParseOptions())
+    out = extract_items([item], store=store, run_id="t", options=ParseOptions(), per_message=False)
     assert run_file(out)["status"] == "parsed"
     assert [w["locator"] for w in warnings(out)] == ["line/1", "line/2"]
     assert [r["source_locator"] for r in messages(out)] == ["line/4"]

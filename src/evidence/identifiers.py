@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.utils import getaddresses
+from functools import lru_cache
 
 import phonenumbers
 
@@ -43,6 +44,7 @@ class Identifier:
         }
 
 
+@lru_cache(maxsize=131072)
 def identifier_id(kind: str, value: str) -> str:
     """Stable id from kind and normalised value, the same in every case and run."""
     return hashlib.blake2b(f"{kind}:{value}".encode(), digest_size=10).hexdigest()
@@ -270,17 +272,33 @@ def profile_handle(raw: str) -> Identifier | None:
 
 # --- finding identifiers written inside a message body ------------------------------------------------
 
-_URL_IN_TEXT = re.compile(
-    r"(?i)\b(?:https?://|www\.|(?:instagram\.com|instagr\.am|t\.me|telegram\.me|facebook\.com|fb\.com|"
-    r"twitter\.com|x\.com|tiktok\.com|snapchat\.com|discord(?:app)?\.com)/)[^\s<>\"']+"
+_URL = (
+    r"(?i:\b(?:https?://|www\.|(?:instagram\.com|instagr\.am|t\.me|telegram\.me|facebook\.com|fb\.com|"
+    r"twitter\.com|x\.com|tiktok\.com|snapchat\.com|discord(?:app)?\.com)/))[^\s<>\"']+"
 )
-_EMAIL_IN_TEXT = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
-_HANDLE_IN_TEXT = re.compile(r"(?<![\w@.+-])@([A-Za-z0-9_](?:[A-Za-z0-9_.]{0,29}[A-Za-z0-9_])?)")
-_DISCORD_MENTION = re.compile(r"<@!?(\d{15,21})>")
-_DIGIT_RUN = re.compile(r"\d[\d \u00a0\-().]{5,}\d")
+# No lookbehind (RE2 has none): the character before an email or @handle is matched and left out later.
+_EMAIL = r"(?:^|[^\w.+-])(?P<address>[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})"
+_DISCORD = r"<@!?(?P<discord_id>\d{15,21})>"
+_HANDLE = r"(?:^|[^\w@.+-])(?P<at>@[A-Za-z0-9_](?:[A-Za-z0-9_.]{0,29}[A-Za-z0-9_])?)"
+_PHONE_RUN = r"[+(]?\d[\d NBSP\-().]{5,}\d"
+
+
+def scan_pattern(nbsp: str = "\u00a0") -> str:
+    """One left-to-right scan for everything a body may name: at each place the first kind that matches
+    wins and its text is consumed, so an email inside a URL, a handle inside an email or digits inside
+    either are never read again. The same pattern runs in Python's re and, in bulk, in RE2 (DuckDB), which
+    spells the no-break space differently (pass the RE2 escape for U+00A0)."""
+    phone = _PHONE_RUN.replace("NBSP", nbsp)
+    return rf"(?P<url>{_URL})|(?P<email>{_EMAIL})|(?P<discord>{_DISCORD})|(?P<handle>{_HANDLE})|(?P<phone>{phone})"
+
+
+_SCAN = re.compile(scan_pattern())
 _TRAILING = ".,;:!?)]}'\""
 # Platforms whose @name mentions are that platform's user names.
 AT_HANDLE_PLATFORMS = {"instagram", "telegram", "twitter", "tiktok", "snapchat", "discord", "facebook"}
+# A body is worth scanning only if it holds one of these (RE2 syntax: a bulk prefilter).
+MENTION_PREFILTER = r"@|://|www\.|\.[A-Za-z]{2,3}/|\d[\d \x{00a0}\-().]{5,}\d"
+WORTH_SCANNING = re.compile(MENTION_PREFILTER.replace(r"\x{00a0}", "\u00a0"))
 
 
 def _national_prefix(region: str) -> str | None:
@@ -310,47 +328,56 @@ def _phones_in(text: str, region: str) -> list[Identifier]:
     return found
 
 
+@lru_cache(maxsize=65536)
+def identifiers_in_piece(piece: str, region: str, platform: str | None) -> tuple[Identifier, ...]:
+    """What one piece found by the scan names (a piece is the whole text of one scan match). Cached: a case
+    repeats the same few numbers, addresses and accounts thousands of times, and phonenumbers costs far
+    more than the scan."""
+    match = _SCAN.fullmatch(piece)
+    if match is None:
+        return ()
+    kind = match.lastgroup
+    if kind == "url":
+        raw = piece.rstrip(_TRAILING)
+        handle = profile_handle(raw)
+        return (handle, normalize_url(raw)) if handle is not None else (normalize_url(raw),)
+    if kind == "email":
+        email = normalize_email(match["address"])
+        return (email,) if email is not None else ()
+    if kind == "discord":
+        return (Identifier("handle", f"discord:{match['discord_id']}", piece),)
+    if kind == "handle":
+        prefix = platform if platform in AT_HANDLE_PLATFORMS else None
+        return (normalize_handle(match["at"], platform=prefix),)
+    return tuple(_phones_in(piece, region))
+
+
+def identifiers_in_pieces(pieces: list[str], region: str, platform: str | None) -> list[Identifier]:
+    """Identifiers named by the scan's pieces of one body, in order of first appearance, each once."""
+    seen: set[str] = set()
+    result: list[Identifier] = []
+    for piece in pieces:
+        for ident in identifiers_in_piece(piece, region or "GB", platform):
+            if ident.identifier_id not in seen:
+                seen.add(ident.identifier_id)
+                result.append(ident)
+    return result
+
+
+def scan_pieces(text: str) -> list[str]:
+    """The pieces of a text the scan finds (what identifiers_in_piece reads), in order."""
+    return [m.group(0) for m in _SCAN.finditer(text)]
+
+
 def find_in_text(text: str | None, region: str = "GB", platform: str | None = None) -> list[Identifier]:
     """Identifiers written in a message body: phone numbers, emails, URLs (and the handles profile URLs
     name), @handles and Discord <@id> mentions; in order of first appearance, each once.
 
-    Cheap substring checks come first: most chat messages contain none of these and cost almost nothing.
     `platform` prefixes @handles on platforms where @name is a user name there (telegram:name).
     """
-    if not text:
+    if not text or not WORTH_SCANNING.search(text):
         return []
-    found: list[tuple[int, Identifier]] = []
-    masked = text
-    if "." in text or "/" in text:
-        for m in _URL_IN_TEXT.finditer(text):
-            raw = m.group(0).rstrip(_TRAILING)
-            handle = profile_handle(raw)
-            if handle is not None:
-                found.append((m.start(), handle))
-            found.append((m.start(), normalize_url(raw)))
-            masked = masked[: m.start()] + " " * (m.end() - m.start()) + masked[m.end() :]
-    if "@" in masked:
-        for m in _EMAIL_IN_TEXT.finditer(masked):
-            email = normalize_email(m.group(0))
-            if email is not None:
-                found.append((m.start(), email))
-            masked = masked[: m.start()] + " " * (m.end() - m.start()) + masked[m.end() :]
-        for m in _DISCORD_MENTION.finditer(masked):
-            found.append((m.start(), Identifier("handle", f"discord:{m[1]}", m.group(0))))
-            masked = masked[: m.start()] + " " * (m.end() - m.start()) + masked[m.end() :]
-        prefix = platform if platform in AT_HANDLE_PLATFORMS else None
-        for m in _HANDLE_IN_TEXT.finditer(masked):
-            found.append((m.start(), normalize_handle(m.group(0), platform=prefix)))
-    if _DIGIT_RUN.search(masked):
-        for ident in _phones_in(masked, region or "GB"):
-            found.append((masked.find(ident.raw), ident))
-    seen: set[str] = set()
-    result: list[Identifier] = []
-    for _, ident in sorted(found, key=lambda pair: pair[0]):
-        if ident.identifier_id not in seen:
-            seen.add(ident.identifier_id)
-            result.append(ident)
-    return result
+    return identifiers_in_pieces(scan_pieces(text), region, platform)
 
 
 def guess_identifier(raw: str, region: str = "GB") -> Identifier | None:

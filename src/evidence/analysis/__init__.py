@@ -1,2 +1,2 @@
-"""After each load: link steps in a declared order (deduplication, mentions, actors, image groups,
+"""After each load: link steps in a declared order (deduplication, actors, image groups,
 corroboration)."""

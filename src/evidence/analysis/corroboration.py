@@ -11,6 +11,7 @@ import re
 from collections import defaultdict
 from typing import Any
 
+from evidence.analysis.scope import LinkScope
 from evidence.db import insert_rows
 
 TEXT_SCORE = 85.0  # fuzzy ratio for an OCR message to match an exported message
@@ -49,7 +50,7 @@ def _dated_candidates(con: Any, ocr: list[tuple[Any, ...]]) -> dict[str, list[tu
     return found
 
 
-def corroborate(con: Any, run_id: str) -> dict[str, Any]:
+def corroborate(con: Any, scope: LinkScope) -> dict[str, Any]:
     """Link OCR messages to exported messages with the same conversation, a close time and similar text."""
     con.execute("DELETE FROM corroborations")
     ocr = con.execute(

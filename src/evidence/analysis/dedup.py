@@ -18,6 +18,10 @@ Two rules decide that rows are copies of one message:
 The canonical copy is the first in a fixed order: earliest run in which its file was first stored, then
 the file's first-seen path, then the natural order of locators. A later run never changes an earlier
 choice, and running the step twice changes nothing.
+
+The keys are computed at extraction (messages.dedup_key for rule 2, messages.source_key for rule 1; see
+parsers/enrich.py). A run compares only the rows that share a key with a row it loaded: those keys are
+looked up in the case (a scan of one BIGINT column), closed over both rules, and decided as a whole.
 """
 
 from __future__ import annotations
@@ -30,78 +34,13 @@ from typing import Any
 
 import pyarrow as pa
 
+from evidence.analysis.scope import LinkScope
 from evidence.db import arrow_view
 
 # Precision levels: a copy is compared with another at the coarser level of the two.
 LEVELS = {"second": 1, "minute": 2, "hour": 3, "day": 4}
 EXACT = 0
 TOP = max(LEVELS.values())
-
-_BODY = (
-    r"regexp_replace(regexp_replace(nfc_normalize(coalesce(m.body, '')), "
-    r"'[\x{200e}\x{200f}\x{202a}-\x{202e}\x{2066}-\x{2069}\x{feff}]', '', 'g'), '\s+', ' ', 'g')"
-)
-_SENDER = "coalesce(m.sender_identifier, m.sender, '')"
-_XID = "nullif(trim(m.external_id), '')"
-
-# Normalising every body is the costly part, so rows that cannot be copies are left out first, on keys
-# without the body. Rule 2 needs two files with the same platform, kind, conversation and sender; rule 1
-# two rows with the same email Message-ID, or the same platform, conversation, chat message id and
-# sender. Every row sharing a body key with a row kept is kept too, so the counts below are the same as
-# over all messages. That holds while those fields cannot shift into one another inside concat_ws:
-# when any row has a unit separator (chr 31) in one of them, every row is kept.
-_COARSE = f"""
-coarse AS (
-    SELECT m.message_id, m.duplicate_of, m.source_sha256, m.platform, m.kind,
-           coalesce(m.conversation, '') AS conv, {_SENDER} AS snd,
-           CASE WHEN {_XID} IS NULL THEN NULL
-                WHEN m.kind = 'email' THEN 'mid' || chr(31) || lower(trim({_XID}, ' <>'))
-                ELSE concat_ws(chr(31), 'xid', m.platform, coalesce(m.conversation, ''), {_XID}, {_SENDER})
-           END AS cekey,
-           contains(concat(m.platform, m.kind, m.conversation, {_SENDER}, m.external_id), chr(31)) AS unsafe
-    FROM messages m
-),
-shared_content AS (
-    SELECT platform, kind, conv, snd FROM coarse GROUP BY ALL HAVING count(DISTINCT source_sha256) > 1
-),
-shared_ids AS (SELECT cekey FROM coarse WHERE cekey IS NOT NULL GROUP BY cekey HAVING count(*) > 1),
-kept AS (
-    SELECT message_id FROM coarse c
-    WHERE c.duplicate_of IS NOT NULL
-       OR c.cekey IN (SELECT cekey FROM shared_ids)
-       OR EXISTS (SELECT 1 FROM shared_content s WHERE s.platform = c.platform AND s.kind = c.kind
-                                                   AND s.conv = c.conv AND s.snd = c.snd)
-       OR (SELECT bool_or(unsafe) FROM coarse)
-),"""
-
-CANDIDATES_SQL = f"""
-WITH {_COARSE}
-keyed AS (
-    SELECT m.message_id, m.source_sha256, m.source_locator, m.sent_at_utc, m.time_precision, m.duplicate_of,
-           {_XID} AS xid,
-           CASE WHEN {_XID} IS NULL THEN NULL
-                WHEN m.kind = 'email' THEN 'mid' || chr(31) || lower(trim({_XID}, ' <>'))
-                ELSE md5(concat_ws(chr(31), 'xid', m.platform, coalesce(m.conversation, ''), {_XID},
-                                   {_SENDER}, trim({_BODY})))
-           END AS ekey,
-           md5(concat_ws(chr(31), m.platform, m.kind, coalesce(m.conversation, ''), {_SENDER},
-                         trim({_BODY}))) AS gkey
-    FROM messages m SEMI JOIN kept k ON k.message_id = m.message_id
-),
-counted AS (
-    SELECT *,
-           CASE WHEN ekey IS NULL THEN 0 ELSE count(*) OVER (PARTITION BY ekey) END AS ekey_copies,
-           count(DISTINCT source_sha256) OVER (PARTITION BY gkey) AS gkey_files
-    FROM keyed
-)
-SELECT c.message_id, c.source_sha256, c.source_locator, c.sent_at_utc, c.time_precision, c.duplicate_of,
-       c.xid, CASE WHEN c.ekey_copies > 1 THEN c.ekey END AS ekey, c.gkey, c.gkey_files > 1 AS gkey_shared,
-       r.started_at, f.first_seen_path
-FROM counted c
-LEFT JOIN files f ON f.sha256 = c.source_sha256
-LEFT JOIN ingest_runs r ON r.run_id = f.first_run_id
-WHERE c.ekey_copies > 1 OR c.gkey_files > 1 OR c.duplicate_of IS NOT NULL
-"""
 
 _TOKENS = re.compile(r"(\d+)")
 
@@ -238,9 +177,62 @@ def plan_duplicates(rows: list[tuple[Any, ...]]) -> dict[str, str | None]:
     return plan
 
 
-def deduplicate(con: Any, run_id: str) -> dict[str, Any]:
-    """Set duplicate_of for copies of one message across (and, by source id, within) files; idempotent."""
-    rows = con.execute(CANDIDATES_SQL).fetchall()
+# Rows sharing a key with the rows being decided, closed over both keys: a copy joined by its source id
+# can bring in another content key, whose other copies must then be decided too.
+_GROW = """
+INSERT INTO _dedup_keys
+SELECT DISTINCT 'g', m.dedup_key FROM messages m
+WHERE m.source_key IN (SELECT key FROM _dedup_keys WHERE rule = 's') AND m.dedup_key IS NOT NULL
+  AND m.dedup_key NOT IN (SELECT key FROM _dedup_keys WHERE rule = 'g')
+UNION
+SELECT DISTINCT 's', m.source_key FROM messages m
+WHERE m.dedup_key IN (SELECT key FROM _dedup_keys WHERE rule = 'g') AND m.source_key IS NOT NULL
+  AND m.source_key NOT IN (SELECT key FROM _dedup_keys WHERE rule = 's')
+"""
+
+CANDIDATES_SQL = """
+WITH rows AS (
+    SELECT m.message_id, m.source_sha256, m.source_locator, m.sent_at_utc, m.time_precision, m.duplicate_of,
+           nullif(trim(m.external_id), '') AS xid, m.source_key, m.dedup_key
+    FROM messages m
+    WHERE m.dedup_key IN (SELECT key FROM _dedup_keys WHERE rule = 'g')
+       OR m.source_key IN (SELECT key FROM _dedup_keys WHERE rule = 's')
+),
+counted AS (
+    SELECT *,
+           CASE WHEN source_key IS NULL THEN 0 ELSE count(*) OVER (PARTITION BY source_key) END AS copies,
+           count(DISTINCT source_sha256) OVER (PARTITION BY dedup_key) AS files
+    FROM rows
+)
+SELECT c.message_id, c.source_sha256, c.source_locator, c.sent_at_utc, c.time_precision, c.duplicate_of,
+       c.xid, CASE WHEN c.copies > 1 THEN c.source_key END, c.dedup_key, c.files > 1,
+       r.started_at, f.first_seen_path
+FROM counted c
+LEFT JOIN files f ON f.sha256 = c.source_sha256
+LEFT JOIN ingest_runs r ON r.run_id = f.first_run_id
+WHERE c.copies > 1 OR c.files > 1 OR c.duplicate_of IS NOT NULL
+"""
+
+
+def deduplicate(con: Any, scope: LinkScope) -> dict[str, Any]:
+    """Set duplicate_of for copies of the run's messages across (and, by source id, within) files."""
+    con.execute("CREATE OR REPLACE TEMP TABLE _dedup_keys (rule VARCHAR, key BIGINT)")
+    try:
+        con.execute(
+            """
+            INSERT INTO _dedup_keys
+            SELECT DISTINCT 'g', dedup_key FROM messages WHERE loaded_in_run = $run AND dedup_key IS NOT NULL
+            UNION
+            SELECT DISTINCT 's', source_key FROM messages WHERE loaded_in_run = $run AND source_key IS NOT NULL
+            """,
+            {"run": scope.run_id},
+        )
+        for _ in range(20):  # each round adds keys one rule away; real cases close in one or two
+            if not con.execute(_GROW).fetchall()[0][0]:
+                break
+        rows = con.execute(CANDIDATES_SQL).fetchall()
+    finally:
+        con.execute("DROP TABLE IF EXISTS _dedup_keys")
     plan = plan_duplicates(rows)
     current = {r[0]: r[5] for r in rows}
     changes = [{"message_id": m, "duplicate_of": d} for m, d in plan.items() if current.get(m) != d]
@@ -254,4 +246,4 @@ def deduplicate(con: Any, run_id: str) -> dict[str, Any]:
                 "WHERE messages.message_id = c.message_id"
             )
     duplicates = sum(1 for d in plan.values() if d is not None)
-    return {"duplicates": duplicates, "changed": len(changes)}
+    return {"compared": len(rows), "duplicates": duplicates, "changed": len(changes)}

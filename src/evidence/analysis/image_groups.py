@@ -6,6 +6,7 @@ import hashlib
 from typing import Any
 
 from evidence.analysis.corroboration import _norm
+from evidence.analysis.scope import LinkScope
 from evidence.db import insert_rows
 
 PHASH_DISTANCE = 10  # of 64 bits: re-saved and recompressed copies are usually within 0-6
@@ -17,7 +18,7 @@ TEXT_SIMILARITY = 90.0  # OCR text similarity that groups crops of the same scre
 MIN_GROUP_TEXT = 20  # characters of OCR text needed before text alone may group two images
 
 
-def group_images(con: Any, run_id: str) -> dict[str, Any]:
+def group_images(con: Any, scope: LinkScope) -> dict[str, Any]:
     """Group images whose perceptual hashes are close, or whose OCR texts nearly match (crops)."""
     rows = con.execute(
         "SELECT sha256, phash, coalesce(width, 0) * coalesce(height, 0), ocr_text FROM images "

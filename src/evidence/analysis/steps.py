@@ -14,16 +14,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from evidence.analysis.scope import LinkScope, adopt_legacy_rows, scope_of
+
 log = logging.getLogger(__name__)
 
-StepFunction = Callable[[Any, str], dict[str, Any]]
+StepFunction = Callable[[Any, LinkScope], dict[str, Any]]
 
 
 @dataclass(frozen=True)
 class LinkStep:
     name: str
-    target: str  # "module:function"
+    target: str  # "module:function", called as function(connection, scope)
     purpose: str
+    needs: tuple[str, ...]  # what must be new in a run for the step to run (see LinkScope.has)
 
     def function(self) -> StepFunction:
         module, _, attribute = self.target.partition(":")
@@ -33,14 +36,26 @@ class LinkStep:
 # The declared order. Later steps read what earlier ones wrote: actor rules count canonical messages only
 # (after dedup) and read mentioned identifiers; corroboration compares against canonical exported messages.
 STEPS: tuple[LinkStep, ...] = (
-    LinkStep("dedup", "evidence.analysis.dedup:deduplicate", "copies of one message across exports"),
-    LinkStep("mentions", "evidence.analysis.mentions:record_mentions", "identifiers written in bodies"),
-    LinkStep("actors", "evidence.analysis.actors.materialise:actor_step", "actor suggestions and decisions"),
-    LinkStep("image_groups", "evidence.analysis.image_groups:group_images", "near-duplicate screenshots"),
+    LinkStep(
+        "dedup", "evidence.analysis.dedup:deduplicate", "copies of one message across exports", ("messages",)
+    ),
+    LinkStep(
+        "actors",
+        "evidence.analysis.actors.materialise:actor_step",
+        "actor suggestions and decisions",
+        ("messages", "links", "owners"),
+    ),
+    LinkStep(
+        "image_groups",
+        "evidence.analysis.image_groups:group_images",
+        "near-duplicate screenshots",
+        ("images",),
+    ),
     LinkStep(
         "screenshot_corroboration",
         "evidence.analysis.corroboration:corroborate",
         "screenshot messages matched to exported ones",
+        ("messages",),
     ),
 )
 
@@ -49,13 +64,26 @@ def step_names() -> list[str]:
     return [step.name for step in STEPS]
 
 
-def run_links(con: Any, run_id: str, steps: tuple[LinkStep, ...] | None = None) -> dict[str, dict[str, Any]]:
-    """Run the steps in their declared order; returns each step's counts (or its error)."""
+def run_links(con: Any, run_id: str) -> dict[str, dict[str, Any]]:
+    """Run the steps in their declared order over what this run loaded; returns each step's counts (or
+    its error). A step whose inputs did not change in this run does not run at all."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        adopted = adopt_legacy_rows(con, run_id)
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    scope = scope_of(con, run_id)
     results: dict[str, dict[str, Any]] = {}
-    for step in STEPS if steps is None else steps:
+    if adopted:
+        results["adopted"] = {"rows": adopted}
+    for step in STEPS:
+        if not scope.has(step.needs):
+            continue
         con.execute("BEGIN TRANSACTION")
         try:
-            results[step.name] = step.function()(con, run_id)
+            results[step.name] = step.function()(con, scope)
             con.execute("COMMIT")
         except Exception as exc:
             con.execute("ROLLBACK")
@@ -63,7 +91,7 @@ def run_links(con: Any, run_id: str, steps: tuple[LinkStep, ...] | None = None) 
             message = f"link step {step.name} failed and was rolled back: {type(exc).__name__}: {exc}"
             con.execute(
                 "INSERT INTO ingest_errors (run_id, stage, error, severity) VALUES (?, 'link', ?, 'error')",
-                [run_id, message],
+                [scope.run_id, message],
             )
             results[step.name] = {"error": message}
         log.info("link step %s: %s", step.name, results[step.name])

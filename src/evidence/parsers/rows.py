@@ -9,7 +9,10 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from evidence.parsers.enrich import Enriched
 
 SPILL_ROWS = 20_000
 
@@ -24,6 +27,10 @@ class ParsedRows:
     With a spill folder, a table that reaches SPILL_ROWS rows is written out as a Parquet part at once,
     so a 200,000-message export never sits in memory as Python dicts. Without one (tests, tools) every
     row stays in `rows`.
+
+    With `enrich` (a file's rows, during extraction), every `messages` row gets its per-message columns
+    and mentioned identifiers (parsers/enrich.py) when it becomes Arrow: at a spill, in add_table, or at
+    finish() for what is left.
     """
 
     rows: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
@@ -32,6 +39,7 @@ class ParsedRows:
     # Told of each Parquet part as soon as it is written (an in-process run loads parts early); the part
     # may still be discarded if its file fails later.
     on_part: Callable[[str, Path], None] | None = None
+    enrich: Callable[[Any], Enriched] | None = None
 
     def add(self, table: str, row: dict[str, Any]) -> None:
         rows = self.rows[table]
@@ -40,13 +48,10 @@ class ParsedRows:
             self.spill(table)
 
     def spill(self, table: str) -> None:
-        from evidence.parsers.rows import write_rows
-
-        self.spill_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path = self.spill_dir / f"{table}-{len(self.spilled[table]):05d}.parquet"
-        write_rows(table, self.rows[table], path)
-        self.rows[table] = []
-        self._written(table, path)
+        """Write the table's rows held in memory as one more Parquet part."""
+        rows, self.rows[table] = self.rows[table], []
+        if rows:
+            self._write(table, _to_table(table, rows))
 
     def add_table(self, table: str, arrow_table: Any) -> None:
         """Rows a parser built in bulk as an Arrow table (cast to the staging schema of `table`).
@@ -56,19 +61,41 @@ class ParsedRows:
         """
         if arrow_table.num_rows == 0:
             return
-        from evidence.db import arrow_schema
-
-        schema = arrow_schema(table)
-        arrow_table = arrow_table.select(schema.names).cast(schema)
+        arrow_table = _conform(table, arrow_table)
         if self.spill_dir is None or table in NEVER_SPILLED:
+            if table == "messages" and self.enrich is not None:
+                arrow_table = self._enriched(arrow_table)
             self.rows[table].extend(arrow_table.to_pylist())
             return
-        import pyarrow.parquet as pq
-
         if self.rows.get(table):
             self.spill(table)  # keep parts in the order the rows were added
-        self.spill_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path = self.spill_dir / f"{table}-{len(self.spilled[table]):05d}.parquet"
+        self._write(table, arrow_table)
+
+    def finish(self) -> None:
+        """The file is read: messages still held in memory get their per-message columns now."""
+        if self.enrich is None or not self.rows.get("messages"):
+            return
+        if self.spill_dir is not None:
+            self.spill("messages")
+            return
+        rows, self.rows["messages"] = self.rows["messages"], []
+        self.rows["messages"] = self._enriched(_to_table("messages", rows)).to_pylist()
+
+    def _enriched(self, messages: Any) -> Any:
+        result = self.enrich(messages)  # type: ignore[misc]
+        for row in result.identifiers:
+            self.add("identifiers", row)
+        for row in result.links:
+            self.add("message_identifiers", row)
+        return result.messages
+
+    def _write(self, table: str, arrow_table: Any) -> None:
+        import pyarrow.parquet as pq
+
+        if table == "messages" and self.enrich is not None:
+            arrow_table = self._enriched(arrow_table)
+        self.spill_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # type: ignore[union-attr]
+        path = self.spill_dir / f"{table}-{len(self.spilled[table]):05d}.parquet"  # type: ignore[operator]
         pq.write_table(arrow_table, path)
         self._written(table, path)
 
@@ -86,6 +113,25 @@ class ParsedRows:
 
     def count(self, table: str) -> int:
         return len(self.rows.get(table, ()))
+
+
+def _to_table(table: str, rows: list[dict[str, Any]]) -> Any:
+    from evidence.db import rows_to_table
+
+    return rows_to_table(table, rows)
+
+
+def _conform(table: str, arrow_table: Any) -> Any:
+    """An Arrow table with exactly the staging schema's columns: columns a parser did not set are NULL."""
+    import pyarrow as pa
+
+    from evidence.db import arrow_schema
+
+    schema = arrow_schema(table)
+    for column in schema:
+        if column.name not in arrow_table.column_names:
+            arrow_table = arrow_table.append_column(column.name, pa.nulls(arrow_table.num_rows, column.type))
+    return arrow_table.select(schema.names).cast(schema)
 
 
 def write_rows(table: str, rows: list[dict[str, Any]], path: Path) -> None:

@@ -51,6 +51,7 @@ class EarlyLoader:
 
     def __init__(self, case: Path, staging: Path) -> None:
         self.case = case
+        self.run_id = staging.name
         # Parts are moved when a batch is finished; the loader reads its own hard links to them.
         self.links = staging / "early-load"
         self.links.mkdir(mode=0o700, exist_ok=True)
@@ -85,7 +86,7 @@ class EarlyLoader:
             self.con.execute("SET threads = 1")
             while (item := self.queue.get()) is not None:
                 path, link = item
-                load_parts(self.con, "messages", [str(link)])  # only ids not already in the case
+                load_parts(self.con, "messages", [str(link)], self.run_id)  # only ids not already in the case
                 link.unlink()
                 self.loaded.append(path)
         except BaseException as exc:  # any failure means: load from staging instead

@@ -45,8 +45,12 @@ def extract_items(
     run_id: str,
     options: ParseOptions,
     out: ParsedRows | None = None,
+    per_message: bool = True,
 ) -> ParsedRows:
-    """Extract a batch; returns the rows to stage. Never raises for a problem with one file."""
+    """Extract a batch; returns the rows to stage. Never raises for a problem with one file.
+
+    per_message=False leaves out the per-message work (parsers/enrich.py): parser tests see exactly what
+    the parser reported."""
     out = out or ParsedRows()
     queue = list(items)
     # OCR the batch's images in a process pool first (one tesseract per core); the image parser takes
@@ -60,13 +64,21 @@ def extract_items(
         log.warning("OCR prefetch failed, images will be read one by one: %s", exc)
     while queue:
         item = queue.pop(0)
-        derived = extract_one(item, store=store, run_id=run_id, options=options, out=out)
+        derived = extract_one(
+            item, store=store, run_id=run_id, options=options, out=out, per_message=per_message
+        )
         queue.extend(derived)
     return out
 
 
 def extract_one(
-    item: FoundFile, *, store: OriginalsStore, run_id: str, options: ParseOptions, out: ParsedRows
+    item: FoundFile,
+    *,
+    store: OriginalsStore,
+    run_id: str,
+    options: ParseOptions,
+    out: ParsedRows,
+    per_message: bool = True,
 ) -> list[FoundFile]:
     """Extract one file into out; returns work items for bytes found inside it."""
     row: dict[str, Any] = {
@@ -128,6 +140,7 @@ def extract_one(
         out=ParsedRows(
             spill_dir=out.spill_dir / f"file-{item.sha256[:16]}" if out.spill_dir else None,
             on_part=out.on_part,
+            enrich=_enricher(options.region) if per_message else None,
         ),
         parser_name=parser.name,
         siblings=item.siblings,
@@ -136,6 +149,7 @@ def extract_one(
     )
     try:
         parser.parse(ctx)
+        ctx.out.finish()  # per-message columns and mentions for what the parser left in memory
     except Exception as exc:
         log.warning("parser %s failed on %s: %s", parser.name, item.source_path, exc)
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
@@ -152,6 +166,13 @@ def extract_one(
     row.update(status="parsed", messages=ctx.message_count, warnings=ctx.warning_count)
     out.add("run_files", row)
     return _derived_items(ctx, item, store)
+
+
+def _enricher(region: str) -> Callable[[Any], Any]:
+    """The per-message work of extraction (parsers/enrich.py), bound to the run's phone region."""
+    from evidence.parsers.enrich import enrich_messages
+
+    return lambda messages: enrich_messages(messages, region)
 
 
 def _fail(out: ParsedRows, row: dict[str, Any], item: FoundFile, stage: str, message: str) -> None:
@@ -192,13 +213,20 @@ def _derived_items(ctx: ParseContext, parent: FoundFile, store: OriginalsStore) 
 
 
 def parse_path(
-    path: Path, *, options: ParseOptions | None = None, store_root: Path, run_id: str = "test"
+    path: Path,
+    *,
+    options: ParseOptions | None = None,
+    store_root: Path,
+    run_id: str = "test",
+    per_message: bool = True,
 ) -> ParsedRows:
     """Store one file and extract it: the shortest path from a file to rows (used by tests and tools)."""
     store = OriginalsStore(store_root)
     blob = store.put_file(path)
     item = FoundFile(blob.sha256, blob.md5, blob.size_bytes, str(path), path.name)
-    return extract_items([item], store=store, run_id=run_id, options=options or ParseOptions())
+    return extract_items(
+        [item], store=store, run_id=run_id, options=options or ParseOptions(), per_message=per_message
+    )
 
 
 def extract_batch(

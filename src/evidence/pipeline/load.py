@@ -135,7 +135,7 @@ def _load(
     for table in ordered:
         files = [f for f in staged_files(dirs, table) if table != "messages" or f not in preloaded]
         if files:
-            load_parts(con, table, files)
+            load_parts(con, table, files, run_id)
     errors = staged_files(dirs, "ingest_errors")
     if errors:
         con.execute(

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from evidence.case import read_json, run_dir, write_json  # noqa: F401 - staging's JSON files
-from evidence.db import unique_key
+from evidence.db import arrow_schema, unique_key
 from evidence.parsers.rows import ParsedRows, write_rows
 
 
@@ -51,7 +51,7 @@ def staged_tables(batch_dirs: list[Path]) -> set[str]:
     return {p.name.rsplit("-", 1)[0] for d in batch_dirs for p in Path(d).glob("*-*.parquet")}
 
 
-def load_parts(con: Any, table: str, files: list[str]) -> None:
+def load_parts(con: Any, table: str, files: list[str], run_id: str | None = None) -> None:
     """Insert Parquet parts into a table, leaving out rows whose key (db.unique_key) is already there.
 
     Same rows as INSERT OR IGNORE with DISTINCT ON the key, at half the cost or less: rows whose key is
@@ -59,8 +59,14 @@ def load_parts(con: Any, table: str, files: list[str]) -> None:
     and DISTINCT ON (which keeps one row where an identifier recurs in many messages; DISTINCT over whole
     rows would hash every message body) only when the staged keys repeat. A NULL key fails the NOT NULL
     constraint of the key columns, as it did with INSERT OR IGNORE.
+
+    Tables with a `loaded_in_run` column get the loading run's id there, so link steps can find the rows
+    this run added.
     """
     source = "read_parquet(?, union_by_name = true)"
+    if run_id is not None and "loaded_in_run" in arrow_schema(table).names:
+        literal = run_id.replace("'", "''")
+        source = f"(SELECT * REPLACE ('{literal}'::VARCHAR AS loaded_in_run) FROM {source})"
     key = unique_key(table)
     if not key:
         con.execute(f'INSERT OR IGNORE INTO "{table}" BY NAME SELECT * FROM {source}', [files])

@@ -32,6 +32,7 @@ from evidence.analysis.actors.keys import (
     suggestion_id_for,
 )
 from evidence.analysis.actors.rules import Suggestion, build_suggestions
+from evidence.analysis.scope import LinkScope
 from evidence.db import insert_rows
 from evidence.identifiers import Identifier, guess_identifier
 
@@ -302,7 +303,7 @@ def ensure_identifiers(con: Any, idents: list[Identifier]) -> None:
     insert_rows(con, "identifiers", [ident.row() for ident in idents], or_ignore=True)
 
 
-def actor_step(con: Any, run_id: str) -> dict[str, Any]:
+def actor_step(con: Any, scope: LinkScope) -> dict[str, Any]:
     """After every load: new evidence may add suggestions; every analyst decision is applied again."""
     return rebuild_actors(con)
 
