@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from evidence.acquire.found_file import ARCHIVE_FORMAT, FoundFile
+from evidence.acquire.siblings import SiblingIndex
 from evidence.acquire.store import OriginalsStore
 from evidence.case import read_json, run_dir
 from evidence.parsers.context import ParseContext, ParseOptions, parse_key
@@ -89,6 +90,7 @@ def extract_one(
         "is_new": item.is_new,
         "messages": 0,
         "warnings": 0,
+        "source_path_hex": item.source_path_hex,
     }
     if item.format == ARCHIVE_FORMAT:
         row.update(mime="application/zip", status="parsed", parser=ARCHIVE_FORMAT, parser_version="1")
@@ -183,6 +185,12 @@ def _derived_items(ctx: ParseContext, parent: FoundFile, store: OriginalsStore) 
             derived_from_sha256=derived.parent_sha256,
             container_sha256=parent.container_sha256,
             depth=parent.depth + 1,
+            source_path_hex=(
+                parent.source_path_hex
+                + derived.source_path[len(parent.source_path) :].encode("utf-8", "surrogatepass").hex()
+                if parent.source_path_hex and derived.source_path.startswith(parent.source_path)
+                else None
+            ),
         )
         if item.depth > MAX_DERIVED_DEPTH:
             item.format = None
@@ -221,10 +229,10 @@ def extract_batch(
     case = Path(case_dir)
     plan = read_json(run_dir(case, run_id) / "plan.json")
     options = IngestParameters(**plan["parameters"]).options()
-    siblings = read_json(run_dir(case, run_id) / "siblings.json")
+    siblings = SiblingIndex.from_json(read_json(run_dir(case, run_id) / "siblings.json"))
     items = [FoundFile.from_json(d) for d in read_json(Path(batch_file))]
     for item in items:
-        item.siblings = siblings.get(item.group or "", {})
+        item.siblings = siblings.view(item.group)
     store = OriginalsStore(case / "originals")
     batch_dir = Path(batch_file).with_suffix("")
     spill = batch_dir.with_name(batch_dir.name + ".spill")
