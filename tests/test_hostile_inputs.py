@@ -19,9 +19,11 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
+import evidence.parsers.rows as staging_rows
 from evidence.acquire.custody import check_chain
 from evidence.acquire.walk import MAX_FOLDER_DEPTH
 from evidence.cli.commands import app
+from evidence.parsers.registry import REGISTRY
 
 runner = CliRunner()
 
@@ -247,6 +249,106 @@ def test_hostile_file_names_are_kept_as_escaped_text_with_their_bytes(tmp_path: 
     assert snapshot(source) == before
     only_case_and_input(tmp_path, "input", "case")
     assert not (tmp_path.parent / "etc").exists()
+
+
+# --- lone surrogates in JSON exports, and rows that cannot be staged ------------------------------
+def test_lone_surrogates_in_a_json_export_are_repaired_and_flagged(tmp_path: Path) -> None:
+    source = tmp_path / "input"
+    source.mkdir()
+    telegram = {
+        "name": "Mallory",
+        "type": "personal_chat",
+        "id": 42,
+        "messages": [
+            {
+                "id": 1,
+                "type": "message",
+                "date": "2024-03-01T10:00:00",
+                "date_unixtime": "1709287200",
+                "from": "Mallory",
+                "from_id": "user777",
+                "text": "I see you \ud83d",
+            },
+            {
+                "id": 2,
+                "type": "message",
+                "date": "2024-03-01T10:01:00",
+                "date_unixtime": "1709287260",
+                "from": "Mallory",
+                "from_id": "user777",
+                "text": "a whole one \ud83d\ude00",
+            },
+        ],
+    }
+    # json.dumps writes the lone surrogate as the escape "\ud83d", as an export cut mid-emoji does
+    (source / "result.json").write_text(json.dumps(telegram), encoding="utf-8")
+    instagram = {
+        "participants": [{"name": "Mallory"}, {"name": "Victim"}],
+        "messages": [
+            {"sender_name": "Mallory", "timestamp_ms": 1709287300000, "content": "watching \udc00 you"},
+            {"sender_name": "Victim", "timestamp_ms": 1709287200000, "content": "stop"},
+        ],
+        "title": "Mallory",
+        "thread_path": "inbox/mallory_1",
+    }
+    (source / "inbox").mkdir()
+    (source / "inbox" / "message_1.json").write_text(json.dumps(instagram), encoding="utf-8")
+    (source / "WhatsApp Chat with Sam.txt").write_text(CHAT, encoding="utf-8")
+    before = snapshot(source)
+    case = tmp_path / "case"
+    result = evidence("ingest", source, "--case", case)
+    assert result.exit_code == 0, result.output
+    assert set(statuses(case).values()) == {"parsed"}
+    bodies = dict(
+        rows(case, "SELECT body, flags FROM messages WHERE body LIKE '%see you%' OR body LIKE '%watching%'")
+    )
+    assert bodies == {
+        "I see you \ufffd": ["decode_errors"],
+        "watching \ufffd you": ["decode_errors"],
+    }
+    assert rows(case, "SELECT flags FROM messages WHERE body = 'a whole one \U0001f600'") == [([],)]
+    warned = rows(
+        case, "SELECT error FROM ingest_errors WHERE severity = 'warning' AND error LIKE '%U+FFFD%'"
+    )
+    assert len(warned) == 2
+    assert rows(case, "SELECT count(*) FROM messages") == [(7,)]
+    assert snapshot(source) == before
+
+
+def test_rows_that_cannot_be_staged_fail_their_file_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "input"
+    source.mkdir()
+    (source / "WhatsApp Chat with Sam.txt").write_text(CHAT, encoding="utf-8")
+    (source / "WhatsApp Chat with Alex.txt").write_text(CHAT.replace("Sam", "Alex"), encoding="utf-8")
+    parser = REGISTRY.get("whatsapp_txt")
+    original = type(parser).parse
+
+    def a_row_arrow_refuses(self: Any, ctx: Any) -> None:
+        original(self, ctx)
+        if "Alex" in ctx.name:
+            ctx.out.add("attachments", {"message_id": "m", "locator": "x", "size_bytes": "not a number"})
+
+    monkeypatch.setattr(type(parser), "parse", a_row_arrow_refuses)
+    case = tmp_path / "case"
+    result = evidence("ingest", source, "--case", case)
+    assert result.exit_code == 0, result.output
+    seen = statuses(case)
+    assert seen[str(source / "WhatsApp Chat with Sam.txt")] == "parsed"
+    assert seen[str(source / "WhatsApp Chat with Alex.txt")] == "failed"
+    (reason,) = rows(case, "SELECT error FROM ingest_errors WHERE stage = 'parse' AND severity = 'error'")[0]
+    assert "could not be staged" in reason
+    assert "could not be staged" in result.output
+    assert {c for (c,) in rows(case, "SELECT DISTINCT conversation FROM messages")} == {"Sam"}
+
+    # The same while the parser runs: a part spilled mid-file fails that file, not the batch.
+    monkeypatch.setattr(staging_rows, "SPILL_ROWS", 1)
+    again = evidence("ingest", source, "--case", tmp_path / "spilled")
+    assert again.exit_code == 0, again.output
+    seen = statuses(tmp_path / "spilled")
+    assert seen[str(source / "WhatsApp Chat with Sam.txt")] == "parsed"
+    assert seen[str(source / "WhatsApp Chat with Alex.txt")] == "failed"
 
 
 # --- the case folder inside a source --------------------------------------------------------------

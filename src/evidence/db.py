@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 
 from evidence.case import DB_NAME, LOCK_NAME
 from evidence.errors import CaseLockedError, CaseNotFoundError
+from evidence.text import repair_value
 
 SCHEMA_VERSION = "1"
 
@@ -98,9 +99,10 @@ def unique_key(table: str) -> tuple[str, ...]:
     return primary_key(table) or UNIQUE_BY_LOADER.get(table, ())
 
 
-def table_names() -> set[str]:
+@cache
+def table_names() -> frozenset[str]:
     rows = _schema_rows("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'")
-    return {name for (name,) in rows}
+    return frozenset(name for (name,) in rows)
 
 
 @contextlib.contextmanager
@@ -245,6 +247,18 @@ def rows_to_table(table: str, rows: list[dict[str, Any]]) -> pa.Table:
     """Rows (dicts) to an Arrow table with the schema of schemas/*.sql, built column by column.
 
     Columns a parser did not set are NULL; a column the schema does not have is a programming error.
+    Text UTF-8 cannot hold is repaired on the way (see build_table).
+    """
+    return build_table(table, rows)[0]
+
+
+def build_table(table: str, rows: list[dict[str, Any]]) -> tuple[pa.Table, int]:
+    """rows_to_table, and how many rows had text repaired.
+
+    Every row a parser stages passes through here, so this is the one place where text with lone
+    surrogates (a JSON export's "\\ud83d" without its pair: half an emoji) is repaired: each becomes
+    U+FFFD, in the row dict too, and a table with a `flags` column gets `decode_errors` on that row.
+    Arrow refuses such text, so the check costs nothing until a column fails to convert.
     """
     if table not in table_names():
         raise ValueError(f"staging table {table!r} is not defined in schemas/*.sql")
@@ -252,8 +266,27 @@ def rows_to_table(table: str, rows: list[dict[str, Any]]) -> pa.Table:
     extra = set().union(*map(dict.keys, rows)) - set(schema.names)
     if extra:
         raise ValueError(f"columns not in the schema of {table}: {sorted(extra)}")
-    arrays = [pa.array([row.get(f.name) for row in rows], type=f.type) for f in schema]
-    return pa.Table.from_arrays(arrays, schema=schema)
+    arrays = []
+    repaired: set[int] = set()
+    for f in schema:
+        values = [row.get(f.name) for row in rows]
+        try:
+            arrays.append(pa.array(values, type=f.type))
+        except UnicodeEncodeError:
+            for index, value in enumerate(values):
+                fixed, changed = repair_value(value)
+                if changed:
+                    rows[index][f.name] = values[index] = fixed
+                    repaired.add(index)
+            arrays.append(pa.array(values, type=f.type))
+    if repaired and "flags" in schema.names:
+        for index in repaired:
+            flags = list(rows[index].get("flags") or [])
+            if "decode_errors" not in flags:
+                rows[index]["flags"] = [*flags, "decode_errors"]
+        position = schema.get_field_index("flags")
+        arrays[position] = pa.array([row.get("flags") for row in rows], type=schema.field("flags").type)
+    return pa.Table.from_arrays(arrays, schema=schema), len(repaired)
 
 
 def insert_rows(

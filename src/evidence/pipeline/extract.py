@@ -1,8 +1,9 @@
 """ParsedRows of one batch of stored files: detect, parse, and account for every file, never raising.
 
-Each file gets exactly one run_files row (parsed, unsupported, failed or skipped). A parser exception
-becomes a `failed` status and an ingest_errors row for that file; the batch goes on. Bytes found inside a
-file (attachments, MMS parts) are stored as originals and parsed in turn, to a bounded depth.
+Each file gets exactly one run_files row (parsed, unsupported, failed or skipped). A parser exception, or
+a row of the file that cannot be staged (ParsedRows.seal, or a spill while the parser runs), becomes a
+`failed` status and an ingest_errors row for that file; the batch goes on. Bytes found inside a file
+(attachments, MMS parts) are stored as originals and parsed in turn, to a bounded depth.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ def extract_items(
         item = queue.pop(0)
         derived = extract_one(item, store=store, run_id=run_id, options=options, out=out)
         queue.extend(derived)
+    out.flush()
     return out
 
 
@@ -140,20 +142,50 @@ def extract_one(
         parser.parse(ctx)
     except Exception as exc:
         log.warning("parser %s failed on %s: %s", parser.name, item.source_path, exc)
-        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        # Rows read before the failure are kept as warnings' context but not loaded: a half-read file
-        # would look complete in a timeline.
-        for warning in ctx.out.rows.get("ingest_errors", []):
-            out.add("ingest_errors", warning)
-        if ctx.out.spill_dir is not None:
-            shutil.rmtree(ctx.out.spill_dir, ignore_errors=True)
-        row["warnings"] = ctx.warning_count
-        _fail(out, row, item, "parse", f"{parser.name} could not read the file: {detail}")
+        _parse_failed(out, ctx, row, item, f"{parser.name} could not read the file: {_detail(exc)}")
         return _derived_items(ctx, item, store)
+    try:
+        ctx.out.seal()
+    except Exception as exc:
+        log.warning("rows of %s could not be staged: %s", item.source_path, exc)
+        _parse_failed(out, ctx, row, item, f"rows read by {parser.name} could not be staged: {_detail(exc)}")
+        return _derived_items(ctx, item, store)
+    if ctx.out.repaired:
+        ctx.warn(
+            f"{ctx.out.repaired} row(s) held text with lone UTF-16 surrogates (e.g. half an emoji); each was "
+            "replaced by U+FFFD (messages among them flagged decode_errors)"
+        )
     out.absorb(ctx.out)
     row.update(status="parsed", messages=ctx.message_count, warnings=ctx.warning_count)
     out.add("run_files", row)
     return _derived_items(ctx, item, store)
+
+
+def _detail(exc: BaseException) -> str:
+    return "".join(traceback.format_exception_only(type(exc), exc)).strip()
+
+
+def _parse_failed(
+    out: ParsedRows, ctx: ParseContext, row: dict[str, Any], item: FoundFile, message: str
+) -> None:
+    """A file whose parser raised or whose rows cannot be staged: failed, its rows dropped, warnings kept.
+
+    Rows read before the failure are not loaded: a half-read file would look complete in a timeline.
+    """
+    warnings = ctx.out.rows.get("ingest_errors", [])
+    try:
+        from evidence.db import rows_to_table
+
+        rows_to_table("ingest_errors", warnings)  # checked here, or they would fail the batch later
+    except Exception:
+        message += f" ({len(warnings)} warning(s) recorded before the failure could not be kept)"
+        warnings = []
+    for warning in warnings:
+        out.add("ingest_errors", warning)
+    if ctx.out.spill_dir is not None:
+        shutil.rmtree(ctx.out.spill_dir, ignore_errors=True)
+    row["warnings"] = ctx.warning_count
+    _fail(out, row, item, "parse", message)
 
 
 def _fail(out: ParsedRows, row: dict[str, Any], item: FoundFile, stage: str, message: str) -> None:
