@@ -14,7 +14,6 @@ import os
 import pendulum
 from airflow.sdk import DAG, Param, get_current_context, task
 
-from evidence.db import waiting_for_case
 from evidence.images.languages import default_ocr_lang
 from evidence.pipeline.extract import extract_batch
 from evidence.pipeline.load import load_run
@@ -145,6 +144,8 @@ with DAG(
     @task(trigger_rule="none_failed")
     def load(plan: dict, batch_dirs: list[str] | None) -> dict:
         """Load the staging into the case database (the single writer: waits for the case's lock)."""
+        from evidence.db import waiting_for_case  # duckdb and pyarrow: not when the DAG file is parsed
+
         with waiting_for_case(load_wait_seconds()):
             return load_run(plan["case_dir"], plan["ingest_run_id"], list(batch_dirs or []))
 
