@@ -1,4 +1,4 @@
-# make setup : system packages (apt), .venv with pinned dependencies, a local Airflow home with its pool
+# make setup : system packages (apt), .venv with pinned dependencies, a local Airflow home
 # make demo  : setup, then ingest the bundled sample case through the real Airflow DAG and print the timeline path
 # make test  : setup, then ruff and the test suite
 SHELL := /bin/bash
@@ -45,7 +45,6 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 $(AIRFLOW_HOME)/.ready: $(VENV)/.installed
 	mkdir -p $(AIRFLOW_HOME)
 	$(VENV)/bin/airflow db migrate > $(AIRFLOW_HOME)/migrate.log 2>&1 || (tail -20 $(AIRFLOW_HOME)/migrate.log; exit 1)
-	$(VENV)/bin/airflow pools set evidence_duckdb 1 "One writer per DuckDB case database" > /dev/null
 	touch $@
 
 demo: setup

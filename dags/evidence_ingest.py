@@ -1,23 +1,46 @@
 """Ingest a victim's exports into a case: acquire -> extract (mapped over batches) -> load -> summary.
 
-Thin on purpose: every task calls the same functions as `evidence ingest` (src/evidence/ingest.py).
-Loading runs in the `evidence_duckdb` pool (1 slot) because a DuckDB file has one writer at a time.
+Thin on purpose: every task calls the same functions as `evidence ingest` (src/evidence/pipeline/).
+A DuckDB file has one writer at a time: the load task takes its case's lock (evidence.db.case_lock), so
+loads of different cases run together and a second load of one case waits for the first, for up to
+EVIDENCE_LOAD_WAIT_MINUTES (default 60) minutes, saying in its log that it is waiting.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 
 import pendulum
 from airflow.sdk import DAG, Param, get_current_context, task
 
+from evidence.images.languages import default_ocr_lang
 from evidence.pipeline.extract import extract_batch
 from evidence.pipeline.load import load_run
 from evidence.pipeline.parameters import IngestParameters
 from evidence.pipeline.plan import plan_run
+from evidence.text import for_display
 from evidence.timeutil import DEFAULT_TZ
 
 log = logging.getLogger(__name__)
+
+DEFAULT_LOAD_WAIT_MINUTES = 60.0
+
+
+def load_wait_seconds() -> float:
+    """How long a load waits for another load of the same case (EVIDENCE_LOAD_WAIT_MINUTES, read at run time)."""
+    raw = os.environ.get("EVIDENCE_LOAD_WAIT_MINUTES", "").strip()
+    try:
+        minutes = float(raw) if raw else DEFAULT_LOAD_WAIT_MINUTES
+    except ValueError:
+        log.warning(
+            "EVIDENCE_LOAD_WAIT_MINUTES=%r is not a number: waiting %s minutes",
+            raw,
+            DEFAULT_LOAD_WAIT_MINUTES,
+        )
+        minutes = DEFAULT_LOAD_WAIT_MINUTES
+    return max(minutes, 0.0) * 60
+
 
 DOC = """
 ### Ingest evidence into a case
@@ -74,11 +97,12 @@ with DAG(
             description="The victim's own phone numbers, emails or handles, so messages get a direction.",
         ),
         "ocr_lang": Param(
-            "eng",
+            default_ocr_lang(),
             type="string",
             pattern="^[A-Za-z_]+(\\+[A-Za-z_]+)*$",
             title="OCR language",
-            description="Tesseract language(s) for screenshots, e.g. eng or eng+pol (language data must be installed).",
+            description="Tesseract language(s) for screenshots, e.g. eng or eng+pol (language data must be "
+            "installed); defaults to EVIDENCE_OCR_LANG of the Airflow deployment, else eng.",
         ),
         "examiner": Param(
             "",
@@ -117,10 +141,13 @@ with DAG(
         """Parse one batch of files into Parquet staging."""
         return extract_batch(plan["case_dir"], plan["ingest_run_id"], batch_file)
 
-    @task(pool="evidence_duckdb", trigger_rule="none_failed")
+    @task(trigger_rule="none_failed")
     def load(plan: dict, batch_dirs: list[str] | None) -> dict:
-        """Load the staging into the case database (the single writer)."""
-        return load_run(plan["case_dir"], plan["ingest_run_id"], list(batch_dirs or []))
+        """Load the staging into the case database (the single writer: waits for the case's lock)."""
+        from evidence.db import waiting_for_case  # duckdb and pyarrow: not when the DAG file is parsed
+
+        with waiting_for_case(load_wait_seconds()):
+            return load_run(plan["case_dir"], plan["ingest_run_id"], list(batch_dirs or []))
 
     @task
     def summary(result: dict) -> dict:
@@ -138,7 +165,7 @@ with DAG(
             log.info("%-12s %s", key, result[key])
         log.info("messages loaded: %s (read: %s)", result["messages_loaded"], result["messages_read"])
         for entry in result["failures"] + result["not_read"]:
-            log.warning("%s: %s", entry["source_path"], entry["reason"])
+            log.warning("%s: %s", for_display(entry["source_path"]), for_display(entry["reason"] or ""))
         return result
 
     plan = acquire()

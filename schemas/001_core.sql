@@ -321,7 +321,8 @@ CREATE TABLE IF NOT EXISTS run_files (
     modified_at TIMESTAMPTZ,
     is_new BOOLEAN,
     messages INTEGER,
-    warnings INTEGER
+    warnings INTEGER,
+    source_path_hex VARCHAR
 );
 COMMENT ON TABLE run_files IS 'What each run did with each file it saw: the per-run account behind files and file_occurrences.';
 COMMENT ON COLUMN run_files.run_id IS 'Run (ingest_runs.run_id).';
@@ -343,3 +344,4 @@ COMMENT ON COLUMN run_files.modified_at IS 'File system or archive entry modific
 COMMENT ON COLUMN run_files.is_new IS 'TRUE when this run stored the content for the first time.';
 COMMENT ON COLUMN run_files.messages IS 'Messages read from the file in this run.';
 COMMENT ON COLUMN run_files.warnings IS 'Warnings recorded while reading the file in this run.';
+COMMENT ON COLUMN run_files.source_path_hex IS 'Exact bytes of the path in hex when it was not valid UTF-8 (source_path then shows each such byte as \xNN); NULL when source_path is the path exactly.';

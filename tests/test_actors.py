@@ -3,14 +3,18 @@ custody that survive re-ingest, links, unlinks, alias files, the owner."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 import duckdb
+import pytest
 from typer.testing import CliRunner
 
 from evidence.acquire.custody import check_chain
+from evidence.analysis.actors.aliases import parse_alias_file
 from evidence.cli.commands import app
+from evidence.errors import ActorError
 
 runner = CliRunner()
 
@@ -275,6 +279,61 @@ def test_link_unlink_and_alias_files(tmp_path: Path) -> None:
     assert "actor_reject" in actions  # unlinking also rejects the pairs that joined it to the actor
     entry = [json.loads(line) for line in (case / "custody.log").read_text().splitlines()][-1]
     assert entry["details"]["source"].startswith("alias file ") and "sha256" in entry["details"]["source"]
+
+
+def test_alias_entries_with_nulls_or_bare_numbers_are_refused_by_name(tmp_path: Path) -> None:
+    for text, named in (
+        ("- actor: Jo Bloggs\n  identifiers: [jo@example.com]\n- actor: Jo\n  identifiers: [~]\n", "entry 2"),
+        ("Jo Bloggs: [jo@example.com, null]\n", "actor 'Jo Bloggs'"),
+        ("~: [jo@example.com]\n", "actor None"),
+        ("- actor: Jo\n  identifiers: [{kind: phone, value: null}]\n", "entry 1"),
+        ("- actor: Jo\n  identifiers: [+447700900123]\n", "entry 1"),
+    ):
+        with pytest.raises(ActorError, match="alias entry") as raised:
+            parse_alias_file(text.encode(), ".yaml")
+        message = str(raised.value)
+        assert named in message, message
+        assert "null" in message or "quotes" in message, message
+    assert parse_alias_file(b"- actor: 7\n  identifiers: ['+447700900123']\n", ".yml") == [
+        ("7", "+447700900123", None)
+    ]
+
+    case = tmp_path / "case"
+    ingest(case, make_sources(tmp_path))
+    before = rows(case, "SELECT count(*) FROM actor_decisions")
+    bad = write(tmp_path / "aliases.yaml", "- actor: Jo Bloggs\n  identifiers: [jo@example.com, ~]\n")
+    result = runner.invoke(app, ["actors", "import", str(bad), "--case", str(case)])
+    assert result.exit_code == 2 and "alias entry 1" in result.output and "null" in result.output
+    assert rows(case, "SELECT count(*) FROM actor_decisions") == before  # nothing of the file was linked
+    assert not rows(case, "SELECT 1 FROM identifiers WHERE value = 'none'")
+
+
+def test_an_alias_file_is_hashed_and_parsed_from_one_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    case = tmp_path / "case"
+    ingest(case, make_sources(tmp_path))
+    first = "- actor: Jo Bloggs\n  identifiers: [jo@example.com]\n"
+    alias = write(tmp_path / "aliases.yaml", first)
+    original = Path.read_bytes
+
+    def changed_after_reading(self: Path) -> bytes:
+        data = original(self)
+        if self == alias:  # the file changes on disk right after it was read
+            alias.write_text("- actor: Jo Bloggs\n  identifiers: [someone.else@example.org]\n")
+        return data
+
+    monkeypatch.setattr(Path, "read_bytes", changed_after_reading)
+    result = evidence("actors", "import", alias, "--case", case, "--examiner", "DC Test")
+    assert result.exit_code == 0, result.output
+    linked = rows(
+        case,
+        "SELECT i.value FROM actors a JOIN actor_identifiers ai USING (actor_id) "
+        "JOIN identifiers i USING (identifier_id) WHERE a.label = 'Jo Bloggs'",
+    )
+    assert linked == [("jo@example.com",)]
+    entry = [json.loads(line) for line in (case / "custody.log").read_text().splitlines()][-1]
+    assert f"sha256 {hashlib.sha256(first.encode()).hexdigest()}" in entry["details"]["source"]
 
 
 def test_errors_are_plain_messages(tmp_path: Path) -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import stat
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import duckdb
@@ -16,7 +18,7 @@ from typer.testing import CliRunner
 
 from evidence.acquire.custody import check_chain
 from evidence.cli.commands import app
-from evidence.db import case_lock, open_case
+from evidence.db import case_lock, open_case, waiting_for_case
 from evidence.errors import CaseLockedError
 from evidence.parsers.registry import REGISTRY
 
@@ -268,6 +270,35 @@ def test_a_second_writer_gets_a_clear_message(ingested: Path) -> None:
         thread.join()
     with open_case(ingested, write=True, timeout=1) as con:  # free again
         assert con.execute("SELECT count(*) FROM messages").fetchone() == (5,)
+
+
+def test_a_writer_told_to_wait_for_the_case_waits_and_says_so(
+    ingested: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    held = threading.Event()
+
+    def hold(seconds: float) -> None:
+        with case_lock(ingested, exclusive=True):
+            held.set()
+            time.sleep(seconds)
+
+    thread = threading.Thread(target=hold, args=(1.0,))
+    thread.start()
+    held.wait(5)
+    caplog.set_level(logging.INFO, logger="evidence.db")
+    with waiting_for_case(30), open_case(ingested, write=True) as con:  # as the Airflow load task does
+        assert con.execute("SELECT count(*) FROM messages").fetchone() == (5,)
+    thread.join()
+    assert any(f"waiting for the case {ingested}" in m for m in caplog.messages)
+    held.clear()
+    thread = threading.Thread(target=hold, args=(2.0,))
+    thread.start()
+    held.wait(5)
+    try:
+        with pytest.raises(CaseLockedError), waiting_for_case(0.3), open_case(ingested, write=True):
+            pass
+    finally:
+        thread.join()
 
 
 def test_an_older_case_database_is_migrated(ingested: Path) -> None:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import duckdb
 import pytest
+
+from evidence.db import case_lock
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample"
@@ -45,9 +49,19 @@ def test_dags_import_without_errors(dagbag) -> None:
     dag = dagbag.get_dag("evidence_ingest")
     assert dag is not None
     assert {t.task_id for t in dag.tasks} == {"acquire", "batches", "extract", "load", "summary"}
-    assert dag.get_task("load").pool == "evidence_duckdb"
+    # Loads of different cases run together: no global one-slot pool, each case has its own lock.
+    assert dag.get_task("load").pool == "default_pool"
     for name in ("case_dir", "sources", "tz", "region", "owners", "examiner", "ocr_lang"):
         assert dag.params.get_param(name).description, name
+
+
+def test_the_ocr_language_default_follows_evidence_ocr_lang(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    for setting, expected in (("eng+deu", "eng+deu"), ("", "eng")):
+        monkeypatch.setenv("EVIDENCE_OCR_LANG", setting)
+        dag = DagBag(dag_folder=str(ROOT / "dags" / "evidence_ingest.py")).get_dag("evidence_ingest")
+        assert dag.params.get_param("ocr_lang").value == expected
 
 
 def _messages(case: Path) -> list[tuple]:
@@ -56,13 +70,45 @@ def _messages(case: Path) -> list[tuple]:
         return con.execute("SELECT * EXCLUDE (loaded_in_run) FROM messages ORDER BY message_id").fetchall()
 
 
-def test_dag_run_matches_the_cli(dagbag, tmp_path: Path) -> None:
+def test_dag_run_matches_the_cli(dagbag, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from evidence.pipeline.parameters import IngestParameters
     from evidence.pipeline.run import ingest
 
     dag = dagbag.get_dag("evidence_ingest")
     dag_case = tmp_path / "dag-case"
-    run = dag.test(run_conf={"case_dir": str(dag_case), "sources": [str(SAMPLE)], "examiner": "airflow-test"})
+    dag_case.mkdir()
+    # Another writer holds the case when the load starts: the load waits for it (saying so in its log)
+    # instead of failing after 30 s, and goes on once the case is free.
+    monkeypatch.setenv("EVIDENCE_LOAD_WAIT_MINUTES", "3")
+    waiting = threading.Event()
+    said: list[str] = []
+
+    class Waiting(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "waiting for the case" in record.getMessage():
+                said.append(record.getMessage())
+                waiting.set()
+
+    db_log = logging.getLogger("evidence.db")
+    handler = Waiting()
+    db_log.addHandler(handler)
+    monkeypatch.setattr(db_log, "level", logging.INFO)
+
+    def other_writer() -> None:
+        with case_lock(dag_case, exclusive=True):
+            waiting.wait(timeout=120)
+
+    holder = threading.Thread(target=other_writer)
+    holder.start()
+    try:
+        run = dag.test(
+            run_conf={"case_dir": str(dag_case), "sources": [str(SAMPLE)], "examiner": "airflow-test"}
+        )
+    finally:
+        waiting.set()
+        holder.join()
+        db_log.removeHandler(handler)
+    assert said and str(dag_case) in said[0]
     assert str(run.state) in ("success", "DagRunState.SUCCESS")
     cli_case = tmp_path / "cli-case"
     ingest(IngestParameters(sources=[str(SAMPLE)], case_dir=str(cli_case)))

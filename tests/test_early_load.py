@@ -3,6 +3,8 @@ extraction (the Airflow DAG's way) gives, and anything doubtful falls back to th
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +103,22 @@ def test_a_file_failing_after_its_parts_were_loaded_rolls_the_early_load_back(
     with duckdb.connect(str(tmp_path / "case" / "evidence.duckdb"), read_only=True) as con:
         conversations = {c for (c,) in con.execute("SELECT DISTINCT conversation FROM messages").fetchall()}
     assert conversations == {"Alex"}
+
+
+def test_a_file_system_without_hard_links_only_gives_up_the_early_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, finished: list[Any]
+) -> None:
+    total = _exports(tmp_path / "in")
+    monkeypatch.setattr(evidence.parsers.rows, "SPILL_ROWS", 97)
+
+    def no_hard_links(*args: Any, **kwargs: Any) -> None:
+        raise OSError(errno.EPERM, "Operation not permitted (exFAT has no hard links)")
+
+    monkeypatch.setattr(os, "link", no_hard_links)
+    summary = ingest(IngestParameters(sources=[str(tmp_path / "in")], case_dir=str(tmp_path / "case")))
+    assert finished == [None]  # fell back to loading from staging
+    assert summary["failed"] == 0 and summary["parsed"] == 2 and summary["messages_loaded"] == total
+    assert not list((tmp_path / "case" / "staging").glob("*/early-load"))
 
 
 def test_an_extraction_crash_releases_the_case(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,9 +8,11 @@ readers shared, and a second writer gets a clear message instead of a DuckDB err
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import tempfile
 import threading
@@ -26,8 +28,11 @@ import pyarrow.parquet as pq
 
 from evidence.case import DB_NAME, LOCK_NAME
 from evidence.errors import CaseLockedError, CaseNotFoundError
+from evidence.text import repair_value
 
 SCHEMA_VERSION = "1"
+
+log = logging.getLogger(__name__)
 
 
 def schema_dir() -> Path:
@@ -98,29 +103,65 @@ def unique_key(table: str) -> tuple[str, ...]:
     return primary_key(table) or UNIQUE_BY_LOADER.get(table, ())
 
 
-def table_names() -> set[str]:
+@cache
+def table_names() -> frozenset[str]:
     rows = _schema_rows("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'")
-    return {name for (name,) in rows}
+    return frozenset(name for (name,) in rows)
+
+
+DEFAULT_LOCK_WAIT = 30.0  # seconds an opening waits for the case lock unless told otherwise
+LOCK_WAIT_LOG_EVERY = 60.0  # seconds between "still waiting" log lines
+
+_lock_wait: contextvars.ContextVar[float | None] = contextvars.ContextVar("evidence_lock_wait", default=None)
 
 
 @contextlib.contextmanager
-def case_lock(case_dir: Path, exclusive: bool, timeout: float = 30.0) -> Iterator[None]:
-    """Hold the case lock; waits up to timeout seconds, then raises CaseLockedError naming the holder."""
+def waiting_for_case(seconds: float) -> Iterator[None]:
+    """Openings of a case inside this block that name no timeout wait up to `seconds` for the case lock.
+
+    For callers that queue behind another writer of the same case on purpose (the Airflow load task)
+    while the functions they call open the case with the default wait.
+    """
+    token = _lock_wait.set(seconds)
+    try:
+        yield
+    finally:
+        _lock_wait.reset(token)
+
+
+@contextlib.contextmanager
+def case_lock(case_dir: Path, exclusive: bool, timeout: float | None = None) -> Iterator[None]:
+    """Hold the case lock; waits up to timeout seconds (logging that it waits), then raises
+    CaseLockedError naming the holder. No timeout: the waiting_for_case setting, else 30 s."""
+    if timeout is None:
+        wait = _lock_wait.get()
+        timeout = DEFAULT_LOCK_WAIT if wait is None else wait
     path = Path(case_dir) / LOCK_NAME
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
-        deadline = time.monotonic() + timeout
+        started = time.monotonic()
+        deadline = started + timeout
+        next_log = started
         while True:
             try:
                 fcntl.flock(fd, mode | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+                now = time.monotonic()
+                if now >= deadline:
                     raise CaseLockedError(
-                        f"the case database is in use by {holder}; wait for it to finish and try again"
+                        f"the case database is in use by {_holder(fd)}; wait for it to finish and try again"
                     ) from None
+                if now >= next_log:
+                    log.info(
+                        "waiting for the case %s: its database is in use by %s (waited %.0f s of %.0f s)",
+                        case_dir,
+                        _holder(fd),
+                        now - started,
+                        timeout,
+                    )
+                    next_log = now + LOCK_WAIT_LOG_EVERY
                 time.sleep(0.2)
         if exclusive:
             os.ftruncate(fd, 0)
@@ -132,9 +173,13 @@ def case_lock(case_dir: Path, exclusive: bool, timeout: float = 30.0) -> Iterato
         os.close(fd)
 
 
+def _holder(fd: int) -> str:
+    return os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+
+
 @contextlib.contextmanager
 def open_case(
-    case_dir: Path, write: bool = False, timeout: float = 30.0
+    case_dir: Path, write: bool = False, timeout: float | None = None
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """Connection to the case database under the case lock; a writer also brings the schema up to date."""
     case_dir = Path(case_dir)
@@ -245,6 +290,18 @@ def rows_to_table(table: str, rows: list[dict[str, Any]]) -> pa.Table:
     """Rows (dicts) to an Arrow table with the schema of schemas/*.sql, built column by column.
 
     Columns a parser did not set are NULL; a column the schema does not have is a programming error.
+    Text UTF-8 cannot hold is repaired on the way (see build_table).
+    """
+    return build_table(table, rows)[0]
+
+
+def build_table(table: str, rows: list[dict[str, Any]]) -> tuple[pa.Table, int]:
+    """rows_to_table, and how many rows had text repaired.
+
+    Every row a parser stages passes through here, so this is the one place where text with lone
+    surrogates (a JSON export's "\\ud83d" without its pair: half an emoji) is repaired: each becomes
+    U+FFFD, in the row dict too, and a table with a `flags` column gets `decode_errors` on that row.
+    Arrow refuses such text, so the check costs nothing until a column fails to convert.
     """
     if table not in table_names():
         raise ValueError(f"staging table {table!r} is not defined in schemas/*.sql")
@@ -252,8 +309,27 @@ def rows_to_table(table: str, rows: list[dict[str, Any]]) -> pa.Table:
     extra = set().union(*map(dict.keys, rows)) - set(schema.names)
     if extra:
         raise ValueError(f"columns not in the schema of {table}: {sorted(extra)}")
-    arrays = [pa.array([row.get(f.name) for row in rows], type=f.type) for f in schema]
-    return pa.Table.from_arrays(arrays, schema=schema)
+    arrays = []
+    repaired: set[int] = set()
+    for f in schema:
+        values = [row.get(f.name) for row in rows]
+        try:
+            arrays.append(pa.array(values, type=f.type))
+        except UnicodeEncodeError:
+            for index, value in enumerate(values):
+                fixed, changed = repair_value(value)
+                if changed:
+                    rows[index][f.name] = values[index] = fixed
+                    repaired.add(index)
+            arrays.append(pa.array(values, type=f.type))
+    if repaired and "flags" in schema.names:
+        for index in repaired:
+            flags = list(rows[index].get("flags") or [])
+            if "decode_errors" not in flags:
+                rows[index]["flags"] = [*flags, "decode_errors"]
+        position = schema.get_field_index("flags")
+        arrays[position] = pa.array([row.get("flags") for row in rows], type=schema.field("flags").type)
+    return pa.Table.from_arrays(arrays, schema=schema), len(repaired)
 
 
 def insert_rows(

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from evidence import __version__
+from evidence.text import escape_path, escape_strings, has_surrogates
 
 GENESIS = "0" * 64
 
@@ -67,7 +68,7 @@ class CustodyLog:
                         "details": details,
                         "prev": prev,
                     }
-                    line = json.dumps(entry, sort_keys=True, ensure_ascii=False, default=str).encode()
+                    line = _json_line(entry)
                     prev = line_hash(line)
                     chunks.append(line + b"\n")
                     written.append(entry)
@@ -85,6 +86,25 @@ class CustodyLog:
             return GENESIS
         with open(self.path, "rb") as handle:
             return _tail(handle)[1]
+
+
+# Characters that str.splitlines() (and many editors) take for a line break although JSON leaves them raw:
+# escaped, so a name holding one cannot split an entry for readers that split lines that way.
+_LINE_BREAKS = {"\u0085": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+def _json_line(entry: dict[str, Any]) -> bytes:
+    """One entry as one line of UTF-8 JSON. Text that UTF-8 cannot hold (a file name that was not UTF-8,
+    read with surrogateescape) is written escaped (evidence.text) rather than failing the entry."""
+    text = json.dumps(entry, sort_keys=True, ensure_ascii=False, default=str)
+    if has_surrogates(text):
+        text = json.dumps(
+            escape_strings(entry), sort_keys=True, ensure_ascii=False, default=lambda o: escape_path(str(o))
+        )
+    for char, escaped in _LINE_BREAKS.items():
+        if char in text:
+            text = text.replace(char, escaped)
+    return text.encode()
 
 
 def _tail(handle: Any) -> tuple[int, str]:

@@ -27,6 +27,8 @@ class FoundFile:
     siblings: dict[str, str] = field(default_factory=dict)
     skip_reason: str | None = None
     depth: int = 0
+    # Exact bytes of source_path in hex when it was not UTF-8 and had to be escaped (evidence.text).
+    source_path_hex: str | None = None
 
     def to_json(self, with_siblings: bool = True) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self)}

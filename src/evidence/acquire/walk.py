@@ -1,13 +1,17 @@
 """Acquisition: walk the sources safely, hash and store every file, and plan its extraction.
 
-Folders are walked without following symbolic links; zip archives are read member by member (never
-extractall), rejecting links, absolute paths and `..`, and bounding member count, bytes actually read,
-compression ratio and nesting. Member and file names are kept as metadata only: the store names files by
-hash, so no path is ever built from a name found in the evidence.
+Folders are walked without following symbolic links, with an explicit stack (Python's os.walk recurses,
+and a folder nested thousands of levels deep would end the run), to at most MAX_FOLDER_DEPTH levels below
+a source; zip archives are read member by member (never extractall), rejecting links, absolute paths and
+`..`, and bounding member count, bytes actually read, compression ratio and nesting. The case folder is
+never read, even when it lies inside a source. Member and file names are kept as metadata only (escaped
+text, see evidence.text): the store names files by hash, so no path is ever built from a name found in
+the evidence.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import stat
@@ -19,28 +23,51 @@ from pathlib import Path, PurePosixPath
 
 from evidence.acquire.archives import ArchiveLimits, looks_like_zip, unsafe_member
 from evidence.acquire.found_file import ARCHIVE_FORMAT, FoundFile
+from evidence.acquire.siblings import SiblingIndex
 from evidence.acquire.store import OriginalsStore, StoredBlob, StoreError, TooLargeError
+from evidence.text import escape_path, path_hex
 from evidence.timeutil import DEFAULT_TZ, from_local
 
 log = logging.getLogger(__name__)
+
+# Folders deeper than this below a source are not read (recorded instead). Real exports nest a few
+# levels (Takeout and iPhone backups about ten); a deeper tree is more likely hostile or a loop of copies.
+MAX_FOLDER_DEPTH = 64
+
+CASE_FOLDER_ITSELF = "the case folder itself: not read"
+INSIDE_CASE_FOLDER = "inside the case folder: not read (the case folder holds what this tool writes)"
 
 
 @dataclass
 class AcquireResult:
     items: list[FoundFile] = field(default_factory=list)
     errors: list[dict[str, str | None]] = field(default_factory=list)
+    siblings: SiblingIndex = field(default_factory=SiblingIndex)
 
     def error(self, source_path: str, message: str, sha256: str | None = None) -> None:
-        log.warning("acquire: %s: %s", source_path, message)
+        """Record a file or folder that was not read; paths and messages are stored as escaped text."""
+        shown, message, exact = escape_path(source_path), escape_path(message), path_hex(source_path)
+        log.warning("acquire: %s: %s", shown, message)
         self.errors.append(
             {
-                "source_path": source_path,
+                "source_path": shown,
                 "sha256": sha256,
                 "stage": "acquire",
                 "error": message,
                 "severity": "error",
+                **({"source_path_hex": exact} if exact else {}),
             }
         )
+
+
+def _reason(exc: BaseException) -> str:
+    """An OS error in words; a path too long for the system says so (the path itself is shown apart)."""
+    cause = exc.__cause__ if isinstance(exc, StoreError) and exc.__cause__ else exc
+    if isinstance(cause, OSError) and cause.errno == errno.ENAMETOOLONG:
+        return "the path is longer than this system allows"
+    if isinstance(cause, OSError):
+        return cause.strerror or str(cause)
+    return str(exc)
 
 
 class Acquirer:
@@ -52,12 +79,24 @@ class Acquirer:
         limits: ArchiveLimits | None = None,
         on_file: Callable[[FoundFile], None] | None = None,
         tz: str = DEFAULT_TZ,
+        *,
+        case_dir: Path | None = None,
+        max_folder_depth: int = MAX_FOLDER_DEPTH,
     ) -> None:
         self.store = store
         self.tz = tz
         self.limits = limits or ArchiveLimits()
         self.on_file = on_file or (lambda item: None)
+        self.max_folder_depth = max_folder_depth
         self.result = AcquireResult()
+        self.case_dir: Path | None = None
+        self.case_id: tuple[int, int] | None = None
+        if case_dir is not None:
+            try:
+                info = os.stat(case_dir)
+                self.case_dir, self.case_id = Path(os.path.realpath(case_dir)), (info.st_dev, info.st_ino)
+            except OSError:
+                pass  # a case folder that does not exist yet cannot be inside a source
 
     def acquire(self, sources: list[Path]) -> AcquireResult:
         for source in sources:
@@ -70,62 +109,91 @@ class Acquirer:
         try:
             info = source.lstat()
         except OSError as exc:
-            self.result.error(shown, f"source cannot be read: {exc.strerror or exc}")
+            self.result.error(shown, f"source cannot be read: {_reason(exc)}")
             return
         if stat.S_ISLNK(info.st_mode):
             # A link named explicitly on the command line is the user's choice: follow it once.
             try:
                 info = source.stat()
             except OSError as exc:
-                self.result.error(shown, f"source is a broken symbolic link: {exc.strerror or exc}")
+                self.result.error(shown, f"source is a broken symbolic link: {_reason(exc)}")
                 return
             source = source.resolve()
+        if self._is_case(info):
+            self.result.error(shown, CASE_FOLDER_ITSELF)
+            return
+        if self.case_dir is not None and Path(os.path.realpath(source)).is_relative_to(self.case_dir):
+            self.result.error(shown, INSIDE_CASE_FOLDER)
+            return
         if stat.S_ISDIR(info.st_mode):
-            group = str(source)
-            members = [self._file(path, shown_path, group) for path, shown_path in self._walk(source, shown)]
-            self._link_siblings([m for m in members if m])
+            group = escape_path(shown)
+            self.result.siblings.add_folder(group, None)
+            for path, shown_path, name, folder in self._walk(str(source), shown):
+                self._file(Path(path), shown_path, name, folder)
         elif stat.S_ISREG(info.st_mode):
-            item = self._file(source, shown, str(source.parent))
-            if item:
-                self._link_siblings([item])
+            folder = escape_path(str(Path(shown).parent))
+            self._file(source, shown, source.name, folder)
         else:
             self.result.error(shown, "not a regular file or folder (device, socket or pipe): not read")
 
-    def _walk(self, root: Path, shown_root: str) -> Iterator[tuple[Path, str]]:
-        """Regular files below root, sorted, never following links (which are recorded instead)."""
-        for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-            dirnames.sort()
-            here = Path(dirpath)
-            for name in list(dirnames):
-                if (here / name).is_symlink():
-                    self.result.error(
-                        _shown(shown_root, root, here / name), "symbolic link to a folder not followed"
-                    )
-                    dirnames.remove(name)
-            for name in sorted(filenames):
-                path = here / name
-                shown = _shown(shown_root, root, path)
-                try:
-                    mode = path.lstat().st_mode
-                except OSError as exc:
-                    self.result.error(shown, f"cannot be read: {exc.strerror or exc}")
-                    continue
-                if stat.S_ISLNK(mode):
-                    target = os.readlink(path)
-                    self.result.error(shown, f"symbolic link not followed (points to {target!r})")
-                elif not stat.S_ISREG(mode):
-                    self.result.error(shown, "not a regular file (device, socket or pipe): not read")
-                else:
-                    yield path, shown
+    def _is_case(self, info: os.stat_result) -> bool:
+        return self.case_id is not None and (info.st_dev, info.st_ino) == self.case_id
 
-    def _file(self, path: Path, shown: str, group: str) -> FoundFile | None:
+    def _walk(self, root: str, shown_root: str) -> Iterator[tuple[str, str, str, str]]:
+        """(path, shown path, name, folder) of regular files below root: sorted, depth first, files of a
+        folder before its subfolders, never following links (which are recorded instead)."""
+        stack: list[tuple[str, str, int]] = [(root, shown_root, 0)]
+        while stack:
+            folder, shown_folder, depth = stack.pop()
+            group = escape_path(shown_folder)
+            try:
+                with os.scandir(folder) as listing:
+                    entries = sorted(listing, key=lambda e: e.name)
+            except OSError as exc:
+                self.result.error(shown_folder, f"folder cannot be read: {_reason(exc)}")
+                continue
+            subfolders: list[tuple[str, str]] = []
+            for entry in entries:
+                shown = os.path.join(shown_folder, entry.name)
+                try:
+                    if entry.is_symlink():
+                        self._link(entry, shown)
+                    elif entry.is_dir(follow_symlinks=False):
+                        if self._is_case(entry.stat(follow_symlinks=False)):
+                            self.result.error(shown, CASE_FOLDER_ITSELF)
+                        elif depth >= self.max_folder_depth:
+                            self.result.error(
+                                shown,
+                                f"folder nested more than {self.max_folder_depth} levels below the source: "
+                                "not read",
+                            )
+                        else:
+                            subfolders.append((entry.path, shown))
+                    elif entry.is_file(follow_symlinks=False):
+                        yield entry.path, shown, entry.name, group
+                    else:
+                        self.result.error(shown, "not a regular file (device, socket or pipe): not read")
+                except OSError as exc:
+                    self.result.error(shown, f"cannot be read: {_reason(exc)}")
+            for path, shown in reversed(subfolders):
+                self.result.siblings.add_folder(escape_path(shown), group)
+                stack.append((path, shown, depth + 1))
+
+    def _link(self, entry: os.DirEntry[str], shown: str) -> None:
+        if entry.is_dir():  # follows the link only to say what it points to
+            self.result.error(shown, "symbolic link to a folder not followed")
+            return
+        target = os.readlink(entry.path)
+        self.result.error(shown, f"symbolic link not followed (points to {escape_path(target)!r})")
+
+    def _file(self, path: Path, shown: str, name: str, folder: str) -> FoundFile | None:
         try:
             blob = self.store.put_file(path)
             modified = datetime.fromtimestamp(path.lstat().st_mtime, UTC).isoformat()
         except (StoreError, OSError) as exc:
-            self.result.error(shown, f"could not be stored: {exc}")
+            self.result.error(shown, f"could not be stored: {_reason(exc)}")
             return None
-        item = self._item(blob, shown, path.name, group, modified_at=modified)
+        item = self._item(blob, shown, name, folder, modified_at=modified, source_path_hex=path_hex(shown))
         if looks_like_zip(self.store.path_for(blob.sha256)):
             self._archive(item, depth=1)
         return item
@@ -139,19 +207,22 @@ class Acquirer:
         *,
         modified_at: str | None,
         container: str | None = None,
+        source_path_hex: str | None = None,
     ) -> FoundFile:
         item = FoundFile(
             sha256=blob.sha256,
             md5=blob.md5,
             size_bytes=blob.size_bytes,
-            source_path=shown,
-            name=name,
+            source_path=escape_path(shown),
+            source_path_hex=source_path_hex,
+            name=escape_path(name),
             is_new=blob.is_new,
             container_sha256=container,
             modified_at=modified_at,
             group=group,
         )
         self.result.items.append(item)
+        self.result.siblings.add_file(group, item.name, item.sha256)
         self.on_file(item)
         return item
 
@@ -174,7 +245,8 @@ class Acquirer:
                 archive.source_path, f"looks like a zip archive but cannot be opened: {exc}", archive.sha256
             )
             return
-        members: list[FoundFile] = []
+        root = f"{archive.source_path}!"
+        self.result.siblings.add_folder(root, None)
         total = 0
         with zf:
             infos = zf.infolist()
@@ -190,6 +262,8 @@ class Acquirer:
                     continue
                 shown = f"{archive.source_path}!/{info.filename}"
                 problem = unsafe_member(info, self.limits)
+                if not problem and len(PurePosixPath(info.filename).parts) > self.max_folder_depth + 1:
+                    problem = f"member nested more than {self.max_folder_depth} folders deep: not read"
                 if problem:
                     self.result.error(shown, problem, archive.sha256)
                     continue
@@ -222,18 +296,33 @@ class Acquirer:
                     continue
                 total += blob.size_bytes
                 modified = self._zip_time(info.date_time)
+                member_path = PurePosixPath(info.filename)
                 member = self._item(
                     blob,
                     shown,
-                    PurePosixPath(info.filename).name,
-                    archive.source_path,
+                    member_path.name,
+                    self._member_folder(root, member_path.parent),
                     modified_at=modified,
                     container=archive.sha256,
+                    source_path_hex=(
+                        archive.source_path_hex + f"!/{info.filename}".encode().hex()
+                        if archive.source_path_hex
+                        else None
+                    ),
                 )
-                members.append(member)
                 if looks_like_zip(self.store.path_for(blob.sha256)):
                     self._archive(member, depth + 1)
-        self._link_siblings(members)
+
+    def _member_folder(self, root: str, folder: PurePosixPath) -> str:
+        """Sibling folder of an archive member (`archive!/dir/sub`), with the folders above it recorded."""
+        parent = root
+        for part in folder.parts:
+            if part in (".", ""):
+                continue
+            key = f"{parent}/{part}"
+            self.result.siblings.add_folder(key, parent)
+            parent = key
+        return parent
 
     def _zip_time(self, value: tuple[int, ...]) -> str | None:
         """Zip entry times are local wall-clock times with no zone: read them in the run's zone."""
@@ -243,15 +332,3 @@ class Acquirer:
             return None
         utc = from_local(naive, self.tz, naive.isoformat(sep=" "), "second").utc
         return utc.isoformat() if utc else None
-
-    def _link_siblings(self, items: list[FoundFile]) -> None:
-        """Files of one folder or archive can see each other by name (chat exports refer to their media)."""
-        names: dict[str, str] = {}
-        for item in items:
-            names.setdefault(item.name, item.sha256)
-        for item in items:
-            item.siblings = names
-
-
-def _shown(shown_root: str, root: Path, path: Path) -> str:
-    return str(Path(shown_root) / path.relative_to(root))

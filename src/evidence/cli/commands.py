@@ -31,6 +31,7 @@ from evidence.cli.actors import actors_app
 from evidence.cli.console import CaseOption, console, fail, friendly_errors, out_console
 from evidence.pipeline.parameters import IngestParameters
 from evidence.pipeline.run import ingest
+from evidence.text import for_display
 from evidence.timeutil import DEFAULT_TZ
 
 # The database layer (duckdb, pyarrow) and the parsers are imported inside the commands that use them, so
@@ -156,8 +157,13 @@ def print_summary(summary: dict[str, Any]) -> None:
         if summary[key]:
             out_console.print(f"[bold]{title}:[/]")
             for entry in summary[key]:
+                # Names are shown with control and right-to-left characters escaped (evidence.text):
+                # a newline or U+202E in a file name must not disguise a line of the summary.
                 out_console.print(
-                    f"  {entry['source_path']}: {entry['reason']}", highlight=False, markup=False
+                    f"  {for_display(entry['source_path'])}: {for_display(entry['reason'] or '')}",
+                    highlight=False,
+                    markup=False,
+                    soft_wrap=True,
                 )
 
 

@@ -1,6 +1,9 @@
 """Rows a parser produced for the staging tables of one file or batch, spilled to Parquet parts as they grow.
 
 Only the loader writes the database; parsers write rows here, keyed by the column names of schemas/*.sql.
+A file's rows are turned into their staging form (Arrow, with the schema's types) while that file is
+still the one being extracted, by spilling or by `seal`: a row that cannot be staged then fails its own
+file, never the batch it would have been written with.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from evidence.parsers.enrich import Enriched
 
 SPILL_ROWS = 20_000
@@ -29,8 +34,8 @@ class ParsedRows:
     row stays in `rows`.
 
     With `enrich` (a file's rows, during extraction), every `messages` row gets its per-message columns
-    and mentioned identifiers (parsers/enrich.py) when it becomes Arrow: at a spill, in add_table, or at
-    finish() for what is left.
+    and mentioned identifiers (parsers/enrich.py) when it becomes Arrow: at a spill, in add_table, or when
+    the file is sealed.
     """
 
     rows: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
@@ -39,6 +44,10 @@ class ParsedRows:
     # Told of each Parquet part as soon as it is written (an in-process run loads parts early); the part
     # may still be discarded if its file fails later.
     on_part: Callable[[str, Path], None] | None = None
+    # With a spill folder: Arrow tables of finished (sealed) files, written out as parts by the batch.
+    sealed: dict[str, list[pa.Table]] = field(default_factory=lambda: defaultdict(list))
+    # Rows whose text had to be repaired on the way to staging (lone surrogates; see db.build_table).
+    repaired: int = 0
     enrich: Callable[[Any], Enriched] | None = None
 
     def add(self, table: str, row: dict[str, Any]) -> None:
@@ -51,7 +60,46 @@ class ParsedRows:
         """Write the table's rows held in memory as one more Parquet part."""
         rows, self.rows[table] = self.rows[table], []
         if rows:
-            self._write(table, _to_table(table, rows))
+            self._write(table, self._build(table, rows))
+
+    def seal(self) -> None:
+        """Turn a finished file's rows into staging form now; raises if one cannot be staged.
+
+        Called by the extractor while the file is still the one to blame. Messages get their per-message
+        columns first (which may add mentioned identifiers). With a spill folder the Arrow tables are
+        kept (and the dicts dropped) for the batch to write; without one the rows stay as dicts for
+        in-memory readers, checked and repaired the same way.
+        """
+        messages = self.rows.get("messages")
+        if messages and self.enrich is not None:
+            self.rows["messages"] = []
+            enriched = self._enriched(self._build("messages", messages))
+            if self.spill_dir is not None:
+                self.sealed["messages"].append(enriched)
+            else:
+                self.rows["messages"] = enriched.to_pylist()
+        for table, rows in list(self.rows.items()):
+            if not rows or (table == "messages" and self.enrich is not None):
+                continue
+            arrow_table = self._build(table, rows)
+            if self.spill_dir is not None and table not in NEVER_SPILLED:
+                self.sealed[table].append(arrow_table)
+                self.rows[table] = []
+
+    def flush(self) -> None:
+        """Write every sealed table out as a part (the end of a batch)."""
+        for table in list(self.sealed):
+            self._write_sealed(table)
+
+    def _write_sealed(self, table: str) -> None:
+        tables = self.sealed.pop(table, [])
+        if not tables:
+            return
+        import pyarrow as pa
+
+        if self.rows.get(table):
+            self.spill(table)  # keep parts in the order the rows were added
+        self._write_part(table, pa.concat_tables(tables))
 
     def add_table(self, table: str, arrow_table: Any) -> None:
         """Rows a parser built in bulk as an Arrow table (cast to the staging schema of `table`).
@@ -63,25 +111,20 @@ class ParsedRows:
             return
         arrow_table = _conform(table, arrow_table)
         if self.spill_dir is None or table in NEVER_SPILLED:
-            if table == "messages" and self.enrich is not None:
-                arrow_table = self._enriched(arrow_table)
-            self.rows[table].extend(arrow_table.to_pylist())
+            self.rows[table].extend(arrow_table.to_pylist())  # messages get their columns at seal()
             return
         if self.rows.get(table):
             self.spill(table)  # keep parts in the order the rows were added
         self._write(table, arrow_table)
 
-    def finish(self) -> None:
-        """The file is read: messages still held in memory get their per-message columns now."""
-        if self.enrich is None or not self.rows.get("messages"):
-            return
-        if self.spill_dir is not None:
-            self.spill("messages")
-            return
-        rows, self.rows["messages"] = self.rows["messages"], []
-        self.rows["messages"] = self._enriched(_to_table("messages", rows)).to_pylist()
+    def _build(self, table: str, rows: list[dict[str, Any]]) -> pa.Table:
+        from evidence.db import build_table
 
-    def _enriched(self, messages: Any) -> Any:
+        arrow_table, repaired = build_table(table, rows)
+        self.repaired += repaired
+        return arrow_table
+
+    def _enriched(self, messages: pa.Table) -> pa.Table:
         result = self.enrich(messages)  # type: ignore[misc]
         for row in result.identifiers:
             self.add("identifiers", row)
@@ -89,11 +132,14 @@ class ParsedRows:
             self.add("message_identifiers", row)
         return result.messages
 
-    def _write(self, table: str, arrow_table: Any) -> None:
-        import pyarrow.parquet as pq
-
+    def _write(self, table: str, arrow_table: pa.Table) -> None:
         if table == "messages" and self.enrich is not None:
             arrow_table = self._enriched(arrow_table)
+        self._write_part(table, arrow_table)
+
+    def _write_part(self, table: str, arrow_table: pa.Table) -> None:
+        import pyarrow.parquet as pq
+
         self.spill_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # type: ignore[union-attr]
         path = self.spill_dir / f"{table}-{len(self.spilled[table]):05d}.parquet"  # type: ignore[operator]
         pq.write_table(arrow_table, path)
@@ -105,20 +151,19 @@ class ParsedRows:
             self.on_part(table, path)
 
     def absorb(self, other: ParsedRows) -> None:
-        """Take over another extraction's rows and spilled parts (a file's rows joining its batch)."""
+        """Take over another extraction's rows and parts (a file's rows joining its batch)."""
         for table, rows in other.rows.items():
             self.rows[table].extend(rows)
         for table, paths in other.spilled.items():
             self.spilled[table].extend(paths)
+        for table, tables in other.sealed.items():
+            self.sealed[table].extend(tables)
+            if self.spill_dir is not None and sum(t.num_rows for t in self.sealed[table]) >= SPILL_ROWS:
+                self._write_sealed(table)
+        self.repaired += other.repaired
 
     def count(self, table: str) -> int:
         return len(self.rows.get(table, ()))
-
-
-def _to_table(table: str, rows: list[dict[str, Any]]) -> Any:
-    from evidence.db import rows_to_table
-
-    return rows_to_table(table, rows)
 
 
 def _conform(table: str, arrow_table: Any) -> Any:

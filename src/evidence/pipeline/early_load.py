@@ -7,8 +7,8 @@ written, so on two cores the two overlap (docs/decisions.md has the measurements
 
 It is speculative and never changes what ends up in the case: it works inside the load's one transaction
 and loads only what load_run would load. If a part it loaded is not among the parts finally staged (its
-file failed later and its rows were discarded), or any insert fails (a locked case, a full disk), it
-rolls back and the run is loaded from staging as usual. The Airflow DAG does not use it:
+file failed later and its rows were discarded), a part cannot be hard-linked (a file system without
+hard links), or any insert fails (a locked case, a full disk), it rolls back and the run is loaded from staging as usual. The Airflow DAG does not use it:
 its load task starts after every extraction task has finished.
 """
 
@@ -70,7 +70,13 @@ class EarlyLoader:
         if table != "messages" or self.error is not None:
             return
         link = self.links / f"{next(self.numbers):05d}.parquet"
-        os.link(path, link)
+        try:
+            os.link(path, link)
+        except OSError as exc:
+            # No hard links here (exFAT, some network shares) or no room: only the early load is given
+            # up (finish() then returns None and the run loads from staging); the file is not to blame.
+            self.error = exc
+            return
         self.queue.put((path, link))
 
     def _work(self) -> None:

@@ -1,8 +1,9 @@
 """ParsedRows of one batch of stored files: detect, parse, and account for every file, never raising.
 
-Each file gets exactly one run_files row (parsed, unsupported, failed or skipped). A parser exception
-becomes a `failed` status and an ingest_errors row for that file; the batch goes on. Bytes found inside a
-file (attachments, MMS parts) are stored as originals and parsed in turn, to a bounded depth.
+Each file gets exactly one run_files row (parsed, unsupported, failed or skipped). A parser exception, or
+a row of the file that cannot be staged (ParsedRows.seal, or a spill while the parser runs), becomes a
+`failed` status and an ingest_errors row for that file; the batch goes on. Bytes found inside a file
+(attachments, MMS parts) are stored as originals and parsed in turn, to a bounded depth.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from evidence.acquire.found_file import ARCHIVE_FORMAT, FoundFile
+from evidence.acquire.siblings import SiblingIndex
 from evidence.acquire.store import OriginalsStore
 from evidence.case import read_json, run_dir
 from evidence.parsers.context import ParseContext, ParseOptions, parse_key
@@ -68,6 +70,7 @@ def extract_items(
             item, store=store, run_id=run_id, options=options, out=out, per_message=per_message
         )
         queue.extend(derived)
+    out.flush()
     return out
 
 
@@ -101,6 +104,7 @@ def extract_one(
         "is_new": item.is_new,
         "messages": 0,
         "warnings": 0,
+        "source_path_hex": item.source_path_hex,
     }
     if item.format == ARCHIVE_FORMAT:
         row.update(mime="application/zip", status="parsed", parser=ARCHIVE_FORMAT, parser_version="1")
@@ -149,19 +153,21 @@ def extract_one(
     )
     try:
         parser.parse(ctx)
-        ctx.out.finish()  # per-message columns and mentions for what the parser left in memory
     except Exception as exc:
         log.warning("parser %s failed on %s: %s", parser.name, item.source_path, exc)
-        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        # Rows read before the failure are kept as warnings' context but not loaded: a half-read file
-        # would look complete in a timeline.
-        for warning in ctx.out.rows.get("ingest_errors", []):
-            out.add("ingest_errors", warning)
-        if ctx.out.spill_dir is not None:
-            shutil.rmtree(ctx.out.spill_dir, ignore_errors=True)
-        row["warnings"] = ctx.warning_count
-        _fail(out, row, item, "parse", f"{parser.name} could not read the file: {detail}")
+        _parse_failed(out, ctx, row, item, f"{parser.name} could not read the file: {_detail(exc)}")
         return _derived_items(ctx, item, store)
+    try:
+        ctx.out.seal()
+    except Exception as exc:
+        log.warning("rows of %s could not be staged: %s", item.source_path, exc)
+        _parse_failed(out, ctx, row, item, f"rows read by {parser.name} could not be staged: {_detail(exc)}")
+        return _derived_items(ctx, item, store)
+    if ctx.out.repaired:
+        ctx.warn(
+            f"{ctx.out.repaired} row(s) held text with lone UTF-16 surrogates (e.g. half an emoji); each was "
+            "replaced by U+FFFD (messages among them flagged decode_errors)"
+        )
     out.absorb(ctx.out)
     row.update(status="parsed", messages=ctx.message_count, warnings=ctx.warning_count)
     out.add("run_files", row)
@@ -173,6 +179,33 @@ def _enricher(region: str) -> Callable[[Any], Any]:
     from evidence.parsers.enrich import enrich_messages
 
     return lambda messages: enrich_messages(messages, region)
+
+
+def _detail(exc: BaseException) -> str:
+    return "".join(traceback.format_exception_only(type(exc), exc)).strip()
+
+
+def _parse_failed(
+    out: ParsedRows, ctx: ParseContext, row: dict[str, Any], item: FoundFile, message: str
+) -> None:
+    """A file whose parser raised or whose rows cannot be staged: failed, its rows dropped, warnings kept.
+
+    Rows read before the failure are not loaded: a half-read file would look complete in a timeline.
+    """
+    warnings = ctx.out.rows.get("ingest_errors", [])
+    try:
+        from evidence.db import rows_to_table
+
+        rows_to_table("ingest_errors", warnings)  # checked here, or they would fail the batch later
+    except Exception:
+        message += f" ({len(warnings)} warning(s) recorded before the failure could not be kept)"
+        warnings = []
+    for warning in warnings:
+        out.add("ingest_errors", warning)
+    if ctx.out.spill_dir is not None:
+        shutil.rmtree(ctx.out.spill_dir, ignore_errors=True)
+    row["warnings"] = ctx.warning_count
+    _fail(out, row, item, "parse", message)
 
 
 def _fail(out: ParsedRows, row: dict[str, Any], item: FoundFile, stage: str, message: str) -> None:
@@ -204,6 +237,12 @@ def _derived_items(ctx: ParseContext, parent: FoundFile, store: OriginalsStore) 
             derived_from_sha256=derived.parent_sha256,
             container_sha256=parent.container_sha256,
             depth=parent.depth + 1,
+            source_path_hex=(
+                parent.source_path_hex
+                + derived.source_path[len(parent.source_path) :].encode("utf-8", "surrogatepass").hex()
+                if parent.source_path_hex and derived.source_path.startswith(parent.source_path)
+                else None
+            ),
         )
         if item.depth > MAX_DERIVED_DEPTH:
             item.format = None
@@ -249,10 +288,10 @@ def extract_batch(
     case = Path(case_dir)
     plan = read_json(run_dir(case, run_id) / "plan.json")
     options = IngestParameters(**plan["parameters"]).options()
-    siblings = read_json(run_dir(case, run_id) / "siblings.json")
+    siblings = SiblingIndex.from_json(read_json(run_dir(case, run_id) / "siblings.json"))
     items = [FoundFile.from_json(d) for d in read_json(Path(batch_file))]
     for item in items:
-        item.siblings = siblings.get(item.group or "", {})
+        item.siblings = siblings.view(item.group)
     store = OriginalsStore(case / "originals")
     batch_dir = Path(batch_file).with_suffix("")
     spill = batch_dir.with_name(batch_dir.name + ".spill")

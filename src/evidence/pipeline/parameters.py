@@ -11,6 +11,7 @@ import phonenumbers
 from evidence.errors import IngestError
 from evidence.images.languages import default_ocr_lang
 from evidence.parsers.context import ParseOptions
+from evidence.text import escape_path
 from evidence.timeutil import DEFAULT_TZ, zone
 
 
@@ -65,6 +66,8 @@ class IngestParameters:
         )
 
     def for_record(self) -> dict[str, Any]:
+        """The parameters as recorded (custody log, plan, ingest_runs): paths that are not UTF-8 escaped."""
         data = asdict(self)
-        data["sources"] = [str(s) for s in self.sources]
+        data["sources"] = [escape_path(str(s)) for s in self.sources]
+        data["case_dir"] = escape_path(str(self.case_dir))
         return data

@@ -113,7 +113,8 @@ def plan_run(params: IngestParameters, on_file: Callable[[FoundFile], None] | No
     store = OriginalsStore(case / "originals")
     options = params.options()
     warming = warm_up()
-    result = Acquirer(store, on_file=on_file, tz=params.tz).acquire([Path(s) for s in params.sources])
+    acquirer = Acquirer(store, on_file=on_file, tz=params.tz, case_dir=case)
+    result = acquirer.acquire([Path(s) for s in params.sources])
     warming.join()
     from evidence.parsers.registry import REGISTRY
     from evidence.pipeline.extract import identify
@@ -144,13 +145,13 @@ def plan_run(params: IngestParameters, on_file: Callable[[FoundFile], None] | No
                     "md5": item.md5,
                     "size_bytes": item.size_bytes,
                     "container_sha256": item.container_sha256,
+                    **({"source_path_hex": item.source_path_hex} if item.source_path_hex else {}),
                 },
             )
             for item in result.items
         ]
     )
-    for error in result.errors:
-        custody.append("acquire_error", run_id=run_id, **error)
+    custody.append_many([("acquire_error", {"run_id": run_id, **error}) for error in result.errors])
     staging = run_dir(case, run_id)
     staging.mkdir(parents=True, mode=0o700)
     write_json(
@@ -163,27 +164,14 @@ def plan_run(params: IngestParameters, on_file: Callable[[FoundFile], None] | No
             "acquire_errors": result.errors,
         },
     )
-    # Files of one folder or archive share one name -> sha256 map: write it once, not once per file.
-    write_json(staging / "siblings.json", sibling_groups(result.items))
+    # The files of each folder by name, and the folder tree: what a chat export can see (acquire.siblings).
+    write_json(staging / "siblings.json", result.siblings.to_json())
     batch_files = []
     for number, batch in enumerate(make_batches(result.items)):
         path = staging / f"batch-{number:04d}.json"
         write_json(path, [item.to_json(with_siblings=False) for item in batch])
         batch_files.append(str(path))
     return RunPlan(str(case), run_id, batch_files, len(result.items), len(result.errors))
-
-
-def sibling_groups(items: list[FoundFile]) -> dict[str, dict[str, str]]:
-    """One name -> sha256 map per folder or archive (items of a group share one map object)."""
-    groups: dict[str, dict[str, str]] = {}
-    merged: set[int] = set()
-    for item in items:
-        if item.group and id(item.siblings) not in merged:
-            merged.add(id(item.siblings))
-            target = groups.setdefault(item.group, {})
-            for name, sha256 in item.siblings.items():
-                target.setdefault(name, sha256)
-    return groups
 
 
 def make_batches(items: list[FoundFile]) -> list[list[FoundFile]]:

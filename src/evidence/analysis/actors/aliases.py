@@ -14,13 +14,23 @@ from evidence.errors import ActorError
 
 
 def read_alias_file(path: Path) -> list[tuple[str, str, str | None]]:
-    """(actor label, identifier, reason) rows from an analyst's alias file.
+    """(actor label, identifier, reason) rows from an analyst's alias file (see parse_alias_file)."""
+    return parse_alias_file(Path(path).read_bytes(), Path(path).suffix)
+
+
+def parse_alias_file(data: bytes, suffix: str) -> list[tuple[str, str, str | None]]:
+    """(actor label, identifier, reason) rows from the bytes of an alias file.
 
     CSV: a header with actor (or label/name/person) and identifier (or value/alias), optional kind and
-    reason. YAML: a list of {actor, identifiers: [...], reason}, or a mapping actor -> [identifiers].
+    reason. YAML (suffix .yaml/.yml): a list of {actor, identifiers: [...], reason}, or a mapping
+    actor -> [identifiers]. An entry with an empty actor or identifier (YAML `~`/`null`) is refused by
+    name: linking the text "None" to a person would be a silent mistake.
     """
-    text = Path(path).read_text(encoding="utf-8-sig")
-    if Path(path).suffix.lower() in (".yaml", ".yml"):
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ActorError(f"the alias file is not UTF-8 text: {exc}") from exc
+    if suffix.lower() in (".yaml", ".yml"):
         return _alias_yaml(text)
     return _alias_csv(text)
 
@@ -71,31 +81,59 @@ def _alias_yaml(text: str) -> list[tuple[str, str, str | None]]:
     rows: list[tuple[str, str, str | None]] = []
     if isinstance(data, dict):
         for actor, idents in data.items():
+            where = f"alias entry for actor {actor!r}"
+            label = _text(actor, f"{where}: the actor", numbers=True)
             for value in idents if isinstance(idents, list) else [idents]:
-                rows.append((str(actor), str(value), None))
+                rows.append((label, _text(value, f"{where}: an identifier"), None))
         return rows
     if not isinstance(data, list):
         raise ActorError(
             "an alias YAML file is a list of {actor, identifiers, reason} or a mapping actor -> list"
         )
-    for entry in data:
+    for number, entry in enumerate(data, start=1):
         if not isinstance(entry, dict) or not (entry.get("actor") or entry.get("label") or entry.get("name")):
-            raise ActorError(f"alias entry {entry!r} has no actor")
-        actor = str(entry.get("actor") or entry.get("label") or entry.get("name"))
+            raise ActorError(f"alias entry {number} ({entry!r}) has no actor")
+        where = f"alias entry {number} ({entry!r})"
+        actor = _text(
+            entry.get("actor") or entry.get("label") or entry.get("name"), f"{where}: the actor", numbers=True
+        )
         idents = entry.get("identifiers", entry.get("identifier", []))
+        reason = entry.get("reason")
         for value in idents if isinstance(idents, list) else [idents]:
             if isinstance(value, dict):
-                kind, raw = value.get("kind"), value.get("value")
-                value = f"{kind}:{raw}" if kind else raw
-            rows.append((actor, str(value), entry.get("reason")))
+                kind, raw = value.get("kind"), _text(value.get("value"), f"{where}: an identifier's value")
+                value = f"{_text(kind, f'{where}: a kind')}:{raw}" if kind is not None else raw
+            rows.append(
+                (actor, _text(value, f"{where}: an identifier"), None if reason is None else str(reason))
+            )
     return rows
+
+
+def _text(value: Any, what: str, *, numbers: bool = False) -> str:
+    """A YAML scalar as a label or identifier. Null is refused (it would become the text "None"), and so
+    are booleans, lists and, for identifiers, numbers: YAML reads +447700900123 as a number and drops the
+    plus sign, so a phone number must be quoted."""
+    if isinstance(value, int) and not isinstance(value, bool) and numbers:
+        value = str(value)
+    if not isinstance(value, str):
+        if value is None:
+            shown = "empty (null)"
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            shown = f"a number ({value!r}), which loses a leading + or 0; put it in quotes"
+        else:
+            shown = f"not text ({value!r})"
+        raise ActorError(f"{what} is {shown}: write it as text, or remove the entry")
+    text = value.strip()
+    if not text:
+        raise ActorError(f"{what} is empty: write it as text, or remove the entry")
+    return text
 
 
 def import_aliases(con: Any, path: Path, *, examiner: str, region: str = "GB") -> list[dict[str, Any]]:
     """Link every (actor, identifier) of an alias file; each row is a decision naming the file and its hash."""
-    data = Path(path).read_bytes()
+    data = Path(path).read_bytes()  # read once: the hash recorded is the hash of what was parsed
     digest = hashlib.sha256(data).hexdigest()
-    rows = read_alias_file(path)
+    rows = parse_alias_file(data, Path(path).suffix)
     if not rows:
         raise ActorError(f"no aliases found in {path}")
     source = f"alias file {path} (sha256 {digest})"

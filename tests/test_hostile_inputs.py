@@ -1,0 +1,431 @@
+"""One bad file never ends a run: hostile folders, names and contents a phone or a stalker can produce.
+
+Every test runs the real `evidence ingest` command in-process over inputs generated here, and checks the
+contract: exit 0, every other file ingested, the bad one listed with its reason (ingest_errors and the
+run summary), nothing written outside the case folder, the input unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+import evidence.parsers.rows as staging_rows
+from evidence.acquire.custody import check_chain
+from evidence.acquire.walk import MAX_FOLDER_DEPTH
+from evidence.cli.commands import app
+from evidence.parsers.registry import REGISTRY
+
+runner = CliRunner()
+
+CHAT = (
+    "13/01/2024, 10:00 - Sam: are you home\n"
+    "13/01/2024, 10:01 - Sam: IMG-20240101-WA0001.jpg (file attached)\n"
+    "13/01/2024, 10:02 - Sam: answer me\n"
+)
+DIRECTORY = os.O_RDONLY | os.O_DIRECTORY
+
+
+def evidence(*args: object) -> Any:
+    return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+def rows(case: Path, sql: str, params: list[Any] | None = None) -> list[tuple]:
+    with duckdb.connect(str(case / "evidence.duckdb"), read_only=True) as con:
+        return con.execute(sql, params or []).fetchall()
+
+
+def snapshot(root: Path) -> dict[str, tuple[int, str]]:
+    """Every entry below root (without following links): mode and content hash, to show nothing changed."""
+    found: dict[str, tuple[int, str]] = {}
+    stack = [str(root)]
+    while stack:
+        folder = stack.pop()
+        with os.scandir(folder) as listing:
+            for entry in listing:
+                info = entry.stat(follow_symlinks=False)
+                digest = ""
+                if entry.is_symlink():
+                    digest = os.readlink(entry.path)
+                elif entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                else:
+                    digest = hashlib.sha256(Path(entry.path).read_bytes()).hexdigest()
+                found[os.path.relpath(entry.path, root)] = (info.st_mode, digest)
+    return found
+
+
+def custody_entries(case: Path) -> list[dict[str, Any]]:
+    """The custody log split on newline bytes only: one JSON object per line, chain intact."""
+    data = (case / "custody.log").read_bytes()
+    lines = data.rstrip(b"\n").split(b"\n")
+    assert check_chain(case / "custody.log") == []
+    return [json.loads(line) for line in lines]
+
+
+def not_read(case: Path) -> dict[str, str]:
+    return dict(rows(case, "SELECT source_path, error FROM ingest_errors WHERE stage = 'acquire'"))
+
+
+def statuses(case: Path) -> dict[str, str]:
+    return dict(rows(case, "SELECT source_path, status FROM run_files"))
+
+
+def only_case_and_input(tmp_path: Path, *expected: str) -> None:
+    """Nothing was written beside the input and the case folder."""
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(expected)
+
+
+# --- folders nested thousands of levels deep, and paths longer than the system allows -------------
+def make_chain(top: Path, depth: int, *, name: str = "d", files: dict[int, bytes] | None = None) -> None:
+    """`depth` folders, each inside the last, made through folder handles (a full path would be too
+    long for the system); files[k] is written into the folder k levels down as file-<k>.txt."""
+    fd = os.open(top, DIRECTORY)
+    try:
+        for level in range(1, depth + 1):
+            os.mkdir(name, 0o755, dir_fd=fd)
+            below = os.open(name, DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = below
+            if files and level in files:
+                out = os.open(f"file-{level}.txt", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)
+                os.write(out, files[level])
+                os.close(out)
+    finally:
+        os.close(fd)
+
+
+def chain_listing(top: Path) -> list[tuple[str, ...]]:
+    """The names in each folder of a chain, top to bottom, read through folder handles."""
+    listing = []
+    fd = os.open(top, DIRECTORY)
+    try:
+        while True:
+            names = tuple(sorted(os.listdir(fd)))
+            listing.append(names)
+            folders = [n for n in names if stat.S_ISDIR(os.stat(n, dir_fd=fd, follow_symlinks=False).st_mode)]
+            if not folders:
+                break
+            below = os.open(folders[0], DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = below
+    finally:
+        os.close(fd)
+    return listing
+
+
+def remove_tree(top: Path) -> None:
+    """Remove a tree of any depth without recursion or long paths (shutil.rmtree recurses)."""
+    names: list[str] = []
+    fd = os.open(top, DIRECTORY)
+    while True:
+        with os.scandir(fd) as listing:
+            entries = list(listing)
+        folder = next((e.name for e in entries if e.is_dir(follow_symlinks=False)), None)
+        if folder is not None:
+            below = os.open(folder, DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd, names = below, [*names, folder]
+            continue
+        for entry in entries:
+            os.unlink(entry.name, dir_fd=fd)
+        if not names:
+            break
+        above = os.open("..", DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        fd = above
+        os.rmdir(names.pop(), dir_fd=fd)
+    os.close(fd)
+    os.rmdir(top)
+
+
+@pytest.fixture
+def deep_input(tmp_path: Path) -> Iterator[Path]:
+    source = tmp_path / "input"
+    (source / "deep").mkdir(parents=True)
+    (source / "WhatsApp Chat with Sam.txt").write_text(CHAT, encoding="utf-8")
+    yield source
+    if source.exists():
+        remove_tree(source)  # pytest's own clean-up would recurse too deep
+
+
+def test_a_folder_thousands_of_levels_deep_is_cut_off_and_listed(tmp_path: Path, deep_input: Path) -> None:
+    make_chain(deep_input / "deep", 3000, files={10: b"ten levels down", 3000: b"the bottom"})
+    before = chain_listing(deep_input / "deep")
+    case = tmp_path / "case"
+    result = evidence("ingest", deep_input, "--case", case)
+    assert result.exit_code == 0, result.output
+    # `deep` is 1 level below the source: the folder MAX_FOLDER_DEPTH + 1 levels below is not read.
+    first_unread = deep_input / "deep" / "/".join(["d"] * MAX_FOLDER_DEPTH)
+    errors = not_read(case)
+    assert list(errors) == [str(first_unread)]
+    assert f"more than {MAX_FOLDER_DEPTH} levels below the source: not read" in errors[str(first_unread)]
+    assert "Not read:" in result.output and f"more than {MAX_FOLDER_DEPTH} levels" in result.output
+    seen = statuses(case)
+    assert seen[str(deep_input / "WhatsApp Chat with Sam.txt")] == "parsed"
+    assert seen[str(deep_input / "deep" / "/".join(["d"] * 10) / "file-10.txt")] == "unsupported"
+    assert len(seen) == 2
+    assert rows(case, "SELECT count(*) FROM messages") == [(3,)]
+    assert chain_listing(deep_input / "deep") == before
+    only_case_and_input(tmp_path, "input", "case")
+
+
+def test_paths_longer_than_the_system_allows_are_listed_not_fatal(tmp_path: Path, deep_input: Path) -> None:
+    levels = 20  # 20 names of 200 characters: beyond PATH_MAX (4096) on the way down
+    make_chain(deep_input / "deep", levels, name="n" * 200, files={k: b"level %d" % k for k in range(1, 21)})
+    before = chain_listing(deep_input / "deep")
+    case = tmp_path / "case"
+    result = evidence("ingest", deep_input, "--case", case)
+    assert result.exit_code == 0, result.output
+    too_long = [p for p, e in not_read(case).items() if "longer than this system allows" in e]
+    assert too_long, not_read(case)
+    assert "longer than this system allows" in result.output
+    seen = statuses(case)
+    assert seen[str(deep_input / "WhatsApp Chat with Sam.txt")] == "parsed"
+    stored = [p for p in seen if "file-" in p]
+    assert stored and all(len(os.fsencode(p)) < 4096 for p in stored)
+    assert chain_listing(deep_input / "deep") == before
+    only_case_and_input(tmp_path, "input", "case")
+
+
+# --- file names that are not UTF-8, or that hold newlines, right-to-left overrides and ../ --------
+def test_hostile_file_names_are_kept_as_escaped_text_with_their_bytes(tmp_path: Path) -> None:
+    source = tmp_path / "input"
+    source.mkdir()
+    raw = os.fsencode(source) + b"/WhatsApp Chat with \xff\xfeSam.txt"
+    fd = os.open(raw, os.O_WRONLY | os.O_CREAT, 0o644)
+    os.write(fd, CHAT.encode())
+    os.close(fd)
+    os.symlink(b"/nowhere", os.fsencode(source) + b"/link\xff")  # recorded, not followed
+    newline = "line\nbreak.zip"
+    rtl = "invoice\u202etxt.zip"
+    dots = "..\\..\\etc\\passwd.zip"
+    for name in (newline, rtl, dots):
+        (source / name).write_bytes(b"PK\x03\x04 not really a zip")  # not read: listed with a reason
+    before = snapshot(source)
+    case = tmp_path / "case"
+    result = evidence("ingest", source, "--case", case)
+    assert result.exit_code == 0, result.output
+
+    shown = f"{source}/WhatsApp Chat with \\xff\\xfeSam.txt"
+    exact = raw.hex()
+    assert rows(
+        case, "SELECT status, messages, source_path_hex FROM run_files WHERE source_path = ?", [shown]
+    ) == [("parsed", 3, exact)]
+    assert rows(case, "SELECT first_seen_path FROM files WHERE first_seen_path LIKE '%Sam.txt'") == [(shown,)]
+    assert rows(case, "SELECT source_path FROM file_occurrences WHERE source_path LIKE '%Sam.txt'") == [
+        (shown,)
+    ]
+    assert rows(case, "SELECT count(*) FROM messages") == [(3,)]
+    errors = not_read(case)
+    assert "symbolic link not followed" in errors[f"{source}/link\\xff"]
+    for name in (newline, rtl, dots):
+        assert "cannot be opened" in errors[f"{source}/{name}"]  # names kept exactly, as text
+
+    entries = custody_entries(case)
+    (stored,) = [e for e in entries if e["action"] == "file_stored" and e["details"]["source_path"] == shown]
+    assert stored["details"]["source_path_hex"] == exact and bytes.fromhex(exact) == raw
+    (link,) = [e for e in entries if e["action"] == "acquire_error" and "link" in e["details"]["source_path"]]
+    assert link["details"]["source_path"] == f"{source}/link\\xff"
+    assert bytes.fromhex(link["details"]["source_path_hex"]) == os.fsencode(source) + b"/link\xff"
+    logged = {e["details"]["source_path"] for e in entries if e["action"] == "acquire_error"}
+    assert {f"{source}/{name}" for name in (newline, rtl, dots)} <= logged
+    (finished,) = [e for e in entries if e["action"] == "ingest_finished"]
+    assert {f["source_path"] for f in finished["details"]["summary"]["not_read"]} == set(errors)
+
+    # The printed summary shows each name on one line, newline and right-to-left override escaped.
+    assert "line\\nbreak.zip: looks like a zip archive" in result.output
+    assert "invoice\\u202etxt.zip: looks like a zip archive" in result.output
+    assert "\u202e" not in result.output
+    assert snapshot(source) == before
+    only_case_and_input(tmp_path, "input", "case")
+    assert not (tmp_path.parent / "etc").exists()
+
+
+# --- lone surrogates in JSON exports, and rows that cannot be staged ------------------------------
+def test_lone_surrogates_in_a_json_export_are_repaired_and_flagged(tmp_path: Path) -> None:
+    source = tmp_path / "input"
+    source.mkdir()
+    telegram = {
+        "name": "Mallory",
+        "type": "personal_chat",
+        "id": 42,
+        "messages": [
+            {
+                "id": 1,
+                "type": "message",
+                "date": "2024-03-01T10:00:00",
+                "date_unixtime": "1709287200",
+                "from": "Mallory",
+                "from_id": "user777",
+                "text": "I see you \ud83d",
+            },
+            {
+                "id": 2,
+                "type": "message",
+                "date": "2024-03-01T10:01:00",
+                "date_unixtime": "1709287260",
+                "from": "Mallory",
+                "from_id": "user777",
+                "text": "a whole one \ud83d\ude00",
+            },
+        ],
+    }
+    # json.dumps writes the lone surrogate as the escape "\ud83d", as an export cut mid-emoji does
+    (source / "result.json").write_text(json.dumps(telegram), encoding="utf-8")
+    instagram = {
+        "participants": [{"name": "Mallory"}, {"name": "Victim"}],
+        "messages": [
+            {"sender_name": "Mallory", "timestamp_ms": 1709287300000, "content": "watching \udc00 you"},
+            {"sender_name": "Victim", "timestamp_ms": 1709287200000, "content": "stop"},
+        ],
+        "title": "Mallory",
+        "thread_path": "inbox/mallory_1",
+    }
+    (source / "inbox").mkdir()
+    (source / "inbox" / "message_1.json").write_text(json.dumps(instagram), encoding="utf-8")
+    (source / "WhatsApp Chat with Sam.txt").write_text(CHAT, encoding="utf-8")
+    before = snapshot(source)
+    case = tmp_path / "case"
+    result = evidence("ingest", source, "--case", case)
+    assert result.exit_code == 0, result.output
+    assert set(statuses(case).values()) == {"parsed"}
+    bodies = dict(
+        rows(case, "SELECT body, flags FROM messages WHERE body LIKE '%see you%' OR body LIKE '%watching%'")
+    )
+    assert bodies == {
+        "I see you \ufffd": ["decode_errors"],
+        "watching \ufffd you": ["decode_errors"],
+    }
+    assert rows(case, "SELECT flags FROM messages WHERE body = 'a whole one \U0001f600'") == [([],)]
+    warned = rows(
+        case, "SELECT error FROM ingest_errors WHERE severity = 'warning' AND error LIKE '%U+FFFD%'"
+    )
+    assert len(warned) == 2
+    assert rows(case, "SELECT count(*) FROM messages") == [(7,)]
+    assert snapshot(source) == before
+
+
+def test_rows_that_cannot_be_staged_fail_their_file_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "input"
+    source.mkdir()
+    (source / "WhatsApp Chat with Sam.txt").write_text(CHAT, encoding="utf-8")
+    (source / "WhatsApp Chat with Alex.txt").write_text(CHAT.replace("Sam", "Alex"), encoding="utf-8")
+    parser = REGISTRY.get("whatsapp_txt")
+    original = type(parser).parse
+
+    def a_row_arrow_refuses(self: Any, ctx: Any) -> None:
+        original(self, ctx)
+        if "Alex" in ctx.name:
+            ctx.out.add("attachments", {"message_id": "m", "locator": "x", "size_bytes": "not a number"})
+
+    monkeypatch.setattr(type(parser), "parse", a_row_arrow_refuses)
+    case = tmp_path / "case"
+    result = evidence("ingest", source, "--case", case)
+    assert result.exit_code == 0, result.output
+    seen = statuses(case)
+    assert seen[str(source / "WhatsApp Chat with Sam.txt")] == "parsed"
+    assert seen[str(source / "WhatsApp Chat with Alex.txt")] == "failed"
+    (reason,) = rows(case, "SELECT error FROM ingest_errors WHERE stage = 'parse' AND severity = 'error'")[0]
+    assert "could not be staged" in reason
+    assert "could not be staged" in result.output
+    assert {c for (c,) in rows(case, "SELECT DISTINCT conversation FROM messages")} == {"Sam"}
+
+    # The same while the parser runs: a part spilled mid-file fails that file, not the batch.
+    monkeypatch.setattr(staging_rows, "SPILL_ROWS", 1)
+    again = evidence("ingest", source, "--case", tmp_path / "spilled")
+    assert again.exit_code == 0, again.output
+    seen = statuses(tmp_path / "spilled")
+    assert seen[str(source / "WhatsApp Chat with Sam.txt")] == "parsed"
+    assert seen[str(source / "WhatsApp Chat with Alex.txt")] == "failed"
+
+
+# --- the case folder inside a source --------------------------------------------------------------
+def test_a_case_folder_inside_the_source_is_never_ingested_into_itself(tmp_path: Path) -> None:
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    (exports / "WhatsApp Chat with Sam.txt").write_text(CHAT, encoding="utf-8")
+    case = exports / "case"
+    for _ in range(2):  # the second time the case folder holds a database, originals and a log
+        result = evidence("ingest", exports, "--case", case)
+        assert result.exit_code == 0, result.output
+        assert "the case folder itself: not read" in result.output
+        run_id = rows(case, "SELECT run_id FROM ingest_runs ORDER BY started_at DESC LIMIT 1")[0][0]
+        assert rows(
+            case, "SELECT source_path, stage, error FROM ingest_errors WHERE run_id = ?", [run_id]
+        ) == [(str(case), "acquire", "the case folder itself: not read")]
+        assert rows(case, "SELECT source_path FROM run_files WHERE run_id = ?", [run_id]) == [
+            (str(exports / "WhatsApp Chat with Sam.txt"),)
+        ]
+    assert rows(case, "SELECT count(*) FROM files") == [(1,)]
+    # A source inside the case folder is refused as well (nothing else to read: exit 1).
+    inside = evidence("ingest", case / "originals", "--case", case)
+    assert inside.exit_code == 1 and "inside the case folder: not read" in inside.output
+    assert sorted(p.name for p in exports.iterdir()) == ["WhatsApp Chat with Sam.txt", "case"]
+    only_case_and_input(tmp_path, "exports")
+
+
+# --- media of two phones' exports side by side -----------------------------------------------------
+def test_chat_exports_see_media_of_their_own_folder_only(tmp_path: Path) -> None:
+    source = tmp_path / "input"
+    photos: dict[str, str] = {}
+    for phone in ("phone-a", "phone-b"):
+        folder = source / phone
+        folder.mkdir(parents=True)
+        (folder / "WhatsApp Chat with Sam.txt").write_text(f"{CHAT}13/01/2024, 10:03 - Sam: {phone}\n")
+        photo = f"\xff\xd8\xff\xe0 photo taken by {phone}".encode("latin-1")
+        (folder / "IMG-20240101-WA0001.jpg").write_bytes(photo)
+        photos[phone] = hashlib.sha256(photo).hexdigest()
+        # Telegram Desktop keeps media in a subfolder below result.json: seen too, nearest first.
+        (folder / "telegram" / "photos").mkdir(parents=True)
+        (folder / "telegram" / "photos" / "photo_1.jpg").write_bytes(photo + b" via telegram")
+        (folder / "telegram" / "result.json").write_text(
+            json.dumps(
+                {
+                    "name": "Mallory",
+                    "type": "personal_chat",
+                    "id": 42 if phone == "phone-a" else 43,
+                    "messages": [
+                        {
+                            "id": 1,
+                            "type": "message",
+                            "date": "2024-03-01T10:00:00",
+                            "date_unixtime": "1709287200",
+                            "from": "Mallory",
+                            "from_id": "user777",
+                            "photo": "photos/photo_1.jpg",
+                            "text": phone,
+                        }
+                    ],
+                }
+            )
+        )
+    case = tmp_path / "case"
+    result = evidence("ingest", source, "--case", case)
+    assert result.exit_code == 0, result.output
+    linked = rows(
+        case,
+        "SELECT f.first_seen_path, a.sha256 FROM attachments a JOIN messages m USING (message_id) "
+        "JOIN files f ON f.sha256 = m.source_sha256 WHERE a.sha256 IS NOT NULL ORDER BY 1",
+    )
+    files = dict(rows(case, "SELECT first_seen_path, sha256 FROM files"))
+    assert linked == [
+        (str(source / phone / chat), files[str(source / phone / media)])
+        for phone in ("phone-a", "phone-b")
+        for chat, media in (
+            ("WhatsApp Chat with Sam.txt", "IMG-20240101-WA0001.jpg"),
+            ("telegram/result.json", "telegram/photos/photo_1.jpg"),
+        )
+    ]
+    assert [files[str(source / p / "IMG-20240101-WA0001.jpg")] for p in photos] == list(photos.values())
