@@ -266,8 +266,12 @@ copies AS (
     GROUP BY 1
 ),
 sender_actor AS (
+    -- who sent it: confirmed actors only; open suggestions apart, with their confidence (DESIGN principle 4)
     SELECT i.value AS sender_identifier,
-           arg_max(a.label || CASE WHEN ai.confirmed THEN '' ELSE ' (suggested)' END, ai.confidence) AS actor
+           arg_max(a.label, ai.confidence) FILTER (WHERE ai.confirmed AND a.status IN ('confirmed', 'owner'))
+               AS actor,
+           arg_max(a.label || ' (suggested, confidence ' || printf('%.2f', ai.confidence) || ')', ai.confidence)
+               FILTER (WHERE NOT ai.confirmed) AS suggested_actor
     FROM identifiers i
     JOIN actor_identifiers ai ON ai.identifier_id = i.identifier_id
     JOIN actors a ON a.actor_id = ai.actor_id
@@ -281,6 +285,7 @@ SELECT
     m.platform,
     m.kind,
     sa.actor,
+    sa.suggested_actor,
     m.sender,
     m.body AS text,
     m.source_sha256,
@@ -300,7 +305,7 @@ LEFT JOIN copies c ON c.canonical_id = m.message_id
 LEFT JOIN sender_actor sa ON sa.sender_identifier = m.sender_identifier
 LEFT JOIN images img ON m.kind = 'ocr' AND img.sha256 = m.source_sha256
 WHERE m.duplicate_of IS NULL;
-COMMENT ON VIEW timeline IS 'One row per distinct event (canonical messages only), in the order analysts and reports read them.';
+COMMENT ON VIEW timeline IS 'One row per distinct event (canonical messages only), in the order analysts and reports read them. actor is the confirmed actor of the sender or NULL; suggested_actor the best open suggestion with its confidence (never presented as who sent it).';
 
 CREATE TABLE IF NOT EXISTS run_files (
     run_id VARCHAR NOT NULL,

@@ -112,8 +112,8 @@ def test_suggestions_carry_confidence_and_reasons_and_merge_nothing(tmp_path: Pa
         s for k, s in found.items() if set(k) == {"email:alexm@example.org", "phone:+447700900456"}
     )
     assert new_number["confidence"] == 0.7 and "Text me on 07700 900456" in new_number["reason"]
-    new_address = next(s for k, s in found.items() if "email:a.marsh.new@example.com" in k)
-    assert "New address" in new_address["reason"] and "alex.marsh@example.net" in new_address["reason"]
+    # "New address." names no other identifier: being the next sender to the victim is never evidence
+    assert not [k for k in found if "email:a.marsh.new@example.com" in k]
     cross = found[("phone:+447700900456", None)]
     assert cross["confidence"] == 0.9 and "sms" in cross["reason"] and "whatsapp" in cross["reason"]
     # nothing is confirmed by evidence alone; the timeline marks suggestions as such
@@ -122,12 +122,20 @@ def test_suggestions_carry_confidence_and_reasons_and_merge_nothing(tmp_path: Pa
         "SELECT count(*) FROM actor_identifiers ai JOIN actors a USING (actor_id) "
         "WHERE ai.confirmed AND a.status <> 'owner'",
     ) == [(0,)]
-    actors = rows(
+    shown = rows(
         case,
-        "SELECT DISTINCT actor FROM timeline WHERE sender_identifier IN "
-        "('alex.marsh@example.net', 'alexm@example.org', 'a.marsh.new@example.com', '+447700900456')",
+        "SELECT DISTINCT sender_identifier, actor, suggested_actor FROM timeline WHERE sender_identifier IN "
+        "('alex.marsh@example.net', 'alexm@example.org', '+447700900456') ORDER BY 1",
     )
-    assert actors == [("Alex Marsh (suggested)",)]
+    assert shown == [  # each identifier's own strongest evidence
+        ("+447700900456", None, "Alex Marsh (suggested, confidence 0.90)"),
+        ("alex.marsh@example.net", None, "Alex Marsh (suggested, confidence 0.60)"),
+        ("alexm@example.org", None, "Alex Marsh (suggested, confidence 0.70)"),
+    ]
+    assert rows(
+        case,
+        "SELECT actor, suggested_actor FROM timeline WHERE sender_identifier = 'a.marsh.new@example.com'",
+    ) == [(None, None)]
     listing = evidence("actors", "list", "--case", case, "--format", "csv").output
     assert "suggested" in listing and "both sent messages as 'Alex Marsh'" in listing
     # the owner is its own actor, shown on the owner's side of the timeline
@@ -142,7 +150,9 @@ def test_confirm_and_reject_are_logged_and_survive_reingest(tmp_path: Path) -> N
     ingest(case, src)
     found = suggestions(case)
     keep = found[("email:alex.marsh@example.net", "email:alexm@example.org")]["suggestion_id"]
-    drop = next(s for k, s in found.items() if "email:a.marsh.new@example.com" in k)["suggestion_id"]
+    drop = next(s for k, s in found.items() if set(k) == {"email:alexm@example.org", "phone:+447700900456"})[
+        "suggestion_id"
+    ]
     result = evidence(
         "actors",
         "confirm",

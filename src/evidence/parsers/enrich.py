@@ -41,9 +41,29 @@ _DROP_MARKS = dict.fromkeys(map(ord, _MARKS))
 # non-space whitespace. Non-ASCII rows are normalised in Python too (NFC, marks).
 _ODD_SPACING = r"^\s|\s$|\s\s|[\t\n\r\f\v]"
 
-# Phrase lists matched at extraction (RE2 syntax, case-insensitive). new_identifier: someone announcing
-# another number, address or account of theirs; the actor rules read it.
+_ACCOUNTS = (
+    r"(?:number|no\b|phone|mobile|cell|sim|email|e-mail|account|acc\b|profile|page|handle|insta|instagram|"
+    r"snap|snapchat|whatsapp|telegram|tiktok|facebook|fb\b|twitter)"
+)
+# Phrase lists matched at extraction (RE2 syntax, case-insensitive).
+# own_identifier: the writer announces a number, address or account of their OWN ("my new number is",
+# "add me on", "it's me", "I've got a new phone"); the actor rules link the writer to what the message
+# names only on this. "his new number is ..." (someone quoting another person's number) is not one.
+# third_party_identifier: a number or account said to be someone else's ("his new number", "Alex's
+# insta"); a message with one is never read as the writer's own announcement.
+# new_identifier: any talk of a new or other number or account, for readers (broader, never a link).
 PHRASES = {
+    "third_party_identifier": (
+        rf"(?i)\b(?:his|her|their|[a-z]+'s)\s+(?:new\s+|old\s+|other\s+|real\s+)?{_ACCOUNTS}"
+    ),
+    "own_identifier": (
+        rf"(?i)\bmy\s+{_ACCOUNTS}\s*(?:is|now|=|:|-|here)|"
+        rf"\bmy\s+(?:new|other|second|backup|spare|real|actual)\s+{_ACCOUNTS}|"
+        rf"\b(?:this is|here'?s|here is|that'?s)\s+my\s+{_ACCOUNTS}|"
+        rf"\b(?:i'?ve|i\s+have|i'?m\s+on|i)\s+(?:got\s+|get\s+|now\s+have\s+)?(?:a\s+)?new\s+{_ACCOUNTS}|"
+        r"\b(?:text|message|msg|call|ring|add|contact|reach|find|follow|dm|email|mail)\s+me\s+(?:on|at)\b|"
+        rf"\b(?:changed|new)\s+my\s+(?:phone\s+)?{_ACCOUNTS}|\bi\s+changed\s+(?:my\s+)?{_ACCOUNTS}"
+    ),
     "new_identifier": (
         r"(?i)\b(new|other|second|backup|spare|different|burner)\s+(number|no\b|phone|mobile|cell|sim|"
         r"account|acc\b|profile|page|handle|email|e-mail|address|insta|instagram|snap|snapchat|whatsapp|"

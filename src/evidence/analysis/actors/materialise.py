@@ -31,7 +31,7 @@ from evidence.analysis.actors.keys import (
     short_hash,
     suggestion_id_for,
 )
-from evidence.analysis.actors.rules import Suggestion, build_suggestions
+from evidence.analysis.actors.rules import collect_evidence
 from evidence.analysis.scope import LinkScope
 from evidence.db import insert_rows
 from evidence.identifiers import Identifier, guess_identifier
@@ -54,7 +54,51 @@ def owner_identifiers(con: Any) -> dict[str, tuple[Identifier, str]]:
     return found
 
 
-# --- suggestions ---------------------------------------------------------------------------------------
+# --- suggestions: the evidence per pair -----------------------------------------------------------------
+
+
+@dataclass
+class Suggestion:
+    a: str
+    b: str
+    confidence: float = 0.0
+    reasons: list[str] = field(default_factory=list)
+    rules: list[str] = field(default_factory=list)
+    message_ids: list[str] = field(default_factory=list)
+    label_hint: str | None = None
+
+
+def load_suggestions(con: Any, owners: set[str]) -> dict[tuple[str, str], Suggestion]:
+    """Every pair the stored evidence names (owner identifiers left out), strongest evidence first."""
+    pairs: dict[tuple[str, str], Suggestion] = {}
+    rows = con.execute(
+        "SELECT identifier_id, other_identifier_id, rule, confidence, reason, message_ids, label_hint "
+        "FROM actor_evidence ORDER BY confidence DESC, evidence_id"
+    ).fetchall()
+    for a, b, rule, confidence, reason, messages, label in rows:
+        if a in owners or b in owners:
+            continue
+        s = pairs.setdefault((a, b), Suggestion(a, b))
+        s.confidence = max(s.confidence, confidence)
+        if reason not in s.reasons:
+            s.reasons.append(reason)
+        if rule not in s.rules:
+            s.rules.append(rule)
+        for m in messages:
+            if m not in s.message_ids and len(s.message_ids) < 20:
+                s.message_ids.append(m)
+        s.label_hint = s.label_hint or label
+    return pairs
+
+
+def load_names(con: Any) -> dict[str, Counter]:
+    """Display names each identifier used in exported messages (never OCR), with their counts."""
+    names: dict[str, Counter] = defaultdict(Counter)
+    for ident, name, count in con.execute(
+        "SELECT identifier_id, name, messages FROM identifier_names"
+    ).fetchall():
+        names[ident][name] += count
+    return names
 
 
 # --- decisions -----------------------------------------------------------------------------------------
@@ -106,10 +150,19 @@ def rebuild_actors(con: Any) -> dict[str, Any]:
     """Recompute suggestions, then actors and actor_identifiers, from the data and every decision."""
     owners_found = owner_identifiers(con)
     owners = set(owners_found)
-    suggestions, names = build_suggestions(con, owners)
+    suggestions = load_suggestions(con, owners)
+    names = load_names(con)
     decisions = load_decisions(con)
     pair_decisions, link_decisions = latest_decisions(decisions)
-    values = dict(con.execute("SELECT identifier_id, kind || ':' || value FROM identifiers").fetchall())
+    wanted = {i for pair in suggestions for i in pair} | {d.identifier_id for d in decisions}
+    wanted |= {d.other_identifier_id for d in decisions if d.other_identifier_id}
+    values = dict(
+        con.execute(
+            "SELECT identifier_id, kind || ':' || value FROM identifiers "
+            "WHERE identifier_id IN (SELECT unnest(?::VARCHAR[]))",
+            [sorted(wanted)],
+        ).fetchall()
+    )
     for ident, _ in owners_found.values():
         values.setdefault(ident.identifier_id, f"{ident.kind}:{ident.value}")
 
@@ -172,7 +225,7 @@ def rebuild_actors(con: Any) -> dict[str, Any]:
     open_uf = _UnionFind()
     open_edges: list[Suggestion] = []
     rows: list[dict[str, Any]] = []
-    for (a, b), s in sorted(suggestions.pairs.items()):
+    for (a, b), s in sorted(suggestions.items()):
         decided = pair_decisions.get((a, b))
         status = {"confirm": "confirmed", "reject": "rejected"}[decided.action] if decided else "suggested"
         if (
@@ -304,8 +357,10 @@ def ensure_identifiers(con: Any, idents: list[Identifier]) -> None:
 
 
 def actor_step(con: Any, scope: LinkScope) -> dict[str, Any]:
-    """After every load: new evidence may add suggestions; every analyst decision is applied again."""
-    return rebuild_actors(con)
+    """After every load: the run's evidence is added, then actors are rebuilt from the evidence and every
+    analyst decision (work follows the evidence and decisions, not the messages of the case)."""
+    evidence = collect_evidence(con, scope, set(owner_identifiers(con)))
+    return {"evidence": evidence, **rebuild_actors(con)}
 
 
 # --- analyst decisions (used by the CLI) ---------------------------------------------------------------

@@ -1,34 +1,43 @@
-"""Suggestion rules: evidence that names two identifiers of one person, each with a confidence and a reason."""
+"""Suggestion rules: evidence that names two identifiers of one person, each with a confidence and a reason.
+
+Every rule needs evidence that names both identifiers (DESIGN principle 4):
+
+    same_display_name             two identifiers that sent exported messages under the same display name
+    same_number_across_platforms  one phone number on two platforms (a WhatsApp sender and an SMS address)
+    own_new_identifier            a first-person announcement ("my new number is 07...", "add me on
+                                  instagram.com/x", "it's me") naming another identifier; stronger when
+                                  that identifier then writes too
+    number_change_notice          a platform's own system line naming the old and the new number
+
+Being the next different sender to the victim is never evidence: a police officer, a solicitor or a
+friend writing between two of the stalker's messages must never be linked to the stalker. Someone quoting
+another person's number ("his new number is ...") is not a first-person announcement either. Names read
+by OCR (screenshot headers) never feed a rule or a label: OCR messages carry no identifiers.
+
+The rules read only what a run loaded (LinkScope), plus lookups into the case through small tables kept
+run by run (identifier_names, identifier_platforms), and write actor_evidence; materialise.py turns the
+evidence and the analyst's decisions into suggestions and actors.
+"""
 
 from __future__ import annotations
 
-import bisect
-import re
-from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
-from evidence.analysis.actors.keys import pair_of
+from evidence.analysis.actors.keys import pair_of, short_hash
+from evidence.analysis.scope import LinkScope
+from evidence.db import insert_rows
 from evidence.identifiers import parse_address_list
 
-# Messages in which someone announces another identifier of theirs (RE2 syntax, run inside DuckDB).
-NEW_IDENTIFIER_PATTERN = (
-    r"(?i)\b(new|other|second|backup|spare|different|burner)\s+(number|no\b|phone|mobile|cell|sim|account|"
-    r"acc\b|profile|page|handle|email|e-mail|address|insta|instagram|snap|snapchat|whatsapp|telegram|"
-    r"tiktok|facebook|fb\b|twitter)|\b(this is|it'?s|its)\s+(me|still me)\b|"
-    r"\b(text|message|msg|call|ring|add|contact|reach|find|follow)\s+me\s+(on|at)\b|"
-    r"\bmy\s+(new\s+)?(number|phone|mobile|email|insta|instagram|snap|snapchat|telegram|whatsapp|account|"
-    r"handle)\s+(is|now)\b|\bchanged\s+(my\s+|their\s+|his\s+|her\s+)?(phone\s+)?(number|phone)\b|"
-    r"\bchanged to\s+\+?\d"
-)
-
-
-# How many of a sender's first messages may announce a new identifier without naming it.
-FIRST_MESSAGES = 3
-
-
-_GENERIC_NAMES = {"me", "you", "unknown", "null", "user", "deleted user", "owner"}
+PERSON_KINDS = ("email", "phone", "handle")
+_GENERIC_NAMES = {"me", "you", "unknown", "null", "user", "deleted user", "owner", "sender", "no name"}
+ANNOUNCED = 0.5  # a first-person announcement naming another identifier
+ANNOUNCED_AND_USED = 0.7  # ... and that identifier wrote messages too
+SAME_NAME_SAME_PLATFORM = 0.6
+SAME_NAME = 0.4
+SAME_NUMBER = 0.9
+CHANGE_NOTICE = 0.9
 
 
 def display_name(sender: str | None, value: str | None) -> str | None:
@@ -51,47 +60,6 @@ def display_name(sender: str | None, value: str | None) -> str | None:
     return name
 
 
-@dataclass
-class Suggestion:
-    a: str
-    b: str
-    confidence: float = 0.0
-    reasons: list[str] = field(default_factory=list)
-    rules: list[str] = field(default_factory=list)
-    message_ids: list[str] = field(default_factory=list)
-    label_hint: str | None = None
-
-    def add(self, confidence: float, reason: str, rule: str, messages: list[str], label: str | None) -> None:
-        self.confidence = max(self.confidence, confidence)
-        if reason not in self.reasons:
-            self.reasons.append(reason)
-        if rule not in self.rules:
-            self.rules.append(rule)
-        for m in messages:
-            if m not in self.message_ids and len(self.message_ids) < 20:
-                self.message_ids.append(m)
-        if self.label_hint is None and label:
-            self.label_hint = label
-
-
-class Suggestions:
-    def __init__(self) -> None:
-        self.pairs: dict[tuple[str, str], Suggestion] = {}
-
-    def add(
-        self,
-        a: str,
-        b: str,
-        confidence: float,
-        reason: str,
-        rule: str,
-        messages: list[str],
-        label: str | None = None,
-    ) -> None:
-        key = pair_of(a, b)
-        self.pairs.setdefault(key, Suggestion(*key)).add(confidence, reason, rule, messages, label)
-
-
 def _day(moment: datetime | None) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d") if moment else "an undated message"
 
@@ -101,219 +69,287 @@ def _snippet(text: str | None, limit: int = 100) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-def _sender_rows(con: Any) -> list[tuple[Any, ...]]:
-    return con.execute(
-        """
-        SELECT mi.identifier_id, i.kind || ':' || i.value, m.platform, m.sender, count(*) AS n,
-               min(m.sent_at_utc) AS first_at, min(m.message_id) AS example
-        FROM messages m
-        JOIN message_identifiers mi ON mi.message_id = m.message_id AND mi.role = 'sender'
-        JOIN identifiers i ON i.identifier_id = mi.identifier_id
-        WHERE m.duplicate_of IS NULL AND i.kind IN ('email', 'phone', 'handle')
-        GROUP BY ALL
-        ORDER BY first_at NULLS LAST, 1, 3, 4
-        """
-    ).fetchall()
+def _evidence(
+    rule: str,
+    a: str,
+    b: str,
+    confidence: float,
+    reason: str,
+    messages: list[str],
+    label: str | None,
+    anchor: str,
+) -> dict[str, Any]:
+    low, high = pair_of(a, b)
+    return {
+        "evidence_id": f"e-{short_hash(f'{rule}|{low}|{high}|{anchor}')}",
+        "identifier_id": low,
+        "other_identifier_id": high,
+        "rule": rule,
+        "confidence": confidence,
+        "reason": reason,
+        "message_ids": messages[:20],
+        "label_hint": label,
+    }
 
 
-def _same_display_name(con: Any, owners: set[str], out: Suggestions, names: dict[str, Counter]) -> None:
-    """Two identifiers that sent messages under the same display name."""
-    by_name: dict[str, list[tuple[str, str, str, int, datetime | None, str, str]]] = defaultdict(list)
-    for ident_id, shown, platform, sender, n, first_at, example in _sender_rows(con):
+# --- what the run loaded: names and platforms of its identifiers ---------------------------------------
+
+_RUN_SENDERS = """
+SELECT mi.identifier_id, i.kind || ':' || i.value AS shown, m.sender, m.platform, m.message_id, m.sent_at_utc
+FROM message_identifiers mi
+JOIN messages m ON m.message_id = mi.message_id
+JOIN identifiers i ON i.identifier_id = mi.identifier_id
+WHERE mi.loaded_in_run = $run AND mi.role = 'sender' AND m.duplicate_of IS NULL AND m.kind <> 'ocr'
+  AND i.kind IN ('email', 'phone', 'handle')
+"""
+
+
+def _record_names(con: Any, run_id: str, owners: set[str]) -> set[str]:
+    """Add the run's display names to identifier_names; returns the folded names it touched."""
+    counts: dict[tuple[str, str], list[Any]] = {}
+    for ident, shown, sender, platform, message_id, sent_at in con.execute(
+        _RUN_SENDERS, {"run": run_id}
+    ).fetchall():
         name = display_name(sender, shown.split(":", 1)[1])
         if name is None:
             continue
-        names[ident_id][name] += n
-        if ident_id in owners:
-            continue
-        by_name[name.casefold()].append((ident_id, shown, platform, n, first_at, example, name))
-    for entries in by_name.values():
-        first: dict[str, tuple[str, str, str, int, datetime | None, str, str]] = {}
-        for entry in entries:
-            first.setdefault(entry[0], entry)
-        if len(first) < 2:
-            continue
-        anchor, *others = list(first.values())
-        for other in others:
-            same_platform = anchor[2] == other[2]
-            out.add(
-                anchor[0],
-                other[0],
-                0.6 if same_platform else 0.4,
-                f"both sent messages as '{anchor[6]}': {anchor[1]} ({anchor[3]} on {anchor[2]}, first "
-                f"{_day(anchor[4])}) and {other[1]} ({other[3]} on {other[2]}, first {_day(other[4])})",
-                "same_display_name",
-                [anchor[5], other[5]],
-                anchor[6],
-            )
+        entry = counts.setdefault((ident, name), [0, sent_at, platform, message_id])
+        entry[0] += 1
+        if sent_at is not None and (entry[1] is None or sent_at < entry[1]):
+            entry[1:] = [sent_at, platform, message_id]
+    if not counts:
+        return set()
+    rows = [
+        {"identifier_id": i, "name": n, "messages": c, "first_at": f, "platform": p, "example_message_id": e}
+        for (i, n), (c, f, p, e) in counts.items()
+    ]
+    _upsert(
+        con,
+        "identifier_names",
+        rows,
+        "messages = identifier_names.messages + excluded.messages, "
+        "platform = CASE WHEN excluded.first_at < identifier_names.first_at THEN excluded.platform "
+        "ELSE identifier_names.platform END, "
+        "example_message_id = CASE WHEN excluded.first_at < identifier_names.first_at "
+        "THEN excluded.example_message_id ELSE identifier_names.example_message_id END, "
+        "first_at = least(identifier_names.first_at, excluded.first_at)",
+    )
+    return {n.casefold() for (i, n) in counts if i not in owners}
 
 
-def _same_number_across_platforms(
-    con: Any, owners: set[str], out: Suggestions, names: dict[str, Counter]
-) -> None:
-    """One phone number used on two platforms (a WhatsApp sender number equal to an SMS address)."""
+def _record_activity(con: Any, run_id: str) -> list[str]:
+    """Add what the run's identifiers sent and received per platform; returns the phone numbers touched."""
     rows = con.execute(
         """
-        SELECT mi.identifier_id, i.value, m.platform, count(*) AS n, min(m.message_id),
-               mode(CASE WHEN mi.role = 'sender' THEN m.sender ELSE m.conversation END)
-        FROM messages m
-        JOIN message_identifiers mi ON mi.message_id = m.message_id AND mi.role IN ('sender', 'recipient')
+        SELECT mi.identifier_id, m.platform,
+               count(*) FILTER (WHERE mi.role = 'sender') AS sent,
+               count(*) FILTER (WHERE mi.role = 'recipient') AS received,
+               min(m.sent_at_utc) FILTER (WHERE mi.role = 'sender') AS first_sent_at,
+               min(m.message_id) AS example_message_id, any_value(i.kind) AS kind
+        FROM message_identifiers mi
+        JOIN messages m ON m.message_id = mi.message_id
         JOIN identifiers i ON i.identifier_id = mi.identifier_id
-        WHERE m.duplicate_of IS NULL AND i.kind = 'phone'
-        GROUP BY ALL
-        ORDER BY 1, 3
-        """
+        WHERE mi.loaded_in_run = $run AND mi.role IN ('sender', 'recipient') AND m.duplicate_of IS NULL
+          AND m.kind <> 'ocr' AND i.kind IN ('email', 'phone', 'handle')
+        GROUP BY mi.identifier_id, m.platform
+        """,
+        {"run": run_id},
     ).fetchall()
-    by_ident: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
-    for row in rows:
-        if row[0] not in owners:
-            by_ident[row[0]].append(row)
-        name = display_name(row[5], row[1])
-        if name:
-            names[row[0]][name] += row[3]
-    for ident_id, platforms in by_ident.items():
-        if len(platforms) < 2:
-            continue
-        value = platforms[0][1]
-        seen = ", ".join(f"{p[2]} ({p[3]} message{'s' if p[3] != 1 else ''})" for p in platforms)
-        label = names[ident_id].most_common(1)[0][0] if names[ident_id] else None
-        out.add(
-            ident_id,
-            ident_id,
-            0.9,
-            f"the same number {value} appears on {seen}" + (f"; it is shown as '{label}'" if label else ""),
-            "same_number_across_platforms",
-            [p[4] for p in platforms],
-            label,
+    if not rows:
+        return []
+    names = ("identifier_id", "platform", "sent", "received", "first_sent_at", "example_message_id")
+    _upsert(
+        con,
+        "identifier_activity",
+        [dict(zip(names, r[:6], strict=True)) for r in rows],
+        "sent = identifier_activity.sent + excluded.sent, "
+        "received = identifier_activity.received + excluded.received, "
+        "first_sent_at = least(identifier_activity.first_sent_at, excluded.first_sent_at)",
+    )
+    return sorted({r[0] for r in rows if r[6] == "phone"})
+
+
+def _upsert(con: Any, table: str, rows: list[dict[str, Any]], update: str) -> None:
+    from evidence.db import arrow_view, rows_to_table, unique_key
+
+    key = ", ".join(unique_key(table))
+    with arrow_view(con, "_upsert_rows", rows_to_table(table, rows)):
+        con.execute(
+            f"INSERT INTO {table} BY NAME SELECT * FROM _upsert_rows ON CONFLICT ({key}) DO UPDATE SET {update}"
         )
 
 
-def _new_identifier_messages(con: Any, owners: set[str], out: Suggestions) -> None:
-    """Messages announcing another identifier: the sender and what the message names belong together."""
+# --- rules -------------------------------------------------------------------------------------------
+
+
+def same_display_name(con: Any, names: set[str], owners: set[str]) -> list[dict[str, Any]]:
+    """Identifiers that sent exported messages under one display name: the first one to use it is paired
+    with each other one."""
+    if not names:
+        return []
     rows = con.execute(
         """
-        SELECT m.message_id, m.platform, m.conversation, m.sender, m.sent_at_utc, m.body,
-               (SELECT mi.identifier_id FROM message_identifiers mi JOIN identifiers i USING (identifier_id)
-                WHERE mi.message_id = m.message_id AND mi.role = 'sender' AND i.kind IN ('email', 'phone', 'handle')
-                ORDER BY 1 LIMIT 1) AS sender_id,
-               list(DISTINCT i.identifier_id ORDER BY i.identifier_id)
-                   FILTER (WHERE mi.role = 'mentioned' AND i.kind IN ('email', 'phone', 'handle')) AS mentioned
-        FROM messages m
-        LEFT JOIN message_identifiers mi ON mi.message_id = m.message_id
-        LEFT JOIN identifiers i ON i.identifier_id = mi.identifier_id
-        WHERE m.duplicate_of IS NULL AND m.body IS NOT NULL AND regexp_matches(m.body, ?)
-        GROUP BY ALL
-        ORDER BY m.sent_at_utc NULLS LAST, m.message_id
+        SELECT n.identifier_id, i.kind || ':' || i.value, n.name, n.messages, n.first_at, n.example_message_id,
+               n.platform
+        FROM identifier_names n JOIN identifiers i USING (identifier_id)
+        WHERE lower(n.name) IN (SELECT unnest($names::VARCHAR[]))
+        ORDER BY n.first_at NULLS LAST, n.identifier_id
         """,
-        [NEW_IDENTIFIER_PATTERN],
+        {"names": sorted(names)},
     ).fetchall()
-    if not rows:
-        return
-    values = dict(con.execute("SELECT identifier_id, kind || ':' || value FROM identifiers").fetchall())
-    send_times = _send_times(con, sorted({r[6] for r in rows if r[6]}), FIRST_MESSAGES)
-    for message_id, platform, conversation, sender, sent_at, body, sender_id, mentioned in rows:
-        if sender_id in owners:
-            continue
-        named = [i for i in (mentioned or []) if i not in owners and i != sender_id]
-        said = f'{sender or "a message"} wrote on {_day(sent_at)} ({platform}): "{_snippet(body)}"'
-        label = display_name(sender, values.get(sender_id or "", "").split(":", 1)[-1])
-        if sender_id and named:
-            for other in named:
-                out.add(sender_id, other, 0.7, said, "new_identifier_message", [message_id], label)
-        elif named and len(named) >= 2 and re.search(r"(?i)changed", body or ""):
-            out.add(named[0], named[1], 0.8, said, "new_identifier_message", [message_id], None)
-        elif named:
-            for other in named:
-                out.add(other, other, 0.6, said, "new_identifier_message", [message_id], label)
-        elif sender_id:
-            earlier = (
-                bisect.bisect_left(send_times.get(sender_id, []), sent_at) if sent_at else FIRST_MESSAGES
-            )
-            if earlier < FIRST_MESSAGES:
-                _previous_sender(
-                    con, owners, out, message_id, sender_id, sent_at, platform, conversation, said, label
+    by_name: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+    for row in rows:
+        if row[0] not in owners and all(r[0] != row[0] for r in by_name[row[2].casefold()]):
+            by_name[row[2].casefold()].append(row)
+    found = []
+    for entries in by_name.values():
+        anchor, *others = entries
+        for other in others:
+            same_platform = anchor[6] == other[6]
+            found.append(
+                _evidence(
+                    "same_display_name",
+                    anchor[0],
+                    other[0],
+                    SAME_NAME_SAME_PLATFORM if same_platform else SAME_NAME,
+                    f"both sent messages as '{anchor[2]}': {anchor[1]} ({anchor[3]} on {anchor[6]}, first "
+                    f"{_day(anchor[4])}) and {other[1]} ({other[3]} on {other[6]}, first {_day(other[4])})",
+                    [anchor[5], other[5]],
+                    anchor[2],
+                    anchor[2].casefold(),
                 )
+            )
+    return found
 
 
-def _send_times(con: Any, sender_ids: list[str], first: int) -> dict[str, list[datetime]]:
-    """The `first` earliest send times of each identifier's canonical messages, sorted (one query for all
-    candidates). Enough to tell whether fewer than `first` were sent before a moment, without turning
-    every send time of a large case into a Python datetime."""
-    times: dict[str, list[datetime]] = defaultdict(list)
-    if not sender_ids:
-        return times
-    for identifier, sent_at in con.execute(
+def same_number_across_platforms(con: Any, numbers: list[str], owners: set[str]) -> list[dict[str, Any]]:
+    """One phone number used on two platforms (a WhatsApp sender number equal to an SMS address)."""
+    numbers = [n for n in numbers if n not in owners]
+    if not numbers:
+        return []
+    rows = con.execute(
         """
-        SELECT mi.identifier_id, m.sent_at_utc FROM message_identifiers mi JOIN messages m USING (message_id)
-        WHERE mi.role = 'sender' AND m.duplicate_of IS NULL AND m.sent_at_utc IS NOT NULL
-          AND mi.identifier_id IN (SELECT unnest(?::VARCHAR[]))
-        QUALIFY row_number() OVER (PARTITION BY mi.identifier_id ORDER BY m.sent_at_utc) <= ?
-        ORDER BY 1, 2
+        SELECT p.identifier_id, i.value, list(p.platform ORDER BY p.platform),
+               list(p.sent + p.received ORDER BY p.platform), list(p.example_message_id ORDER BY p.platform),
+               (SELECT arg_max(n.name, n.messages) FROM identifier_names n WHERE n.identifier_id = p.identifier_id)
+        FROM identifier_activity p JOIN identifiers i USING (identifier_id)
+        WHERE p.identifier_id IN (SELECT unnest($numbers::VARCHAR[]))
+        GROUP BY p.identifier_id, i.value
+        HAVING count(*) > 1
         """,
-        [sender_ids, first],
-    ).fetchall():
-        times[identifier].append(sent_at)
-    return times
+        {"numbers": numbers},
+    ).fetchall()
+    found = []
+    for ident, value, platforms, counts, examples, label in rows:
+        seen = ", ".join(
+            f"{p} ({c} message{'s' if c != 1 else ''})" for p, c in zip(platforms, counts, strict=True)
+        )
+        reason = f"the same number {value} appears on {seen}" + (
+            f"; it is shown as '{label}'" if label else ""
+        )
+        found.append(
+            _evidence("same_number_across_platforms", ident, ident, SAME_NUMBER, reason, examples, label, "")
+        )
+    return found
 
 
-def _previous_sender(
-    con: Any,
-    owners: set[str],
-    out: Suggestions,
-    message_id: str,
-    sender_id: str,
-    sent_at: datetime | None,
-    platform: str,
-    conversation: str | None,
-    said: str,
-    label: str | None,
-) -> None:
-    """'New address' without naming the old one: link to the last other sender who wrote to the same person
-    (or in the same chat) before, if this is one of the new identifier's first messages."""
-    if sent_at is None:
-        return
-    owner_list = sorted(owners) or [""]
-    row = con.execute(
-        f"""
-        SELECT s.identifier_id, si.kind || ':' || si.value, p.sent_at_utc, p.message_id,
-               (SELECT string_agg(DISTINCT ri.value, ', ') FROM message_identifiers r
-                JOIN identifiers ri ON ri.identifier_id = r.identifier_id
-                WHERE r.message_id = ? AND r.role = 'recipient') AS recipients
-        FROM messages p
-        JOIN message_identifiers s ON s.message_id = p.message_id AND s.role = 'sender'
-        JOIN identifiers si ON si.identifier_id = s.identifier_id
-        WHERE p.duplicate_of IS NULL AND p.sent_at_utc < ? AND s.identifier_id <> ?
-          AND si.kind = (SELECT kind FROM identifiers WHERE identifier_id = ?)
-          AND s.identifier_id NOT IN ({", ".join("?" for _ in owner_list)})
-          AND ((p.platform = ? AND p.conversation IS NOT DISTINCT FROM ?)
-               OR EXISTS (SELECT 1 FROM message_identifiers a JOIN message_identifiers b
-                          ON a.identifier_id = b.identifier_id
-                          WHERE a.message_id = p.message_id AND a.role = 'recipient'
-                            AND b.message_id = ? AND b.role = 'recipient'))
-        ORDER BY p.sent_at_utc DESC, p.message_id
-        LIMIT 1
+_ANNOUNCEMENTS = """
+SELECT m.message_id, m.platform, m.sender, m.sent_at_utc, m.body, s.identifier_id AS sender_id,
+       si.kind || ':' || si.value AS sender_shown, n.identifier_id AS named_id,
+       ni.kind || ':' || ni.value AS named_shown,
+       (SELECT min(a.first_sent_at) FROM identifier_activity a
+        WHERE a.identifier_id = n.identifier_id AND a.sent > 0) AS named_wrote
+FROM messages m
+JOIN message_identifiers s ON s.message_id = m.message_id AND s.role = 'sender'
+JOIN identifiers si ON si.identifier_id = s.identifier_id AND si.kind IN ('email', 'phone', 'handle')
+JOIN message_identifiers n ON n.message_id = m.message_id AND n.role = 'mentioned'
+JOIN identifiers ni ON ni.identifier_id = n.identifier_id AND ni.kind IN ('email', 'phone', 'handle')
+WHERE m.duplicate_of IS NULL AND m.kind <> 'ocr' AND list_contains(m.phrase_hits, 'own_identifier')
+  AND NOT list_contains(m.phrase_hits, 'third_party_identifier') AND n.identifier_id <> s.identifier_id
+  AND m.message_id IN (SELECT unnest($messages::VARCHAR[]))
+"""
+
+
+def own_new_identifier(con: Any, run_id: str, owners: set[str]) -> list[dict[str, Any]]:
+    """First-person announcements naming another identifier: the run's announcements, and earlier ones
+    naming an identifier that wrote for the first time in this run."""
+    messages = [
+        r[0]
+        for r in con.execute(
+            """
+            SELECT message_id FROM messages
+            WHERE loaded_in_run = $run AND list_contains(phrase_hits, 'own_identifier')
+            UNION
+            SELECT n.message_id FROM message_identifiers n
+            WHERE n.role = 'mentioned' AND n.identifier_id IN (
+                SELECT identifier_id FROM message_identifiers WHERE loaded_in_run = $run AND role = 'sender')
+            """,
+            {"run": run_id},
+        ).fetchall()
+    ]
+    if not messages:
+        return []
+    found = []
+    for row in con.execute(_ANNOUNCEMENTS, {"messages": messages}).fetchall():
+        message_id, platform, sender, sent_at, body, sender_id, sender_shown, named, named_shown, wrote = row
+        if sender_id in owners or named in owners:
+            continue
+        said = f'{sender or sender_shown} ({sender_shown}) wrote on {_day(sent_at)} ({platform}): "{_snippet(body)}"'
+        label = display_name(sender, sender_shown.split(":", 1)[1])
+        if wrote is not None:
+            reason = f"{said}; {named_shown} sent messages too (first {_day(wrote)})"
+            confidence = ANNOUNCED_AND_USED
+        else:
+            reason = f"{said}; no message from {named_shown} is in the case yet"
+            confidence = ANNOUNCED
+        found.append(
+            _evidence(
+                "own_new_identifier", sender_id, named, confidence, reason, [message_id], label, message_id
+            )
+        )
+    return found
+
+
+def number_change_notices(con: Any, run_id: str, owners: set[str]) -> list[dict[str, Any]]:
+    """A platform's own system line naming two numbers ("+44 7700 900123 changed to +44 7700 900456")."""
+    rows = con.execute(
+        """
+        SELECT m.message_id, m.platform, m.sent_at_utc, m.body,
+               list(i.identifier_id ORDER BY position(i.raw IN m.body))
+        FROM messages m
+        JOIN message_identifiers n ON n.message_id = m.message_id AND n.role = 'mentioned'
+        JOIN identifiers i ON i.identifier_id = n.identifier_id AND i.kind = 'phone'
+        WHERE m.loaded_in_run = $run AND m.kind = 'system' AND m.duplicate_of IS NULL
+          AND regexp_matches(m.body, '(?i)\\bchanged\\b.*\\bto\\b')
+        GROUP BY ALL
+        HAVING count(*) = 2
         """,
-        [message_id, sent_at, sender_id, sender_id, *owner_list, platform, conversation, message_id],
-    ).fetchone()
-    if row is None:
-        return
-    other, shown, when, other_message, recipients = row
-    to = f" to {recipients}" if recipients else ""
-    out.add(
-        sender_id,
-        other,
-        0.4,
-        f"{said}; the last different sender{to} before it was {shown} ({_day(when)})",
-        "new_identifier_message",
-        [message_id, other_message],
-        label,
-    )
+        {"run": run_id},
+    ).fetchall()
+    found = []
+    for message_id, platform, sent_at, body, (old, new) in rows:
+        if old in owners or new in owners:
+            continue
+        reason = f'{platform} recorded on {_day(sent_at)}: "{_snippet(body)}"'
+        found.append(
+            _evidence("number_change_notice", old, new, CHANGE_NOTICE, reason, [message_id], None, message_id)
+        )
+    return found
 
 
-def build_suggestions(con: Any, owners: set[str]) -> tuple[Suggestions, dict[str, Counter]]:
-    out = Suggestions()
-    names: dict[str, Counter] = defaultdict(Counter)
-    _same_display_name(con, owners, out, names)
-    _same_number_across_platforms(con, owners, out, names)
-    _new_identifier_messages(con, owners, out)
-    return out, names
+def collect_evidence(con: Any, scope: LinkScope, owners: set[str]) -> int:
+    """Run every rule over what the run loaded and store its evidence; returns how many pieces."""
+    names = _record_names(con, scope.run_id, owners)
+    numbers = _record_activity(con, scope.run_id)
+    found = [
+        *same_display_name(con, names, owners),
+        *same_number_across_platforms(con, numbers, owners),
+        *own_new_identifier(con, scope.run_id, owners),
+        *number_change_notices(con, scope.run_id, owners),
+    ]
+    if found:
+        rows = {row["evidence_id"]: {**row, "found_in_run": scope.run_id} for row in found}
+        ids = sorted(rows)
+        con.execute("DELETE FROM actor_evidence WHERE evidence_id IN (SELECT unnest(?::VARCHAR[]))", [ids])
+        insert_rows(con, "actor_evidence", list(rows.values()))
+    return len(found)
