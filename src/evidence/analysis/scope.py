@@ -44,8 +44,8 @@ def run_region(con: Any, run_id: str) -> str:
     """The phone region the run was started with (--region), GB when absent."""
     row = con.execute(
         "SELECT json_extract_string(parameters, '$.region') FROM ingest_runs WHERE run_id = ?", [run_id]
-    ).fetchone()
-    return ((row[0] if row else None) or "GB").upper()
+    ).fetchall()
+    return ((row[0][0] if row else None) or "GB").upper()
 
 
 def _owners_changed(con: Any, run_id: str) -> bool:
@@ -68,7 +68,7 @@ def adopt_legacy_rows(con: Any, run_id: str) -> int:
     """
     adopted = 0
     for table in NEW_ROWS.values():
-        legacy = con.execute(f"SELECT count(*) FROM {table} WHERE loaded_in_run IS NULL").fetchone()[0]
+        legacy = con.execute(f"SELECT count(*) FROM {table} WHERE loaded_in_run IS NULL").fetchall()[0][0]
         if legacy:
             con.execute(f"UPDATE {table} SET loaded_in_run = ? WHERE loaded_in_run IS NULL", [run_id])
             adopted += legacy
@@ -88,9 +88,9 @@ def _backfill_messages(con: Any, run_id: str) -> None:
     region = run_region(con, run_id)
     names = ", ".join(f'"{n}"' for n in arrow_schema("messages").names)
     while True:
-        table = con.execute(
-            f"SELECT {names} FROM messages WHERE loaded_in_run = ? AND dedup_key IS NULL LIMIT {BACKFILL_ROWS}",
-            [run_id],
+        table = con.sql(
+            f"SELECT {names} FROM messages WHERE loaded_in_run = $run AND dedup_key IS NULL LIMIT {BACKFILL_ROWS}",
+            params={"run": run_id},
         ).to_arrow_table()
         if table.num_rows == 0:
             return
@@ -110,7 +110,7 @@ def scope_of(con: Any, run_id: str) -> LinkScope:
     """Count what the run loaded (the run's rows are appended together, so DuckDB's zone maps skip the
     rest of the case)."""
     counts = {
-        kind: con.execute(f"SELECT count(*) FROM {table} WHERE loaded_in_run = ?", [run_id]).fetchone()[0]
+        kind: con.execute(f"SELECT count(*) FROM {table} WHERE loaded_in_run = ?", [run_id]).fetchall()[0][0]
         for kind, table in NEW_ROWS.items()
     }
     return LinkScope(
