@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from evidence.acquire.store import OriginalsStore
-from evidence.identifiers import Identifier, normalize
+from evidence.identifiers import Identifier, guess_identifier, normalize
 from evidence.images.languages import default_ocr_lang
 from evidence.parsers.rows import ParsedRows
 from evidence.timeutil import DEFAULT_TZ, TimeValue
@@ -103,7 +103,10 @@ class ParseContext:
         self.warning_count = 0
         self.message_count = 0
         self._identifiers_seen: set[tuple[str, str, str]] = set()
-        self._owner_values = {i.value for i in (self._owner_identifier(o) for o in options.owners) if i}
+        # the same reading of --owner as the actor rules' (identifiers.guess_identifier)
+        self._owner_values = {
+            i.value for i in (guess_identifier(o, options.region) for o in options.owners) if i
+        }
 
     # --- reading -------------------------------------------------------------------------------
     def read_bytes(self) -> bytes:
@@ -266,22 +269,6 @@ class ParseContext:
 
     def is_owner(self, ident: Identifier | None) -> bool:
         return ident is not None and ident.value in self._owner_values
-
-    def _owner_identifier(self, raw: str) -> Identifier | None:
-        text = raw.strip()
-        if "@" in text and not text.startswith("@"):
-            return normalize("email", text)
-        if text.startswith("@"):
-            return normalize("handle", text)
-        prefix = text.split(":", 1)[0]
-        if ":" in text and prefix.isalpha() and prefix.lower() != "tel":
-            # Platform-prefixed handle as stored by chat parsers (telegram:user123, discord:4567...):
-            # its digits must not be read as a phone number.
-            return normalize("handle", text)
-        phone = normalize("phone", text, self.options.region)
-        if phone is not None and "not_a_number" not in phone.flags:
-            return phone
-        return normalize("handle", text)
 
 
 def parse_key(parser_name: str, version: str, options_key: str) -> str:
