@@ -13,9 +13,9 @@ numbers and addresses thousands of times), not per message.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import re
-import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,12 +34,16 @@ from evidence.identifiers import (
 ENRICHED_COLUMNS = ("dedup_key", "source_key", "match_text", "phrase_hits")
 SEPARATOR = "\x1f"  # unit separator between the fields a key joins (rows whose fields hold one: see _keys)
 
-# Invisible direction marks and the byte-order mark: exports add them around names and bodies.
-_MARKS = "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff"
-_DROP_MARKS = dict.fromkeys(map(ord, _MARKS))
-# Rows whose body needs more than the identity to be normalised (RE2): leading, trailing, repeated or
-# non-space whitespace. Non-ASCII rows are normalised in Python too (NFC, marks).
-_ODD_SPACING = r"^\s|\s$|\s\s|[\t\n\r\f\v]"
+# Invisible direction marks and the byte-order mark: exports add them around names and bodies (RE2).
+_MARKS = r"[\x{200e}\x{200f}\x{202a}-\x{202e}\x{2066}-\x{2069}\x{feff}]"
+# Whitespace as Python's str.split() knows it, runs of which count as one space.
+_SPACES = (
+    r"[\t\n\x{0b}\x{0c}\r\x{1c}-\x{20}\x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}"
+    r"\x{205f}\x{3000}]+"
+)
+# ASCII rows that need more than the identity: leading, trailing, repeated or non-space whitespace.
+# Every other non-ASCII row is normalised too (NFC, marks).
+_ODD_SPACING = r"^[\t\n\x{0b}\x{0c}\r\x{1c}-\x{20}]|[\t\n\x{0b}\x{0c}\r\x{1c}-\x{20}]$|  |[\t\n\x{0b}\x{0c}\r\x{1c}-\x{1f}]"
 
 _ACCOUNTS = (
     r"(?:number|no\b|phone|mobile|cell|sim|email|e-mail|account|acc\b|profile|page|handle|insta|instagram|"
@@ -94,26 +98,31 @@ class Enriched:
 
 def normalise_body(text: str) -> str:
     """The body as deduplication compares it: NFC, no direction marks, whitespace runs as one space."""
-    return " ".join(unicodedata.normalize("NFC", text).translate(_DROP_MARKS).split())
+    return _normalise(pa.array([text], pa.string()))[0].as_py()
 
 
-def key_of(text: str) -> int:
-    """A stable signed 64-bit key of a text (BLAKE2b): the same in every run, process and version."""
-    return int.from_bytes(
-        hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little", signed=True
-    )
+def _normalise(text: pa.Array) -> pa.Array:
+    text = pc.utf8_normalize(text, "NFC")
+    text = pc.replace_substring_regex(text, _MARKS, "")
+    return pc.utf8_trim(pc.replace_substring_regex(text, _SPACES, " "), " ")
+
+
+def key_of(text: str | bytes) -> int:
+    """A stable signed 64-bit key of a text (BLAKE2b of its UTF-8): the same in every run, process and
+    version."""
+    data = text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little", signed=True)
 
 
 def _normalised_bodies(body: pa.ChunkedArray) -> pa.Array:
+    """normalise_body over a column: only the rows that need it (non-ASCII or odd spacing) are rewritten."""
     text = pc.fill_null(body, "")
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks()
     odd = pc.or_(pc.invert(pc.string_is_ascii(text)), pc.match_substring_regex(text, _ODD_SPACING))
-    odd = pc.fill_null(odd, False)
     if not pc.any(odd).as_py():
-        return text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
-    values = text.to_pylist()
-    for index in pc.indices_nonzero(odd).to_pylist():
-        values[index] = normalise_body(values[index])
-    return pa.array(values, pa.string())
+        return text
+    return pc.replace_with_mask(text, odd, _normalise(pc.filter(text, odd)))
 
 
 def _column(table: pa.Table, name: str) -> pa.Array:
@@ -124,7 +133,17 @@ def match_text(body: pa.ChunkedArray | pa.Array) -> pa.Array:
     """Lower case, every run of characters that are not letters or digits as one space, trimmed: the same
     for an exported message and for a bubble read from a screenshot."""
     lowered = pc.utf8_lower(pc.fill_null(body, ""))
-    return pc.utf8_trim_whitespace(pc.replace_substring_regex(lowered, r"[^\pL\pN]+", " "))
+    if isinstance(lowered, pa.ChunkedArray):
+        lowered = lowered.combine_chunks()
+    # ASCII rows: a cheap class, matched only where punctuation is (replacing every space is slow)
+    text = pc.replace_substring_regex(lowered, r"[^a-z0-9 ][^a-z0-9]*", " ")
+    text = pc.replace_substring_regex(text, r"  +", " ")
+    other = pc.invert(pc.string_is_ascii(lowered))
+    if pc.any(other).as_py():  # rows with other letters and digits: the Unicode classes
+        composed = pc.utf8_normalize(pc.filter(lowered, other), "NFC")  # e + U+0301 is é, a letter
+        unicode = pc.replace_substring_regex(composed, r"[^\pL\pN]+", " ")
+        text = pc.replace_with_mask(text, other, unicode)
+    return pc.utf8_trim(text, " ")
 
 
 def _keys(table: pa.Table, norm: pa.Array) -> tuple[pa.Array, pa.Array]:
@@ -132,7 +151,7 @@ def _keys(table: pa.Table, norm: pa.Array) -> tuple[pa.Array, pa.Array]:
     conversation = _column(table, "conversation")
     platform, kind = _column(table, "platform"), _column(table, "kind")
     fields = (platform, kind, conversation, sender, norm)
-    joined = pc.binary_join_element_wise(*fields, SEPARATOR).to_pylist()
+    joined = pc.binary_join_element_wise(*fields, SEPARATOR).cast(pa.binary()).to_pylist()
     # A field holding the separator itself could make two different rows join to one text: such rows
     # (practically never seen) are keyed on their fields as a JSON list instead.
     unsafe = pc.match_substring(fields[0], SEPARATOR)
@@ -140,7 +159,7 @@ def _keys(table: pa.Table, norm: pa.Array) -> tuple[pa.Array, pa.Array]:
         unsafe = pc.or_(unsafe, pc.match_substring(other, SEPARATOR))
     unsafe = pc.fill_null(unsafe, False)
     for index in pc.indices_nonzero(unsafe).to_pylist():
-        joined[index] = json.dumps([f[index].as_py() for f in fields], ensure_ascii=False)
+        joined[index] = json.dumps([f[index].as_py() for f in fields], ensure_ascii=False).encode()
     dedup = pa.array([key_of(text) for text in joined], pa.int64())
     external = pc.utf8_trim_whitespace(_column(table, "external_id"))
     has_id = pc.greater(pc.utf8_length(external), 0)
@@ -166,13 +185,30 @@ def _keys(table: pa.Table, norm: pa.Array) -> tuple[pa.Array, pa.Array]:
     return dedup, pa.array(source, pa.int64())
 
 
+# Every phrase list needs one of these words: a cheap RE2 check leaves the full patterns few rows.
+_PHRASE_WORDS = (
+    r"(?i)\b(?:my|me|i|i'?ve|i'?m|new|other|second|backup|spare|different|burner|changed|this|it'?s|its|his|"
+    r"her|their|text|message|msg|call|ring|add|contact|reach|find|follow)\b|'s\b"
+)
+
+
 def _phrase_hits(body: pa.ChunkedArray) -> pa.Array:
     text = pc.fill_null(body, "")
-    hits: list[list[str]] = [[] for _ in range(len(text))]
-    for name, pattern in PHRASES.items():
-        for index in pc.indices_nonzero(pc.match_substring_regex(text, pattern)).to_pylist():
-            hits[index].append(name)
-    return pa.array(hits, pa.list_(pa.string()))
+    rows = pc.indices_nonzero(pc.match_substring_regex(text, _PHRASE_WORDS))
+    hits: dict[int, list[str]] = {}
+    if len(rows):
+        candidates = pc.take(text, rows)
+        numbers = rows.to_pylist()
+        for name, pattern in PHRASES.items():
+            for index in pc.indices_nonzero(pc.match_substring_regex(candidates, pattern)).to_pylist():
+                hits.setdefault(numbers[index], []).append(name)
+    counts = [0] * len(text)
+    values: list[str] = []
+    for row in sorted(hits):
+        counts[row] = len(hits[row])
+        values.extend(hits[row])
+    offsets = pa.array([0, *itertools.accumulate(counts)], pa.int32())
+    return pa.ListArray.from_arrays(offsets, pa.array(values, pa.string()))
 
 
 _SCANNER: list[Any] = []  # one in-memory DuckDB per process, for its RE2 over whole columns

@@ -94,29 +94,33 @@ def _evidence(
 
 # --- what the run loaded: names and platforms of its identifiers ---------------------------------------
 
+# The run's exported messages per sender identifier and the name it was shown under (a chat has few).
 _RUN_SENDERS = """
-SELECT mi.identifier_id, i.kind || ':' || i.value AS shown, m.sender, m.platform, m.message_id, m.sent_at_utc
+SELECT mi.identifier_id, any_value(i.kind || ':' || i.value) AS shown, m.sender, count(*) AS messages,
+       min(m.sent_at_utc) AS first_at, arg_min(m.platform, m.sent_at_utc) AS platform,
+       arg_min(m.message_id, m.sent_at_utc) AS example_message_id
 FROM message_identifiers mi
 JOIN messages m ON m.message_id = mi.message_id
 JOIN identifiers i ON i.identifier_id = mi.identifier_id
 WHERE mi.loaded_in_run = $run AND mi.role = 'sender' AND m.duplicate_of IS NULL AND m.kind <> 'ocr'
-  AND i.kind IN ('email', 'phone', 'handle')
+  AND i.kind IN ('email', 'phone', 'handle') AND m.sender IS NOT NULL
+GROUP BY mi.identifier_id, m.sender
 """
 
 
 def _record_names(con: Any, run_id: str, owners: set[str]) -> set[str]:
     """Add the run's display names to identifier_names; returns the folded names it touched."""
     counts: dict[tuple[str, str], list[Any]] = {}
-    for ident, shown, sender, platform, message_id, sent_at in con.execute(
+    for ident, shown, sender, messages, first_at, platform, example in con.execute(
         _RUN_SENDERS, {"run": run_id}
     ).fetchall():
         name = display_name(sender, shown.split(":", 1)[1])
         if name is None:
             continue
-        entry = counts.setdefault((ident, name), [0, sent_at, platform, message_id])
-        entry[0] += 1
-        if sent_at is not None and (entry[1] is None or sent_at < entry[1]):
-            entry[1:] = [sent_at, platform, message_id]
+        entry = counts.setdefault((ident, name), [0, first_at, platform, example])
+        entry[0] += messages
+        if first_at is not None and (entry[1] is None or first_at < entry[1]):
+            entry[1:] = [first_at, platform, example]
     if not counts:
         return set()
     rows = [
