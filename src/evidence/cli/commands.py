@@ -196,7 +196,8 @@ def print_timeline(columns: list[str], rows: list[tuple]) -> None:
     table.add_column("when (UTC)", no_wrap=True)
     table.add_column("platform", no_wrap=True)
     table.add_column("kind", no_wrap=True)
-    table.add_column("sender", overflow="fold", max_width=32)
+    table.add_column("who", overflow="fold", max_width=32)  # the confirmed actor, else the sender
+    table.add_column("suggested", overflow="fold", max_width=28)
     table.add_column("text", overflow="fold", ratio=1)
     table.add_column("seen", justify="right")
     table.add_column("flags", overflow="fold", max_width=24)
@@ -209,6 +210,7 @@ def print_timeline(columns: list[str], rows: list[tuple]) -> None:
             str(row[index["platform"]] or ""),
             str(row[index["kind"]] or ""),
             str(row[index["actor"]] or row[index["sender"]] or ""),
+            str(row[index["suggested_actor"]] or ""),
             text if len(text) <= 200 else text[:199] + "…",
             str(row[index["occurrences"]]),
             ", ".join(row[index["flags"]] or []),

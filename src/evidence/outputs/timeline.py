@@ -16,6 +16,7 @@ TIMELINE_COLUMNS = (
     "platform",
     "kind",
     "actor",
+    "suggested_actor",
     "sender",
     "text",
     "occurrences",
