@@ -8,6 +8,7 @@ FORMAT_MODULES (specific signatures before looser ones), whatever order the modu
 from __future__ import annotations
 
 import importlib
+import threading
 from collections.abc import Iterator
 
 from evidence.parsers.base import Parser, Sample
@@ -46,6 +47,7 @@ class ParserRegistry:
         self._modules: dict[str, str] = {}
         self._module_order = {f"{package}.{name}": index for index, name in enumerate(modules)}
         self._loaded = not modules
+        self._loading = threading.RLock()  # re-entrant: importing a parser module registers it
 
     def register(self, cls: type[Parser]) -> type[Parser]:
         """Class decorator: instantiate and register; a second parser with the same name is refused."""
@@ -61,14 +63,18 @@ class ParserRegistry:
         return cls
 
     def _load(self) -> None:
-        """Import every listed parser module once, then put the parsers in detection order."""
+        """Import every listed parser module once, then put the parsers in detection order (one thread
+        loads; another asking meanwhile waits, so nobody detects with half the parsers)."""
         if self._loaded:
             return
-        self._loaded = True
-        for module in self._module_order:
-            importlib.import_module(module)
-        ordered = sorted(self._parsers, key=lambda name: self._module_order[self._modules[name]])
-        self._parsers = {name: self._parsers[name] for name in ordered}
+        with self._loading:
+            if self._loaded:
+                return
+            for module in self._module_order:
+                importlib.import_module(module)
+            ordered = sorted(self._parsers, key=lambda name: self._module_order[self._modules[name]])
+            self._parsers = {name: self._parsers[name] for name in ordered}
+            self._loaded = True
 
     def get(self, name: str) -> Parser:
         self._load()

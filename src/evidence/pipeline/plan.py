@@ -77,10 +77,12 @@ def warm_up() -> threading.Thread:
             import evidence.pipeline.extract
             import evidence.pipeline.staging  # noqa: F401
             from evidence.db import _schema_database
+            from evidence.parsers import REGISTRY
             from evidence.parsers.detect import mime_of
 
             _schema_database()
             mime_of(b"warm-up")  # loads libmagic's database
+            REGISTRY.names()  # imports every parser module (the registry loads them on first use)
         except Exception:
             log.debug("warm-up import failed", exc_info=True)
 
