@@ -123,7 +123,13 @@ def read_chat(
     if len(bubbles) < 2:
         return None
     top = bubbles[0].y
-    header_lines = [ln for ln in loose if ln.y + ln.h <= top and _in_header(ln, layout)]
+    header_lines = [
+        ln
+        for ln in loose
+        if ln.y + ln.h <= top
+        and _in_header(ln, layout)
+        and not (_centered(ln, layout.width) and _parse_day(ln.text, reference_day, region_code)[2])
+    ]
     separators = [
         ln
         for ln in loose
@@ -157,8 +163,12 @@ def read_chat(
 
 
 def _in_header(line: OcrLine, layout: Layout) -> bool:
-    bar = next((r for r in layout.regions if r.kind == "bar" and r.y <= line.center[1] <= r.y + r.h), None)
-    return bar is not None or line.y <= 0.15 * layout.height
+    """In the header bar when the screenshot has one at its top, else in the top 15% of the screen."""
+    bars = [r for r in layout.regions if r.kind == "bar"]
+    if any(r.y <= line.center[1] <= r.y + r.h for r in bars):
+        return True
+    top_bar = any(r.y <= 0.05 * layout.height for r in bars)
+    return not top_bar and line.y <= 0.15 * layout.height
 
 
 def _centered(line: OcrLine, width: int) -> bool:
