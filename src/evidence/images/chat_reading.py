@@ -12,6 +12,7 @@ from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from evidence.images.layout import SIDES, Layout, Region, app_of
+from evidence.timeutil import month_first
 
 if TYPE_CHECKING:
     from evidence.images.ocr import OcrLine, OcrResult
@@ -290,8 +291,7 @@ def _parse_day(
     slash = re.fullmatch(r"(\d{1,2})/(\d{1,2})/(\d{4})", clean)
     if slash:
         a, b, year = (int(g) for g in slash.groups())
-        month_first = region_code.upper() in ("US", "CA", "PH")
-        month, day_ = (a, b) if month_first else (b, a)
+        month, day_ = (a, b) if month_first(region_code) else (b, a)
         flags = ("ambiguous_day_month",) if a <= 12 and b <= 12 and a != b else ()
         try:
             return date(year, month, day_), flags, True
