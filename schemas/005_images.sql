@@ -84,7 +84,7 @@ CREATE TABLE IF NOT EXISTS image_groups (
 );
 COMMENT ON TABLE image_groups IS 'Near-identical images (re-saved, cropped, recompressed screenshots) grouped together; every member stays a separate original.';
 COMMENT ON COLUMN image_groups.sha256 IS 'Member image (images.sha256).';
-COMMENT ON COLUMN image_groups.group_id IS 'Group identifier (stable for the same members).';
+COMMENT ON COLUMN image_groups.group_id IS 'Group identifier, kept as images join the group in later runs; groups joined together keep the smallest of their ids.';
 COMMENT ON COLUMN image_groups.representative_sha256 IS 'The largest image of the group (most pixels), shown first.';
 COMMENT ON COLUMN image_groups.phash_distance IS 'Hamming distance between this image''s perceptual hash and the representative''s (0 = same picture, 64 bits in all).';
 COMMENT ON COLUMN image_groups.text_similarity IS 'Similarity of this image''s OCR text to the representative''s, 0 to 100 (rapidfuzz), when both have text.';
