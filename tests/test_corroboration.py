@@ -15,7 +15,7 @@ import pytest
 from corroboration_case import JORDAN, OWNER, SHOTS, TZ, Bubble, write_case
 from screenshot_generator import render
 
-from evidence.analysis.corroboration import fold, text_score
+from evidence.analysis.corroboration import _name_score, fold, text_score
 from evidence.pipeline.parameters import IngestParameters
 from evidence.pipeline.run import ingest
 
@@ -219,3 +219,8 @@ def test_a_case_linked_by_the_old_rules_is_relinked_once(
     assert _links(case) == _links(together)
     figures = _measure(case, truth, sources[-1])
     assert figures["recall"] >= 0.8 and figures["precision"] == 1.0
+
+
+def test_a_short_header_name_is_not_part_of_every_longer_name() -> None:
+    assert _name_score("jordan", "jordan blake") == 100
+    assert _name_score("al", "alex marsh") < 80 and _name_score("al", "al") == 100

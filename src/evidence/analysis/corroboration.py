@@ -236,7 +236,6 @@ class _Bubble:
 class _Candidate:
     message_id: str
     conversation: str | None
-    names: list[str]
     sent_at: datetime
     order: tuple[datetime, str]
     text_score: float
@@ -284,8 +283,6 @@ def _candidate_rows(con: Any, shas: list[str]) -> list[tuple[Any, ...]]:
 
 def _evaluate(bubble: _Bubble, row: tuple[Any, ...]) -> _Candidate | None:
     """The candidate with its scores, or None when text, direction or conversation rule it out."""
-    from rapidfuzz import fuzz
-
     _, message_id, conversation, sender, recipients, direction, match_text, sent_at, locator = row
     if bubble.direction and direction and bubble.direction != direction:
         return None
@@ -305,14 +302,23 @@ def _evaluate(bubble: _Bubble, row: tuple[Any, ...]) -> _Candidate | None:
     names = [conversation, *(recipients or [])] + ([sender] if bubble.direction != "outgoing" else [])
     names = [n for n in (_norm(n) for n in names if n) if n]
     conversation_score = None
-    if bubble.conversation and _norm(bubble.conversation) and names:
-        conversation_score = max(fuzz.partial_ratio(_norm(bubble.conversation), n) for n in names)
+    shown = _norm(bubble.conversation)
+    if shown and names:
+        conversation_score = max(_name_score(shown, n) for n in names)
         if conversation_score < CONVERSATION_SCORE:
             return None
     delta = (sent_at - bubble.sent_at).total_seconds() if bubble.sent_at is not None else None
-    return _Candidate(
-        message_id, conversation, names, sent_at, (sent_at, locator), score, conversation_score, delta
-    )
+    return _Candidate(message_id, conversation, sent_at, (sent_at, locator), score, conversation_score, delta)
+
+
+def _name_score(shown: str, name: str) -> float:
+    """How well a header name fits an export's name: a part of it is enough ("Jordan" for "Jordan
+    Blake"), unless the shorter is under 4 characters ("Al" is not a part of every "Alex")."""
+    from rapidfuzz import fuzz
+
+    if min(len(shown), len(name)) < 4:
+        return float(fuzz.ratio(shown, name))
+    return float(fuzz.partial_ratio(shown, name))
 
 
 def _rank(bubble: _Bubble, candidate: _Candidate) -> tuple[float, float]:
@@ -332,7 +338,7 @@ def _choose(bubbles: list[_Bubble]) -> list[tuple[_Bubble, _Candidate, str]]:
     """
     basis = ""
     if bubbles and not bubbles[0].conversation:
-        sure = Counter()
+        sure: Counter[str | None] = Counter()
         for bubble in bubbles:
             best = _best(bubble, bubble.candidates)
             if best and len({c.conversation for c in best}) == 1:
