@@ -84,7 +84,7 @@ CREATE TABLE IF NOT EXISTS image_groups (
 );
 COMMENT ON TABLE image_groups IS 'Near-identical images (re-saved, cropped, recompressed screenshots) grouped together; every member stays a separate original.';
 COMMENT ON COLUMN image_groups.sha256 IS 'Member image (images.sha256).';
-COMMENT ON COLUMN image_groups.group_id IS 'Group identifier (stable for the same members).';
+COMMENT ON COLUMN image_groups.group_id IS 'Group identifier, kept as images join the group in later runs; groups joined together keep the smallest of their ids.';
 COMMENT ON COLUMN image_groups.representative_sha256 IS 'The largest image of the group (most pixels), shown first.';
 COMMENT ON COLUMN image_groups.phash_distance IS 'Hamming distance between this image''s perceptual hash and the representative''s (0 = same picture, 64 bits in all).';
 COMMENT ON COLUMN image_groups.text_similarity IS 'Similarity of this image''s OCR text to the representative''s, 0 to 100 (rapidfuzz), when both have text.';
@@ -102,7 +102,25 @@ CREATE TABLE IF NOT EXISTS corroborations (
 COMMENT ON TABLE corroborations IS 'OCR-read messages from screenshots that match an exported message: the screenshot corroborates the export (and the export confirms what OCR read). A suggestion, not a merge.';
 COMMENT ON COLUMN corroborations.ocr_message_id IS 'Message read by OCR from a screenshot (messages.kind = ocr).';
 COMMENT ON COLUMN corroborations.message_id IS 'Exported message it matches (messages.message_id).';
-COMMENT ON COLUMN corroborations.text_score IS 'Fuzzy similarity of the two texts, 0 to 100 (rapidfuzz ratio after lower-casing and collapsing spaces).';
+COMMENT ON COLUMN corroborations.text_score IS 'Similarity of the two texts, 0 to 100: rapidfuzz ratio of both messages'' match_text with spaces removed and letters OCR confuses folded (l/1 as i, 0 as o, rn as m).';
 COMMENT ON COLUMN corroborations.conversation_score IS 'Fuzzy similarity of the screenshot header name to the export''s conversation or sender, 0 to 100; NULL when the screenshot shows none.';
 COMMENT ON COLUMN corroborations.time_delta_seconds IS 'Export time minus screenshot time in seconds; NULL when the screenshot has no usable date.';
 COMMENT ON COLUMN corroborations.reason IS 'Why the two are linked, in words.';
+
+CREATE TABLE IF NOT EXISTS ocr_message_windows (
+    ocr_message_id VARCHAR PRIMARY KEY,
+    sha256 VARCHAR NOT NULL,
+    earliest_utc TIMESTAMPTZ,
+    latest_utc TIMESTAMPTZ,
+    minute_of_day SMALLINT,
+    tz VARCHAR,
+    basis VARCHAR NOT NULL
+);
+COMMENT ON TABLE ocr_message_windows IS 'When each OCR-read message can have been sent, as far as its screenshot shows: where screenshot corroboration looks for the exported message, from either side (a new screenshot, or a new export).';
+COMMENT ON COLUMN ocr_message_windows.ocr_message_id IS 'Message read by OCR (messages.message_id, kind ocr).';
+COMMENT ON COLUMN ocr_message_windows.sha256 IS 'Screenshot it was read from (images.sha256).';
+COMMENT ON COLUMN ocr_message_windows.earliest_utc IS 'Earliest time it can have been sent; NULL when nothing on or about the screenshot bounds it.';
+COMMENT ON COLUMN ocr_message_windows.latest_utc IS 'Latest time it can have been sent; equal to earliest_utc when the screenshot shows its date and time.';
+COMMENT ON COLUMN ocr_message_windows.minute_of_day IS 'Time of day shown on the bubble in minutes after midnight (local time in tz), NULL when none was read.';
+COMMENT ON COLUMN ocr_message_windows.tz IS 'Time zone the bubble time was read in (the run''s --tz).';
+COMMENT ON COLUMN ocr_message_windows.basis IS 'screen_date (day separator and time on screen), dated_bubble_below (a later dated bubble of the same screenshot bounds it), capture_time (the screenshot''s own time bounds it) or none.';

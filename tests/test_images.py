@@ -12,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 from rows import file_row
 from screenshot_generator import ChatLine, render, sample_spec, save
 
@@ -145,6 +145,43 @@ def test_decompression_bomb_fails_cleanly(parse, tmp_path: Path) -> None:
     assert row["status"] == "failed" and "decompression bomb" in row["status_reason"]
     assert [e["severity"] for e in out.rows["ingest_errors"]] == ["error"]
     assert "images" not in out.rows and Image.MAX_IMAGE_PIXELS is not None
+
+
+@pytest.mark.parametrize("limit", [50_000, 150_000])  # 230,400 pixels: above twice the limit, above it
+def test_more_pixels_than_allowed_fails_the_image(parse, tmp_path: Path, monkeypatch, limit: int) -> None:
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", limit)
+    out = parse(save(sample_spec(), tmp_path / "shot.png"))
+    row = file_row(out)
+    assert row["status"] == "failed" and "decompression bomb" in row["status_reason"]
+    assert "images" not in out.rows and "messages" not in out.rows
+
+
+def test_a_bomb_met_while_rotating_is_not_swallowed(parse, tmp_path: Path, monkeypatch) -> None:
+    """The pixel check raised while the EXIF orientation is applied fails the file (it was suppressed)."""
+
+    def transpose(image: Image.Image, **_: object) -> Image.Image:
+        Image._decompression_bomb_check((100_000, 100_000))
+        return image
+
+    monkeypatch.setattr(ImageOps, "exif_transpose", transpose)
+    out = parse(save(sample_spec(), tmp_path / "shot.png"))
+    row = file_row(out)
+    assert row["status"] == "failed" and "decompression bomb" in row["status_reason"]
+    assert Image.MAX_IMAGE_PIXELS is not None
+
+
+def test_a_failed_exif_rotation_is_flagged(parse, tmp_path: Path, monkeypatch) -> None:
+    def transpose(image: Image.Image, **_: object) -> Image.Image:
+        raise OSError("orientation 6 cannot be applied to this image")
+
+    monkeypatch.setattr(ImageOps, "exif_transpose", transpose)
+    out = parse(_exif_jpeg(tmp_path / "IMG_20240312_211600.jpg"))
+    row = file_row(out)
+    assert (row["status"], row["warnings"]) == ("parsed", 1)
+    assert "EXIF orientation could not be applied" in out.rows["ingest_errors"][0]["error"]
+    (image,) = out.rows["images"]
+    assert "exif_rotation_failed" in image["flags"]
+    assert len(out.rows["messages"]) == 4  # read as stored (this one is upright)
 
 
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG"])

@@ -86,3 +86,15 @@ def test_shared_fixture_european_is_parsed(parse, shared_fixtures: Path) -> None
     with Image.open(path) as img:
         assert (image["width"], image["height"]) == img.size
     assert image["ocr_text"] and "@" in image["ocr_text"]
+
+
+def test_wallpaper_doodles_do_not_join_bubbles() -> None:
+    """WhatsApp's doodle wallpaper touches the bubbles; thin strokes are not fills, so each bubble stays
+    a region of its own in both themes."""
+    for dark in (False, True):
+        plain = find_layout(render(sample_spec(dark=dark, app="whatsapp")))
+        doodled = find_layout(render(sample_spec(dark=dark, app="whatsapp", wallpaper=True)))
+        assert [r.kind for r in doodled.regions] == [r.kind for r in plain.regions]
+        assert [r.kind for r in doodled.regions].count("left") == 3
+        for a, b in zip(plain.regions, doodled.regions, strict=True):
+            assert abs(a.x - b.x) <= 2 and abs(a.y - b.y) <= 2 and abs(a.h - b.h) <= 2

@@ -49,3 +49,21 @@ def test_epoch() -> None:
 def test_unknown_zone_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="unknown time zone"):
         zone("Europe/Atlantis")
+
+
+@pytest.mark.parametrize(
+    ("region", "expected"),
+    [("US", True), ("PH", True), ("pr", True), ("GU", True), ("CA", False), ("GB", False), (None, False)],
+)
+def test_one_month_first_list_for_exports_and_screenshots(region: str | None, expected: bool) -> None:
+    """WhatsApp exports and screenshot day separators read an undecided 03/04/2024 the same way, from the
+    one list in timeutil; Canada writes both orders, so it keeps the day-first default (and the flag)."""
+    from evidence.images.chat_reading import _parse_day
+    from evidence.parsers.whatsapp.dates import _order_from_votes
+    from evidence.timeutil import month_first
+
+    assert month_first(region) is expected
+    assert _order_from_votes(0, 0, 0, 0, 0, region).day_first is not expected
+    day, flags, is_separator = _parse_day("03/04/2024", None, region or "GB")
+    assert is_separator and flags == ("ambiguous_day_month",)
+    assert (day.month, day.day) == ((3, 4) if expected else (4, 3))

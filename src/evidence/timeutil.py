@@ -23,6 +23,20 @@ PRECISIONS = ("second", "minute", "day", "unknown")
 
 DEFAULT_TZ = "Europe/London"
 
+# Regions (ISO 3166 codes, as --region) whose numeric dates are written month first (03/12/2024 is 12 March):
+# the United States, the territories that follow it (AS, GU, MP, PR, UM, VI), the freely associated states
+# (FM, MH, PW) and the Philippines. Every other region is read day first. Canada is not here: it writes
+# both (month first after US usage, day first after British and French usage, and year first
+# officially; CLDR's short date for en_CA and fr_CA is y-MM-dd), so no default is right for it and an
+# order the data do not decide is flagged ambiguous_day_month whichever way it is read. This is the one
+# list: WhatsApp exports and screenshot day separators both use it.
+MONTH_FIRST_REGIONS = frozenset({"US", "PH", "FM", "MH", "PW", "GU", "AS", "PR", "VI", "UM", "MP"})
+
+
+def month_first(region: str | None) -> bool:
+    """Whether a numeric date that its digits do not decide is read month first in this region."""
+    return (region or "").upper() in MONTH_FIRST_REGIONS
+
 
 @dataclass(frozen=True)
 class TimeValue:

@@ -12,6 +12,7 @@ from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from evidence.images.layout import SIDES, Layout, Region, app_of
+from evidence.timeutil import month_first
 
 if TYPE_CHECKING:
     from evidence.images.ocr import OcrLine, OcrResult
@@ -19,7 +20,35 @@ if TYPE_CHECKING:
 _TIME = re.compile(
     r"(?:^|\s)(?P<t>(?P<h>[012]?\d)[:.](?P<m>[0-5]\d)(?:\s?(?P<ap>[AaPp])\.?[Mm]\.?)?)[^\w]{0,4}\s*$"
 )
-_STATUS_NOISE = re.compile(r"^\W*(\d{1,2}[:.]\d{2}|\d{1,3}\s?%|lte|5g|4g|wi-?fi)\W*$", re.IGNORECASE)
+# One word of a bubble's time stamp: "21:07", "9:04", "9:04pm", "21.07"; "pm" may be the next word. Tesseract
+# sometimes glues the stamp to the last word of the text ("me21:07"): that word is kept as `pre`.
+_TIME_WORD = re.compile(
+    r"^(?P<pre>(?:.*[^\W\d])?)\W{0,2}(?P<h>[012]?\d)[:.;](?P<m>[0-5]\d)(?:(?P<ap>[AaPp])\.?[Mm]\.?)?\W{0,2}$"
+)
+_AM_PM_WORD = re.compile(r"^(?P<ap>[AaPp])\.?[Mm]\.?\W{0,2}$")
+# Status bar (clock, battery, signal, carrier, network): never a contact's name.
+_CLOCK = re.compile(r"(?<!\d)[012]?\d[:.]\d{2}(?!\d)")
+_PERCENT = re.compile(r"\d{1,3}\s?%")
+_NETWORK = re.compile(
+    r"^(lte\+?|volte|vowifi|wi-?fi|wlan|[2-5]g\+?|[2-5]g\s?e|h\+?|e|4g\+|5g\s?uc|5g\s?uw|nr|sos|"
+    r"no\s?service|emergency\s?calls?\s?only|r)$",
+    re.IGNORECASE,
+)
+# Carriers whose names appear in status bars (the common ones in the UK, Ireland, the US and Europe);
+# a header line made only of these and network words is the status bar.
+CARRIERS = frozenset(
+    {
+        "ee", "o2", "o2-uk", "vodafone", "vodafone uk", "three", "3", "giffgaff", "tesco", "tesco mobile",
+        "sky", "bt", "virgin", "lyca", "lebara", "smarty", "voxi", "id mobile", "asda mobile", "talkmobile",
+        "verizon", "at&t", "t-mobile", "sprint", "cricket", "boost", "orange", "sfr", "free", "bouygues",
+        "telekom", "movistar", "vivo", "claro", "tim", "wind", "iliad", "meteor", "eir", "airtel", "jio",
+        "telstra", "optus", "rogers", "bell", "telus", "fido", "carrier",
+    }
+)  # fmt: skip
+# How tesseract reads signal bars, wifi fans and battery outlines: short runs of strokes and brackets.
+_SIGNAL_GLYPHS = re.compile(
+    r"^[ailtu1|!.:,'`^\-]{1,5}$|^\W{1,4}$|^\w?[\])}\[({]\w?$|^[a-z]{0,2}\W$", re.IGNORECASE
+)
 _SUBTITLE = re.compile(r"\b(online|last seen|typing|tap here|active now|business account)\b", re.IGNORECASE)
 _DAY_FORMATS = (
     "%d %B %Y",
@@ -95,7 +124,13 @@ def read_chat(
     if len(bubbles) < 2:
         return None
     top = bubbles[0].y
-    header_lines = [ln for ln in loose if ln.y + ln.h <= top and _in_header(ln, layout)]
+    header_lines = [
+        ln
+        for ln in loose
+        if ln.y + ln.h <= top
+        and _in_header(ln, layout)
+        and not (_centered(ln, layout.width) and _parse_day(ln.text, reference_day, region_code)[2])
+    ]
     separators = [
         ln
         for ln in loose
@@ -106,14 +141,7 @@ def read_chat(
     messages = []
     for bubble in bubbles:
         lines = sorted(in_bubble[id(bubble)], key=lambda ln: (ln.y, ln.x))
-        texts = [ln.text for ln in lines]
-        time_text, time_of_day = None, None
-        match = _TIME.search(texts[-1])
-        if match and (parsed := _time_of(match)) is not None:
-            time_text, time_of_day = match["t"], parsed
-            texts[-1] = texts[-1][: match.start()].strip()
-            if not texts[-1]:
-                texts.pop()
+        time_text, time_of_day, texts = _bubble_time(lines, bubble)
         words = [w.confidence for ln in lines for w in ln.words]
         above = [s for s in separators if s[0].y < bubble.y]
         day_text, day, day_flags = (
@@ -136,17 +164,89 @@ def read_chat(
 
 
 def _in_header(line: OcrLine, layout: Layout) -> bool:
-    bar = next((r for r in layout.regions if r.kind == "bar" and r.y <= line.center[1] <= r.y + r.h), None)
-    return bar is not None or line.y <= 0.15 * layout.height
+    """In the header bar when the screenshot has one at its top, else in the top 15% of the screen."""
+    bars = [r for r in layout.regions if r.kind == "bar"]
+    if any(r.y <= line.center[1] <= r.y + r.h for r in bars):
+        return True
+    top_bar = any(r.y <= 0.05 * layout.height for r in bars)
+    return not top_bar and line.y <= 0.15 * layout.height
 
 
 def _centered(line: OcrLine, width: int) -> bool:
     return abs(line.x + line.w / 2 - width / 2) <= 0.1 * width and line.w <= 0.7 * width
 
 
+def _bubble_time(lines: list[OcrLine], bubble: Region) -> tuple[str | None, time | None, list[str]]:
+    """(time as read, time of day, the bubble's text lines without it).
+
+    The stamp is the last time-shaped word in the bubble's bottom-right corner (where chat apps draw it),
+    with an "am"/"pm" word after it; read ticks and other marks right of it go with it. A time elsewhere
+    ("see you at 9:30") is text. Lines without word boxes are read as before: a time ending the last line.
+    """
+    texts = [ln.text for ln in lines]
+    bottom = bubble.y + bubble.h
+    found: tuple[int, int] | None = None
+    for i, line in enumerate(lines):
+        for j, word in enumerate(line.words):
+            if not _TIME_WORD.match(word.text):
+                continue
+            near_bottom = bottom - (word.y + word.h) <= max(2 * word.h, 0.2 * bubble.h)
+            if near_bottom and word.x + word.w >= bubble.x + 0.5 * bubble.w:
+                found = (i, j)
+    if found is not None:
+        i, j = found
+        words = lines[i].words
+        match = _TIME_WORD.match(words[j].text)
+        assert match is not None
+        stamp = [words[j].text[len(match["pre"]) :]]
+        ap = match["ap"]
+        if ap is None and j + 1 < len(words) and (am_pm := _AM_PM_WORD.match(words[j + 1].text)):
+            ap = am_pm["ap"]
+            stamp.append(words[j + 1].text)
+        parsed = _clock(int(match["h"]), int(match["m"]), ap)
+        if parsed is not None:
+            texts[i] = " ".join([w.text for w in words[:j]] + [match["pre"]]).strip()
+            return " ".join(stamp).strip(" ,;"), parsed, [t for t in texts if t]
+    match = _TIME.search(texts[-1]) if texts and not lines[-1].words else None
+    if match and (parsed := _time_of(match)) is not None:
+        texts[-1] = texts[-1][: match.start()].strip()
+        return match["t"], parsed, [t for t in texts if t]
+    return None, None, texts
+
+
+def is_status_bar(line: OcrLine, status_rows: list[OcrLine] | None = None) -> bool:
+    """Whether a header line is the phone's status bar (clock, battery, signal, carrier, network).
+
+    A clock or a percentage anywhere in the line, or nothing but carrier and network names, is the status
+    bar. Signal bars and battery outlines read as strokes ("all", "il", "a)") count only beside such a
+    line (overlapping it vertically), so a contact really named "Al" below it keeps the name.
+    """
+    text = line.text
+    if _CLOCK.search(text) or _PERCENT.search(text):
+        return True
+    words = [w.text for w in line.words] or text.split()
+    plain = [w.strip(".,;:!?()[]{}'\"").lower() for w in words]
+    if plain and all(_network_word(w) for w in plain if w) and any(plain):
+        return True
+    beside = any(
+        other is not line and other.y < line.y + line.h and line.y < other.y + other.h
+        for other in status_rows or []
+    )
+    return beside and all(_network_word(w.lower()) or _SIGNAL_GLYPHS.match(w) for w in words)
+
+
+_CARRIER_WORDS = frozenset(word for name in CARRIERS for word in name.split()) | {"uk", "ie", "us", "mobile"}
+
+
+def _network_word(word: str) -> bool:
+    return bool(_NETWORK.match(word)) or word in _CARRIER_WORDS
+
+
 def _contact(header_lines: list[OcrLine]) -> str | None:
-    """The biggest text in the header that is not the clock, battery or an 'online' subtitle."""
-    names = [ln for ln in header_lines if not _STATUS_NOISE.match(ln.text) and not _SUBTITLE.search(ln.text)]
+    """The biggest text in the header that is neither the status bar nor an 'online' subtitle."""
+    status = [ln for ln in header_lines if is_status_bar(ln)]
+    status += [ln for ln in header_lines if ln not in status and is_status_bar(ln, status)]
+    names = [ln for ln in header_lines if ln not in status and not _SUBTITLE.search(ln.text)]
     names = [ln for ln in names if re.search(r"[^\W\d_]{2}", ln.text)]
     if not names:
         return None
@@ -155,12 +255,15 @@ def _contact(header_lines: list[OcrLine]) -> str | None:
 
 
 def _time_of(match: re.Match[str]) -> time | None:
-    hour, minute = int(match["h"]), int(match["m"])
-    if match["ap"]:
+    return _clock(int(match["h"]), int(match["m"]), match["ap"])
+
+
+def _clock(hour: int, minute: int, ap: str | None) -> time | None:
+    if ap:
         if not 1 <= hour <= 12:
             return None
-        hour = hour % 12 + (12 if match["ap"].lower() == "p" else 0)
-    if hour > 23:
+        hour = hour % 12 + (12 if ap.lower() == "p" else 0)
+    if hour > 23 or minute > 59:
         return None
     return time(hour, minute)
 
@@ -188,8 +291,7 @@ def _parse_day(
     slash = re.fullmatch(r"(\d{1,2})/(\d{1,2})/(\d{4})", clean)
     if slash:
         a, b, year = (int(g) for g in slash.groups())
-        month_first = region_code.upper() in ("US", "CA", "PH")
-        month, day_ = (a, b) if month_first else (b, a)
+        month, day_ = (a, b) if month_first(region_code) else (b, a)
         flags = ("ambiguous_day_month",) if a <= 12 and b <= 12 and a != b else ()
         try:
             return date(year, month, day_), flags, True

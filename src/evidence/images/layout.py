@@ -22,6 +22,9 @@ COLOUR_DISTANCE = 8  # a pixel differing from the page by more than this (any ch
 SIDES = {"left": "incoming", "right": "outgoing"}
 
 
+OPENING = 3  # pixels (of the analysis copy): thinner strokes are not part of a filled region
+
+
 # Bubble colours of apps we recognise (light and dark themes, old and new palettes).
 APP_BUBBLES = {
     "whatsapp": [(220, 248, 198), (217, 253, 211), (0, 92, 75), (0, 93, 75), (5, 97, 98), (0, 95, 82)],
@@ -96,7 +99,10 @@ def find_layout(rgb: Image.Image) -> Layout:
     ink = np.abs(small - np.array(page, dtype=np.int16)).max(axis=2) > COLOUR_DISTANCE
     from scipy import ndimage  # costs ~0.3 s to import: only when a screenshot is analysed
 
-    labels, _count = ndimage.label(ink)
+    # Strokes a few pixels wide (wallpaper doodles, text on the page) are not fills: opening removes them,
+    # so a doodle touching two bubbles no longer joins them into one block.
+    solid = ndimage.binary_opening(ink, structure=np.ones((OPENING, OPENING), dtype=bool))
+    labels, _count = ndimage.label(solid)
     sh, sw = ink.shape
     for index, box in enumerate(ndimage.find_objects(labels), start=1):
         if box is None:

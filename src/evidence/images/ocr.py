@@ -170,12 +170,30 @@ def _load_truncated(path: Path) -> Image.Image:
         ImageFile.LOAD_TRUNCATED_IMAGES = previous
 
 
-def to_rgb(image: Image.Image) -> Image.Image:
-    """RGB view for analysis: EXIF orientation applied, transparency flattened onto white."""
-    with contextlib.suppress(Exception), warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # corrupt EXIF is reported by the parser, once
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        image = ImageOps.exif_transpose(image) or image
+ROTATION_FAILED = "exif_rotation_failed"  # image flag: the EXIF orientation could not be applied
+
+
+def to_rgb(image: Image.Image, notes: list[str] | None = None) -> Image.Image:
+    """RGB view for analysis: EXIF orientation applied, transparency flattened onto white.
+
+    A decompression bomb met here fails the image (ImageOpenError) like one met when opening it. An
+    orientation that cannot be applied leaves the image as stored, with a note in `notes` (the parser
+    turns it into a warning and the flag ROTATION_FAILED): OCR of a sideways screenshot reads little, and
+    the reader must know why.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # corrupt EXIF is reported by the parser, once
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = ImageOps.exif_transpose(image) or image
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageOpenError(f"refused as a possible decompression bomb: {exc}") from exc
+    except Exception as exc:
+        if notes is not None:
+            notes.append(
+                f"EXIF orientation could not be applied ({type(exc).__name__}: {exc}); "
+                "the image was read as stored, possibly rotated"
+            )
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))

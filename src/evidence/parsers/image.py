@@ -72,7 +72,15 @@ class ImageParser(Parser):
         import imagehash
 
         from evidence.images.chat_reading import read_chat
-        from evidence.images.ocr import OcrResult, ocr_image, open_image, take_prefetched, to_rgb
+        from evidence.images.ocr import (
+            ROTATION_FAILED,
+            ImageOpenError,
+            OcrResult,
+            ocr_image,
+            open_image,
+            take_prefetched,
+            to_rgb,
+        )
 
         lang = ctx.options.ocr_lang
         flags: list[str] = []
@@ -81,12 +89,18 @@ class ImageParser(Parser):
                 ctx.warn(note)
                 flags.append("truncated")
             meta = read_metadata(ctx, image)
-            rgb = to_rgb(image)
+            rotation: list[str] = []
+            rgb = to_rgb(image, rotation)
+            for note in rotation:
+                ctx.warn(note)
+                flags.append(ROTATION_FAILED)
             phash = str(imagehash.phash(rgb))
             result = take_prefetched(ctx.sha256, lang)
             if result is None or result.error:
                 try:
                     result = ocr_image(image, lang)
+                except ImageOpenError:
+                    raise  # a decompression bomb fails the file, never just its OCR
                 except Exception as exc:
                     ctx.warn(f"OCR failed: {type(exc).__name__}: {exc}")
                     result = OcrResult(lang=lang, error=str(exc))

@@ -18,13 +18,9 @@ from evidence.parsers.whatsapp.lines import (
     HEADER,
     MONTH_FIRST_EVIDENCE,
 )
-from evidence.timeutil import from_local
+from evidence.timeutil import from_local, month_first
 
 CHUNK_BYTES = 1 << 22
-
-
-# Regions whose locales write month first; every other region defaults to day first.
-MONTH_FIRST_REGIONS = frozenset({"US", "PH", "FM", "MH", "PW", "GU", "AS", "PR", "VI", "UM", "MP"})
 
 
 @dataclass
@@ -126,7 +122,7 @@ def _order_from_votes(
     elif us_ampm:
         day_first, basis = False, "the US-style M/D/YY date with AM/PM"
     else:
-        day_first = region not in MONTH_FIRST_REGIONS
+        day_first = not month_first(region)  # the one region list (timeutil)
         basis = f"the run region {region or '(none)'}"
     assumed = "day-first (DD/MM)" if day_first else "month-first (MM/DD)"
     note = (
