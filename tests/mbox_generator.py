@@ -54,14 +54,15 @@ MENTIONS = (
     "https://facebook.com/alex.marsh.5",
     "https://maps.example.com/?q=51.5072,-0.1276",
 )
-WORDS = (
+_TEXT = (
     "I saw you at the station yesterday and you looked away again why do you keep doing that "
     "we need to talk about what happened on Friday please answer your phone I only want to explain "
     "leave me alone I have told you many times that I do not want any contact the car was outside "
     "your house again last night I know you were home the lights were on sorry for writing so late "
     "my friend said she saw you in town with someone new this is not fair after everything "
     "the police officer asked me to keep a record of every message and call"
-).split()
+)
+WORDS = _TEXT.split()
 SUBJECTS = (
     "hi",
     "please read this",
