@@ -31,7 +31,7 @@ from email.parser import BytesParser
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from evidence.identifiers import Identifier, display_address, parse_address_list
+from evidence.identifiers import Identifier, display_address, normalize, parse_address_list
 from evidence.parsers.base import Parser, Sample
 from evidence.parsers.registry import register
 from evidence.timeutil import TimeValue, from_email_date
@@ -120,6 +120,8 @@ class MessageState:
 
 
 def _has_surrogates(text: str) -> bool:
+    if text.isascii():  # most header values and bodies: checked in C
+        return False
     return any("\udc80" <= ch <= "\udcff" for ch in text)
 
 
@@ -357,17 +359,25 @@ def message_time(date_value: str | None, received: Sequence[str], state: Message
     return time if date_value else TimeValue.missing(None)
 
 
+@lru_cache(maxsize=_HEADER_CACHE_SIZE)
+def _ip_identifier(candidate: str) -> Identifier | None:
+    """ctx.identifier("ip", ...) (IPs need no region), cached: a mailbox's relays repeat."""
+    if not candidate.strip():
+        return None
+    return normalize("ip", candidate)
+
+
 def link_ips(ctx: ParseContext, message_id: str, received: Iterable[str], originating: Iterable[str]) -> None:
     """IP addresses as identifiers: X-Originating-IP is the sender's, Received hops are relays."""
     for value in originating:
         for candidate in [*ips_in(value), value]:
-            ident = ctx.identifier("ip", candidate)
+            ident = _ip_identifier(candidate)
             if ident is not None:
                 ctx.link_identifier(message_id, ident, "sender")
                 break
     for hop in received:
         for candidate in ips_in(hop):
-            ident = ctx.identifier("ip", candidate)
+            ident = _ip_identifier(candidate)
             if ident is not None:
                 ctx.link_identifier(message_id, ident, "relay")
 
