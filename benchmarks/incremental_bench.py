@@ -48,7 +48,7 @@ def big_case(per_export: int, exports: int) -> tuple[Path, float]:
     if (folder / key / "ready").exists():
         return case, float((folder / key / "ready").read_text())
     if folder.exists():
-        for old in folder.iterdir():  # built by other code: useless now, and large
+        for old in folder.glob(f"{per_export}x{exports}-*"):  # same size, older code: useless now, and large
             remove_case(old)
     sources = folder / key / "exports"
     sources.mkdir(parents=True)
