@@ -72,7 +72,7 @@ format:
 	$(VENV)/bin/ruff check --fix .
 
 bench: setup
-	$(PY) benchmarks/run_all.py
+	$(PY) benchmarks/run
 
 clean:
 	rm -rf $(DEMO_CASE) .pytest_cache .ruff_cache

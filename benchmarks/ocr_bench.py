@@ -17,14 +17,14 @@ from collections import Counter
 from pathlib import Path
 
 import pytesseract
+from common import ROOT, report
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from screenshot_generator import ChatLine, ChatSpec, save  # noqa: E402
+from screenshot_generator import ChatLine, ChatSpec, save
 
-from evidence.images import ocr  # noqa: E402
+from evidence.images import ocr
 
 TEXTS = [
     "Why are you ignoring me",
@@ -99,9 +99,22 @@ def main() -> None:
     print(f"images: {len(paths)}  workers: {ocr.default_workers()}")
     print(f"naive sequential image_to_string: {naive_s:6.2f} s  ({len(paths) / naive_s:5.2f} images/s)")
     print(f"pipeline ocr_paths (pool)       : {ours_s:6.2f} s  ({len(paths) / ours_s:5.2f} images/s)")
-    print(f"throughput ratio pipeline/naive : {naive_s / ours_s:5.2f}x  (goal >= 4x on 2 cores)")
     print(f"word recall naive    : {naive_recall:.3f}")
     print(f"word recall pipeline : {ours_recall:.3f}  (goal: not lower than naive)")
+    report(
+        f"OCR {len(paths)} screenshots, pipeline vs naive image_to_string",
+        naive_s / ours_s,
+        ">= 4.0",
+        naive_s / ours_s >= 4.0,
+        f"naive {naive_s:.2f}s, pipeline {ours_s:.2f}s",
+    )
+    report(
+        "OCR word recall, pipeline vs naive",
+        ours_recall / naive_recall if naive_recall else float("inf"),
+        ">= 1.0",
+        ours_recall >= naive_recall,
+        f"naive {naive_recall:.3f}, pipeline {ours_recall:.3f}",
+    )
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 """Ingest of one large file of unknown type (hash, store, record) against the bare tools on the same file.
 
-Prints T(openssl sha256 + openssl md5 + cp, run one after another) / T(evidence ingest). Goal: >= 0.8,
-i.e. the whole ingest at most 25% slower than the three bare tools. The store fsyncs every original
-before recording it and cp does not, so a second line gives the ratio against the tools followed by
-`sync`: on a disk whose write speed varies, that is the part of the gap that is durability.
+Both sides are durable: the store fsyncs every original before recording it, so the baseline is
+`openssl dgst -sha256`, `openssl dgst -md5` and `cp`, one after another, followed by `sync` of the copy.
+Prints T(tools + sync) / T(evidence ingest) (goal: at least 1.0, the whole ingest no slower than the
+tools); the ratio against the tools without sync is in the detail. A 500 MB file by default; alternated,
+best of five each.
 Usage: .venv/bin/python benchmarks/store_bench.py [SIZE_MB]
 """
 
@@ -14,7 +15,7 @@ import shutil
 import subprocess
 import sys
 
-from common import best_of, evidence, report, scratch
+from common import best_of, evidence, remove_case, report, scratch
 
 CHUNK = 8 * 1024 * 1024
 
@@ -46,16 +47,13 @@ def main() -> None:
         evidence("ingest", data, "--case", work / "case")
 
     def clean_case() -> None:
-        if (work / "case").exists():
-            for root, dirs, files in os.walk(work / "case"):
-                for name in dirs + files:
-                    os.chmod(os.path.join(root, name), 0o700)
-            shutil.rmtree(work / "case")
+        remove_case(work / "case")
         os.sync()
 
     def durable_tools() -> None:
         tools()
-        os.sync()  # the same copy made durable, as the store must (it fsyncs every original)
+        # The same copy made durable, as the store makes each original (coreutils sync FILE = fsync).
+        subprocess.run(["sync", str(work / "copy.bin")], check=True)
 
     # Alternate them so that disk write-back and other load affect all alike; keep each one's best.
     t_tools = t_durable = t_ours = float("inf")
@@ -64,18 +62,12 @@ def main() -> None:
         t_durable = min(t_durable, best_of(1, durable_tools, before=clean_tools))
         t_ours = min(t_ours, best_of(1, ours, before=clean_case))
     report(
-        f"store {size_mb} MB unknown file",
-        t_tools / t_ours,
-        ">= 0.80",
-        t_tools / t_ours >= 0.8,
-        f"tools {t_tools:.2f}s, evidence ingest {t_ours:.2f}s",
-    )
-    report(
-        f"store {size_mb} MB unknown file, durable baseline (tools + sync)",
+        f"store {size_mb} MB unknown file vs openssl sha256 + md5 + cp + sync",
         t_durable / t_ours,
-        ">= 0.80",
-        t_durable / t_ours >= 0.8,
-        f"tools + sync {t_durable:.2f}s, evidence ingest {t_ours:.2f}s",
+        ">= 1.0",
+        t_durable / t_ours >= 1.0,
+        f"tools + sync {t_durable:.2f}s, evidence ingest {t_ours:.2f}s; "
+        f"against the tools without sync {t_tools / t_ours:.2f} ({t_tools:.2f}s)",
     )
     shutil.rmtree(work, ignore_errors=True)
 

@@ -65,3 +65,27 @@ def test_hash_file_matches_hashlib(tmp_path: Path) -> None:
         hashlib.md5(b"abc" * 100_000).hexdigest(),
         300_000,
     )
+
+
+def test_large_chunks_on_threads_and_a_small_last_chunk_hash_in_order(tmp_path: Path) -> None:
+    from evidence.acquire import store as store_module
+
+    data = os.urandom(2 * store_module.CHUNK_BYTES + 100)  # two chunks on the hash threads, one inline
+    source = tmp_path / "in.bin"
+    source.write_bytes(data)
+    blob = OriginalsStore(tmp_path / "originals").put_file(source)
+    assert blob.sha256 == hashlib.sha256(data).hexdigest()
+    assert blob.md5 == hashlib.md5(data).hexdigest()
+
+
+def test_only_a_kept_copy_is_synced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    store = OriginalsStore(tmp_path / "originals")
+    store.put_bytes(b"evidence")
+    assert synced  # the new original (and its folder)
+    synced.clear()
+    again = store.put_bytes(b"evidence")
+    assert not again.is_new and not synced  # the discarded duplicate copy is not synced
+    assert not list(store.incoming.iterdir())

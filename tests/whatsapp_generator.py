@@ -34,22 +34,56 @@ E2E = (
 )
 
 
+# What a real case keeps meeting: a stalker and a victim using the same few numbers and accounts, each
+# written in several ways. Phone numbers are in Ofcom's drama ranges (07700 900000-900999, 0161 496 0000-
+# 0999), addresses at example.org/example.com.
+IDENTIFIER_POOL = (
+    "07700 900123",
+    "07700900123",
+    "+44 7700 900123",
+    "+44 (0)7700 900123",
+    "07700-900-123",
+    "+447700900456",
+    "07700 900 456",
+    "0161 496 0734",
+    "alex.marsh@example.org",
+    "a.marsh.new@example.com",
+    "sam.taylor@example.org",
+    "@alexm_99",
+    "@sam.t.photos",
+    "instagram.com/alexm_99",
+    "https://www.instagram.com/sam.t.photos/",
+    "https://facebook.com/alex.marsh.5",
+    "t.me/alexm99",
+    "https://example.com/where/are/you",
+)
+
+
 class ExportStats(NamedTuple):
-    """What was written: messages (incl. media), system lines, media lines, multi-line bodies, lines."""
+    """What was written: messages (incl. media), system lines, media lines, multi-line bodies, lines, and
+    text messages that carry an identifier from IDENTIFIER_POOL (0 unless asked for)."""
 
     messages: int
     system: int
     media: int
     multiline: int
     lines: int
+    with_identifier: int = 0
 
 
 def _sentence(rng: random.Random) -> str:
     return " ".join(rng.choices(WORDS, k=rng.randint(2, 14)))
 
 
-def generate_export(path: Path | str, n_messages: int, seed: int = 0, style: str = "android") -> ExportStats:
-    """Write an export with n_messages messages plus a few system lines; style is "android" or "ios"."""
+def generate_export(
+    path: Path | str, n_messages: int, seed: int = 0, style: str = "android", identifiers: float = 0.0
+) -> ExportStats:
+    """Write an export with n_messages messages plus a few system lines; style is "android" or "ios".
+
+    identifiers: the share of text messages that carry a phone number, address, handle or URL drawn from
+    IDENTIFIER_POOL. At 0 (the default) no random number is drawn for it, so the output is the same as
+    before the option existed.
+    """
     if style not in ("android", "ios"):
         raise ValueError(f"unknown style {style!r}: use android or ios")
     rng = random.Random(seed)
@@ -60,7 +94,7 @@ def generate_export(path: Path | str, n_messages: int, seed: int = 0, style: str
     in_session_gap = 40.0
     quiet_time = 270 * 86400 - n_messages * in_session_gap
     between_sessions = max(60.0, quiet_time / max(n_messages / 15, 1))
-    system = media = multiline = lines = 0
+    system = media = multiline = lines = with_identifier = 0
     chunk: list[str] = []
 
     def header(when: datetime) -> str:
@@ -108,6 +142,11 @@ def generate_export(path: Path | str, n_messages: int, seed: int = 0, style: str
                 body = "\n".join(_sentence(rng) for _ in range(rng.randint(2, 4)))
             else:
                 body = _sentence(rng)
+            if identifiers and roll >= 0.04 and rng.random() < identifiers:
+                with_identifier += 1
+                words = body.split(" ")
+                words.insert(rng.randint(0, len(words)), rng.choice(IDENTIFIER_POOL))
+                body = " ".join(words)
             chunk.append(f"{header(moment)}{sender}: {body}")
             if len(chunk) >= 4096:
                 text = "\n".join(chunk) + "\n"
@@ -118,7 +157,7 @@ def generate_export(path: Path | str, n_messages: int, seed: int = 0, style: str
             text = "\n".join(chunk) + "\n"
             lines += text.count("\n")
             handle.write(text)
-    return ExportStats(n_messages, system, media, multiline, lines)
+    return ExportStats(n_messages, system, media, multiline, lines, with_identifier)
 
 
 if __name__ == "__main__":

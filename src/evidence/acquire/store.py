@@ -71,9 +71,13 @@ class OriginalsStore:
         try:
             with os.fdopen(fd, "wb", buffering=0) as out:
                 sha256, md5, size = copy_hashing(stream, out, max_bytes)
-                os.fsync(out.fileno())
-            final = self.path_for(sha256)
-            if final.exists():
+                final = self.path_for(sha256)
+                known = final.exists()
+                if not known:  # only a copy that is kept must be durable before its rename
+                    os.fsync(out.fileno())
+            if known:
+                # Stored before (and fsynced then): this copy is discarded, so it is not synced. A re-ingest
+                # of thousands of files used to spend a third of its time syncing copies it then deleted.
                 tmp.unlink()
                 return StoredBlob(sha256, md5, size, final, False)
             final.parent.mkdir(mode=0o700, exist_ok=True)
@@ -102,6 +106,7 @@ class OriginalsStore:
 
 
 _hash_pools: tuple[ThreadPoolExecutor, ThreadPoolExecutor] | None = None
+INLINE_BYTES = 256 * 1024  # chunks smaller than this are hashed on the copying thread
 PIPELINE_DEPTH = 3  # chunks in flight: bounds memory to about (depth + 1) x CHUNK_BYTES
 
 
@@ -160,7 +165,16 @@ def copy_hashing(
             size += count
             if max_bytes is not None and size > max_bytes:
                 raise TooLargeError(f"more than {max_bytes} bytes")
-            in_flight.append((sha_pool.submit(sha.update, chunk), md5_pool.submit(md5.update, chunk)))
+            if count < INLINE_BYTES:
+                # A small file, or a large one's last chunk: handing it to the threads costs more than
+                # hashing it here (after the chunks before it, so the hashes see the bytes in order).
+                while in_flight:
+                    for future in in_flight.popleft():
+                        future.result()
+                sha.update(chunk)
+                md5.update(chunk)
+            else:
+                in_flight.append((sha_pool.submit(sha.update, chunk), md5_pool.submit(md5.update, chunk)))
             if out is not None:
                 out.write(chunk)
             slot = (slot + 1) % len(ring)

@@ -28,9 +28,10 @@ from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from evidence.identifiers import Identifier, display_address, parse_address_list
+from evidence.identifiers import Identifier, display_address, normalize, parse_address_list
 from evidence.parsers.base import Parser, Sample
 from evidence.parsers.registry import register
 from evidence.timeutil import TimeValue, from_email_date
@@ -119,6 +120,8 @@ class MessageState:
 
 
 def _has_surrogates(text: str) -> bool:
+    if text.isascii():  # most header values and bodies: checked in C
+        return False
     return any("\udc80" <= ch <= "\udcff" for ch in text)
 
 
@@ -212,17 +215,32 @@ def raw_headers(msg: Message, name: str) -> list[str]:
     return [" ".join(str(v).split()) for k, v in msg.raw_items() if k.lower() == lower]
 
 
+# A mailbox meets the same few senders, recipients and subjects thousands of times, and the email
+# package's header parser is slow: parsed values are cached by (header name, raw value). Bounded, so a
+# mailbox of distinct values costs a little memory and no more.
+_HEADER_CACHE_SIZE = 4096
+
+
+@lru_cache(maxsize=_HEADER_CACHE_SIZE)
+def _decoded_header(name: str, value: str) -> tuple[str | None, str | None]:
+    """(decoded text, None), or (None, why it failed): str() of policy.default's header object."""
+    try:
+        return str(policy.default.header_factory(name, value)), None
+    except Exception as exc:  # a header the email package cannot model
+        return None, str(exc)
+
+
 def header_text(msg: Message, name: str, state: MessageState) -> str | None:
     """First value of a header as readable text: raw bytes repaired, RFC 2047 words decoded."""
     values = raw_headers(msg, name)
     if not values:
         return None
     value = clean_text(values[0], state, f"{name} header")
-    try:
-        return clean_text(str(policy.default.header_factory(name, value)), state, f"{name} header")
-    except Exception as exc:  # a header the email package cannot model: keep it as written
-        state.warn(f"{name} header could not be decoded ({exc}); kept as written")
+    text, error = _decoded_header(name, value)
+    if text is None:  # keep it as written
+        state.warn(f"{name} header could not be decoded ({error}); kept as written")
         return value
+    return clean_text(text, state, f"{name} header")
 
 
 @dataclass
@@ -238,27 +256,42 @@ def address_header(msg: Message, name: str, state: MessageState) -> list[Party]:
     parties: list[Party] = []
     for raw in raw_headers(msg, name):
         value = clean_text(raw, state, f"{name} header")
+        defects, strict, error = _parsed_addresses(name, value)
+        for defect in defects:
+            state.warn(f"{name} header: {defect}")
         pairs: list[tuple[str, str]] = []
-        try:
-            header = policy.default.header_factory(name, value)
-            for defect in header.defects:
-                state.warn(f"{name} header: {describe_defect(defect)}")
+        if error is None:
             # Encoded words in an unknown charset come back with surrogates too.
             pairs = [
-                (
-                    clean_text(a.display_name, state, f"{name} header"),
-                    clean_text(a.addr_spec, state, f"{name} header"),
-                )
-                for a in header.addresses
+                (clean_text(display, state, f"{name} header"), clean_text(addr, state, f"{name} header"))
+                for display, addr in strict
             ]
-        except Exception as exc:  # fall back to the lenient splitter below
-            state.warn(f"{name} header could not be parsed strictly ({exc}); split leniently")
+        else:  # fall back to the lenient splitter below
+            state.warn(f"{name} header could not be parsed strictly ({error}); split leniently")
         if not pairs:
             pairs = parse_address_list(value)
         for display, addr in pairs:
             shown = shown_address(display, addr) or value
             parties.append(Party(shown, state.ctx.identifier("email", addr) if addr else None))
     return parties
+
+
+@lru_cache(maxsize=_HEADER_CACHE_SIZE)
+def _parsed_addresses(
+    name: str, value: str
+) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...], str | None]:
+    """policy.default's reading of an address header: (defects, (display name, address) pairs, error).
+
+    Defects found before a failure are kept, as the warnings they became before this was cached.
+    """
+    defects: list[str] = []
+    try:
+        header = policy.default.header_factory(name, value)
+        for defect in header.defects:
+            defects.append(describe_defect(defect))
+        return tuple(defects), tuple((a.display_name, a.addr_spec) for a in header.addresses), None
+    except Exception as exc:
+        return tuple(defects), (), str(exc)
 
 
 def address_parties(ctx: ParseContext, values: Iterable[str | None]) -> list[Party]:
@@ -272,6 +305,7 @@ def address_parties(ctx: ParseContext, values: Iterable[str | None]) -> list[Par
     return parties
 
 
+@lru_cache(maxsize=_HEADER_CACHE_SIZE)
 def shown_address(name: str, addr: str) -> str:
     """'Name <addr>' for readers; display_address raises on addresses the email package rejects."""
     try:
@@ -325,17 +359,25 @@ def message_time(date_value: str | None, received: Sequence[str], state: Message
     return time if date_value else TimeValue.missing(None)
 
 
+@lru_cache(maxsize=_HEADER_CACHE_SIZE)
+def _ip_identifier(candidate: str) -> Identifier | None:
+    """ctx.identifier("ip", ...) (IPs need no region), cached: a mailbox's relays repeat."""
+    if not candidate.strip():
+        return None
+    return normalize("ip", candidate)
+
+
 def link_ips(ctx: ParseContext, message_id: str, received: Iterable[str], originating: Iterable[str]) -> None:
     """IP addresses as identifiers: X-Originating-IP is the sender's, Received hops are relays."""
     for value in originating:
         for candidate in [*ips_in(value), value]:
-            ident = ctx.identifier("ip", candidate)
+            ident = _ip_identifier(candidate)
             if ident is not None:
                 ctx.link_identifier(message_id, ident, "sender")
                 break
     for hop in received:
         for candidate in ips_in(hop):
-            ident = ctx.identifier("ip", candidate)
+            ident = _ip_identifier(candidate)
             if ident is not None:
                 ctx.link_identifier(message_id, ident, "relay")
 
@@ -494,8 +536,34 @@ def attachment_name(part: Message, state: MessageState, locator: str) -> str | N
 # --- the one function every mail goes through ----------------------------------------------------------
 
 
+class _CachedMessage(EmailMessage):
+    """An EmailMessage that parses each header once.
+
+    Under policy.default every `get` builds a new header object through the header registry, and one
+    message asks for its Content-Type a dozen times (type, maintype, charset, boundary, attachment checks):
+    that was most of the time spent reading mail. The cache is keyed by the header's raw value (by
+    identity) and the policy, so anything that changes a header or the policy parses it afresh.
+    """
+
+    def get(self, name, failobj=None):  # type: ignore[override]
+        name = name.lower()
+        for key, value in self._headers:
+            if key.lower() == name:
+                cache = self.__dict__.setdefault("_parsed_headers", {})
+                hit = cache.get(name)
+                if hit is not None and hit[0] is value and hit[1] is self.policy:
+                    return hit[2]
+                parsed = self.policy.header_fetch_parse(key, value)
+                cache[name] = (value, self.policy, parsed)
+                return parsed
+        return failobj
+
+
+_POLICY = policy.default.clone(message_factory=_CachedMessage)
+
+
 def parse_bytes(raw: bytes) -> EmailMessage:
-    return BytesParser(policy=policy.default).parsebytes(raw)  # type: ignore[return-value]
+    return BytesParser(policy=_POLICY).parsebytes(raw)  # type: ignore[return-value]
 
 
 def read_message(
