@@ -45,7 +45,7 @@ def table(bodies: list[str | None], platform: str = "whatsapp") -> pa.Table:
 
 def mentions_of(result: enrich.Enriched) -> set[tuple[str, str]]:
     values = {row["identifier_id"]: row["value"] for row in result.identifiers}
-    return {(link["message_id"], values[link["identifier_id"]]) for link in result.links}
+    return {(link["message_id"], values[link["identifier_id"]]) for link in result.links.to_pylist()}
 
 
 def test_one_message_gets_every_column() -> None:

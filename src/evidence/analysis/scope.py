@@ -102,7 +102,7 @@ def _backfill_messages(con: Any, run_id: str) -> None:
                 f"UPDATE messages SET {sets} FROM _backfill b WHERE messages.message_id = b.message_id"
             )
         insert_rows(con, "identifiers", enriched.identifiers, or_ignore=True)
-        links = [{**row, "loaded_in_run": run_id} for row in enriched.links]
+        links = [{**row, "loaded_in_run": run_id} for row in enriched.links.to_pylist()]
         insert_rows(con, "message_identifiers", links, or_ignore=True)
 
 

@@ -93,7 +93,7 @@ class Enriched:
 
     messages: pa.Table
     identifiers: list[dict[str, Any]]
-    links: list[dict[str, Any]]
+    links: pa.Table  # message_id, identifier_id, role = mentioned
 
 
 def normalise_body(text: str) -> str:
@@ -211,7 +211,7 @@ def _phrase_hits(body: pa.ChunkedArray) -> pa.Array:
     return pa.ListArray.from_arrays(offsets, pa.array(values, pa.string()))
 
 
-_SCANNER: list[Any] = []  # one in-memory DuckDB per process, for its RE2 over whole columns
+_SCANNER: list[Any] = []  # one in-memory DuckDB per process, for its RE2 over whole columns (_scanner)
 
 
 # Below this many rows the scan runs in Python (a DuckDB query costs a few milliseconds to start; a
@@ -220,7 +220,7 @@ BULK_SCAN_ROWS = 2000
 _MEDIA_NAMES = re.compile(MEDIA_FILE_NAMES)
 
 
-def _pieces_in_python(table: pa.Table) -> list[tuple[str, str, str]]:
+def _pieces_in_python(table: pa.Table) -> pa.Table:
     found = []
     for message_id, platform, body in zip(
         *(table[c].to_pylist() for c in ("message_id", "platform", "body")), strict=True
@@ -228,51 +228,74 @@ def _pieces_in_python(table: pa.Table) -> list[tuple[str, str, str]]:
         if body and WORTH_SCANNING.search(body):
             for piece in scan_pieces(_MEDIA_NAMES.sub(" ", body)):
                 found.append((message_id, platform, piece))
-    return found
+    names = ("message_id", "platform", "piece")
+    return pa.table({n: pa.array([f[i] for f in found], pa.string()) for i, n in enumerate(names)})
 
 
-def _pieces_in_bulk(table: pa.Table) -> list[tuple[str, str, str]]:
+def _scanner() -> Any:
     if not _SCANNER:
         import duckdb
 
         _SCANNER.append(duckdb.connect(":memory:", config={"threads": "1"}))
-    con = _SCANNER[0]
+    return _SCANNER[0]
+
+
+def _pieces_in_bulk(table: pa.Table) -> pa.Table:
+    con = _scanner()
     con.register("bodies", table.select(["message_id", "platform", "body"]))
-    pieces = con.execute(
-        """
-        SELECT message_id, platform, unnest(regexp_extract_all(
-                   CASE WHEN regexp_matches(body, $media) THEN regexp_replace(body, $media, ' ', 'g')
-                        ELSE body END, $scan)) AS piece
-        FROM bodies
-        WHERE body IS NOT NULL AND regexp_matches(body, $prefilter)
-        """,
-        {"media": MEDIA_FILE_NAMES, "scan": scan_pattern(r"\x{00a0}"), "prefilter": MENTION_PREFILTER},
-    ).fetchall()
-    con.unregister("bodies")
-    return pieces
+    try:
+        return con.sql(
+            """
+            SELECT message_id, platform, unnest(regexp_extract_all(
+                       CASE WHEN regexp_matches(body, $media) THEN regexp_replace(body, $media, ' ', 'g')
+                            ELSE body END, $scan)) AS piece
+            FROM bodies
+            WHERE body IS NOT NULL AND regexp_matches(body, $prefilter)
+            """,
+            params={
+                "media": MEDIA_FILE_NAMES,
+                "scan": scan_pattern(r"\x{00a0}"),
+                "prefilter": MENTION_PREFILTER,
+            },
+        ).to_arrow_table()
+    finally:
+        con.unregister("bodies")
 
 
-def mentions(table: pa.Table, region: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Identifier rows and `mentioned` links for what the bodies name (media file names left out)."""
-    bulk = table.num_rows >= BULK_SCAN_ROWS
-    pieces = _pieces_in_bulk(table) if bulk else _pieces_in_python(table)
+def mentions(table: pa.Table, region: str) -> tuple[list[dict[str, Any]], pa.Table]:
+    """Identifier rows and `mentioned` links (message_id, identifier_id, role) for what the bodies name
+    (media file names left out). Python reads each distinct piece once; the links are joined in bulk."""
+    pieces = _pieces_in_bulk(table) if table.num_rows >= BULK_SCAN_ROWS else _pieces_in_python(table)
+    distinct = pieces.group_by(["platform", "piece"]).aggregate([]).to_pylist()
     identifiers: dict[str, dict[str, Any]] = {}
-    links: set[tuple[str, str]] = set()
-    for message_id, platform, piece in pieces:
+    found: list[tuple[str, str, str]] = []
+    for row in distinct:
+        platform, piece = row["platform"], row["piece"]
         prefix = platform if platform in AT_HANDLE_PLATFORMS else None
         for ident in identifiers_in_piece(piece, region, prefix):
-            key = ident.identifier_id
-            if key not in identifiers:
-                identifiers[key] = ident.row()
-            links.add((message_id, key))
-    link_rows = [{"message_id": m, "identifier_id": i, "role": "mentioned"} for m, i in sorted(links)]
-    return list(identifiers.values()), link_rows
+            identifiers.setdefault(ident.identifier_id, ident.row())
+            found.append((platform, piece, ident.identifier_id))
+    read = pa.table(
+        {
+            n: pa.array([f[i] for f in found], pa.string())
+            for i, n in enumerate(("platform", "piece", "identifier_id"))
+        }
+    )
+    links = (
+        pieces.join(read, ["platform", "piece"], join_type="inner")
+        .group_by(["message_id", "identifier_id"])
+        .aggregate([])
+    )
+    links = links.append_column("role", pa.array(["mentioned"] * links.num_rows, pa.string()))
+    return list(identifiers.values()), links.sort_by(
+        [("message_id", "ascending"), ("identifier_id", "ascending")]
+    )
 
 
 def enrich_messages(table: pa.Table, region: str) -> Enriched:
     """The messages table with ENRICHED_COLUMNS filled, and what its bodies mention."""
     if table.num_rows == 0:
-        return Enriched(table, [], [])
+        return Enriched(table, [], pa.table({"message_id": [], "identifier_id": [], "role": []}))
     norm = _normalised_bodies(table["body"])
     dedup, source = _keys(table, norm)
     computed = {

@@ -73,7 +73,7 @@ class ParsedRows:
         messages = self.rows.get("messages")
         if messages and self.enrich is not None:
             self.rows["messages"] = []
-            enriched = self._enriched(self._build("messages", messages))
+            enriched = self._enriched(self._build("messages", messages), sealing=True)
             if self.spill_dir is not None:
                 self.sealed["messages"].append(enriched)
             else:
@@ -124,12 +124,15 @@ class ParsedRows:
         self.repaired += repaired
         return arrow_table
 
-    def _enriched(self, messages: pa.Table) -> pa.Table:
+    def _enriched(self, messages: pa.Table, sealing: bool = False) -> pa.Table:
         result = self.enrich(messages)  # type: ignore[misc]
         for row in result.identifiers:
             self.add("identifiers", row)
-        for row in result.links:
-            self.add("message_identifiers", row)
+        if sealing and self.spill_dir is not None and result.links.num_rows:
+            # a finished file: its links join the batch's sealed tables (no part per small file)
+            self.sealed["message_identifiers"].append(_conform("message_identifiers", result.links))
+        else:
+            self.add_table("message_identifiers", result.links)
         return result.messages
 
     def _write(self, table: str, arrow_table: pa.Table) -> None:
