@@ -102,7 +102,11 @@ class ParseContext:
         self.derived: list[DerivedFile] = []
         self.warning_count = 0
         self.message_count = 0
-        self._identifiers_seen: set[tuple[str, str, str]] = set()
+        # Links already recorded for the message being read (a parser reports one message's identifiers
+        # together): memory stays bounded by one message, not by a file's links (a 150,000-mail
+        # mailbox has 660,000).
+        self._links_message: str | None = None
+        self._links_seen: set[tuple[str, str]] = set()
         # the same reading of --owner as the actor rules' (identifiers.guess_identifier)
         self._owner_values = {
             i.value for i in (guess_identifier(o, options.region) for o in options.owners) if i
@@ -196,10 +200,12 @@ class ParseContext:
         """Record an identifier and its role in a message (once per message and role)."""
         if role not in ROLES:
             raise ValueError(f"unknown identifier role {role!r}")
-        key = (message_id, ident.identifier_id, role)
-        if key in self._identifiers_seen:
-            return
-        self._identifiers_seen.add(key)
+        if message_id != self._links_message:
+            self._links_message, self._links_seen = message_id, set()
+        key = (ident.identifier_id, role)
+        if key in self._links_seen:
+            return  # (the loader also keeps one row per key, should a parser come back to a message)
+        self._links_seen.add(key)
         self.out.add("identifiers", ident.row())
         self.out.add(
             "message_identifiers",
