@@ -18,7 +18,8 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from functools import cache, lru_cache
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -52,44 +53,65 @@ def schema_sql() -> str:
     return "\n".join(f.read_text(encoding="utf-8") for f in files)
 
 
+@dataclass(frozen=True)
+class SchemaCatalog:
+    """What staging and loading need to know of schemas/*.sql: every table's Arrow schema, primary key and
+    columns with their SQL types."""
+
+    arrow: dict[str, pa.Schema]
+    primary_keys: dict[str, tuple[str, ...]]
+    columns: list[tuple[str, str, str]]  # (table, column, SQL type), in table and column order
+
+
+_CATALOG_LOCK = threading.Lock()
+
+
 @lru_cache(maxsize=1)
-def _schema_database() -> duckdb.DuckDBPyConnection:
-    """The schema in an in-memory database, to read types and keys from: CREATE statements only (the
-    COMMENT ON statements, four in five, are for case databases and would double its start-up time)."""
+def _catalog_cached() -> SchemaCatalog:
+    """The schema run in a throw-away in-memory database, read once and closed: a DuckDB instance kept
+    open for this would hold about 30 MB in every process. CREATE statements only (the COMMENT ON
+    statements, four in five, are for case databases and would double the time)."""
     con = duckdb.connect(":memory:")
-    for statement in con.extract_statements(schema_sql()):
-        if statement.type == duckdb.StatementType.CREATE:
-            con.execute(statement)
-    return con
+    try:
+        for statement in con.extract_statements(schema_sql()):
+            if statement.type == duckdb.StatementType.CREATE:
+                con.execute(statement)
+        tables = [
+            n
+            for (n,) in con.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'"
+            ).fetchall()
+        ]
+        arrow = {n: con.sql(f'SELECT * FROM "{n}" LIMIT 0').to_arrow_table().schema for n in tables}
+        keys = {
+            table: tuple(names)
+            for table, names in con.execute(
+                "SELECT table_name, constraint_column_names FROM duckdb_constraints() "
+                "WHERE constraint_type = 'PRIMARY KEY'"
+            ).fetchall()
+        }
+        columns = con.execute(
+            "SELECT table_name, column_name, data_type FROM duckdb_columns() WHERE schema_name = 'main' "
+            "AND table_name IN (SELECT table_name FROM duckdb_tables()) ORDER BY table_name, column_index"
+        ).fetchall()
+    finally:
+        con.close()
+    return SchemaCatalog(arrow, keys, columns)
 
 
-# One connection serves every thread (an EarlyLoader's among them); DuckDB refuses a second call while
-# one is running, so calls take turns.
-_SCHEMA_LOCK = threading.Lock()
+def schema_catalog() -> SchemaCatalog:
+    with _CATALOG_LOCK:  # threads (the warm-up, an EarlyLoader) build it once between them
+        return _catalog_cached()
 
 
-def _schema_rows(sql: str, params: list[Any] | None = None) -> list[tuple]:
-    with _SCHEMA_LOCK:
-        # fetchall(): fetchone() would leave the shared connection with an unfinished result
-        return _schema_database().execute(sql, params or []).fetchall()
-
-
-@cache
 def arrow_schema(table: str) -> pa.Schema:
     """Arrow schema of a table as defined in schemas/*.sql: staging files follow the database exactly."""
-    with _SCHEMA_LOCK:
-        return _schema_database().sql(f'SELECT * FROM "{table}" LIMIT 0').to_arrow_table().schema
+    return schema_catalog().arrow[table]
 
 
-@cache
 def primary_key(table: str) -> tuple[str, ...]:
     """Primary-key columns of a table as defined in schemas/*.sql (empty when it has none)."""
-    rows = _schema_rows(
-        "SELECT constraint_column_names FROM duckdb_constraints() "
-        "WHERE constraint_type = 'PRIMARY KEY' AND table_name = ?",
-        [table],
-    )
-    return tuple(rows[0][0]) if rows else ()
+    return schema_catalog().primary_keys.get(table, ())
 
 
 # Keys kept unique by the loader instead of by an index: an ART index makes DuckDB's bulk insert of a
@@ -103,10 +125,8 @@ def unique_key(table: str) -> tuple[str, ...]:
     return primary_key(table) or UNIQUE_BY_LOADER.get(table, ())
 
 
-@cache
 def table_names() -> frozenset[str]:
-    rows = _schema_rows("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'")
-    return frozenset(name for (name,) in rows)
+    return frozenset(schema_catalog().arrow)
 
 
 DEFAULT_LOCK_WAIT = 30.0  # seconds an opening waits for the case lock unless told otherwise
@@ -243,10 +263,7 @@ def _has_tables(con: duckdb.DuckDBPyConnection) -> bool:
 
 
 def _add_missing_columns(con: duckdb.DuckDBPyConnection) -> None:
-    wanted = _schema_rows(
-        "SELECT table_name, column_name, data_type FROM duckdb_columns() WHERE schema_name = 'main' "
-        "AND table_name IN (SELECT table_name FROM duckdb_tables()) ORDER BY table_name, column_index"
-    )
+    wanted = schema_catalog().columns
     have = {
         (t, c)
         for t, c in con.execute(

@@ -76,11 +76,11 @@ def warm_up() -> threading.Thread:
             import evidence.analysis.steps
             import evidence.pipeline.extract
             import evidence.pipeline.staging  # noqa: F401
-            from evidence.db import _schema_database
+            from evidence.db import schema_catalog
             from evidence.parsers import REGISTRY
             from evidence.parsers.detect import mime_of
 
-            _schema_database()
+            schema_catalog()
             mime_of(b"warm-up")  # loads libmagic's database
             REGISTRY.names()  # imports every parser module (the registry loads them on first use)
         except Exception:
