@@ -254,58 +254,6 @@ COMMENT ON COLUMN actor_identifiers.confidence IS 'Confidence of the link betwee
 COMMENT ON COLUMN actor_identifiers.reason IS 'Why the link is suggested, in words an advocate can read.';
 COMMENT ON COLUMN actor_identifiers.confirmed IS 'TRUE once an analyst confirmed the link.';
 
-CREATE OR REPLACE VIEW timeline AS
-WITH seen AS (
-    -- every place each original was seen (the same export copied twice counts twice)
-    SELECT sha256, count(DISTINCT source_path) AS places FROM file_occurrences GROUP BY sha256
-),
-copies AS (
-    -- a canonical message and its duplicates, counted by the places their files were seen
-    SELECT coalesce(m.duplicate_of, m.message_id) AS canonical_id, sum(coalesce(seen.places, 1)) AS occurrences
-    FROM messages m LEFT JOIN seen ON seen.sha256 = m.source_sha256
-    GROUP BY 1
-),
-sender_actor AS (
-    -- who sent it: confirmed actors only; open suggestions apart, with their confidence (DESIGN principle 4)
-    SELECT i.value AS sender_identifier,
-           arg_max(a.label, ai.confidence) FILTER (WHERE ai.confirmed AND a.status IN ('confirmed', 'owner'))
-               AS actor,
-           arg_max(a.label || ' (suggested, confidence ' || printf('%.2f', ai.confidence) || ')', ai.confidence)
-               FILTER (WHERE NOT ai.confirmed) AS suggested_actor
-    FROM identifiers i
-    JOIN actor_identifiers ai ON ai.identifier_id = i.identifier_id
-    JOIN actors a ON a.actor_id = ai.actor_id
-    WHERE a.status <> 'rejected'
-    GROUP BY i.value
-)
-SELECT
-    m.message_id AS event_id,
-    m.sent_at_utc AS occurred_at_utc,
-    m.sent_at_local AS occurred_at_local,
-    m.platform,
-    m.kind,
-    sa.actor,
-    sa.suggested_actor,
-    m.sender,
-    m.body AS text,
-    m.source_sha256,
-    m.source_locator,
-    coalesce(c.occurrences, 1) AS occurrences,
-    -- OCR rows also show their screenshot's time conflicts (images.flags time_conflict_*)
-    CASE WHEN m.kind = 'ocr' THEN list_concat(m.flags, coalesce(list_filter(img.flags, lambda f: starts_with(f, 'time_conflict')), []))
-         ELSE m.flags END AS flags,
-    m.conversation,
-    m.subject,
-    m.direction,
-    m.sender_identifier,
-    m.tz_source,
-    m.time_precision
-FROM messages m
-LEFT JOIN copies c ON c.canonical_id = m.message_id
-LEFT JOIN sender_actor sa ON sa.sender_identifier = m.sender_identifier
-LEFT JOIN images img ON m.kind = 'ocr' AND img.sha256 = m.source_sha256
-WHERE m.duplicate_of IS NULL;
-COMMENT ON VIEW timeline IS 'One row per distinct event (canonical messages only), in the order analysts and reports read them. actor is the confirmed actor of the sender or NULL; suggested_actor the best open suggestion with its confidence (never presented as who sent it).';
 
 CREATE TABLE IF NOT EXISTS run_files (
     run_id VARCHAR NOT NULL,

@@ -31,7 +31,7 @@ def test_the_declared_order_holds_whichever_step_module_is_imported_first() -> N
             [sys.executable, "-c", ORDER_PROBE, *first], capture_output=True, text=True, check=True
         )
         orders.add(probe.stdout.strip())
-    assert orders == {"dedup,actors,image_groups,screenshot_corroboration"}
+    assert orders == {"dedup,actors,image_groups,screenshot_corroboration,key_dates"}
 
 
 def test_the_registry_imports_no_step() -> None:
@@ -58,7 +58,7 @@ def test_steps_run_in_order_and_a_run_that_loaded_nothing_runs_none(tmp_path: Pa
         monkeypatch.setattr(module, step.target.partition(":")[2], spy)
     case = tmp_path / "case"
     first = ingest(IngestParameters(sources=[str(SAMPLE)], case_dir=str(case)))
-    assert calls == ["dedup", "actors", "screenshot_corroboration"]  # no image: no image grouping
+    assert calls == ["dedup", "actors", "screenshot_corroboration", "key_dates"]  # no image: no grouping
     assert set(first["links"]) == set(calls)
     calls.clear()
     again = ingest(IngestParameters(sources=[str(SAMPLE)], case_dir=str(case)))
@@ -67,7 +67,7 @@ def test_steps_run_in_order_and_a_run_that_loaded_nothing_runs_none(tmp_path: Pa
     owner = ingest(
         IngestParameters(sources=[str(SAMPLE)], case_dir=str(case), owners=["sam.taylor@example.org"])
     )
-    assert calls == ["actors"] and list(owner["links"]) == ["actors"]
+    assert calls == ["actors", "key_dates"] and list(owner["links"]) == ["actors", "key_dates"]
     with duckdb.connect(str(case / "evidence.duckdb"), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM messages WHERE loaded_in_run IS NULL").fetchone() == (0,)
 

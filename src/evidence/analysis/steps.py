@@ -57,6 +57,12 @@ STEPS: tuple[LinkStep, ...] = (
         "screenshot messages matched to exported ones",
         ("messages",),
     ),
+    LinkStep(
+        "key_dates",
+        "evidence.analysis.key_dates:key_dates_step",
+        "threat and stop-request phrases; stop requests detected in the owner's messages",
+        ("messages", "owners"),
+    ),
 )
 
 

@@ -7,20 +7,15 @@ anything on its own: suggestions are only listed until an analyst confirms them.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from evidence.acquire.custody import CustodyLog, default_examiner
-from evidence.case import DB_NAME
-from evidence.cli.console import CaseOption, fail, friendly_errors, out_console
-from evidence.errors import CaseNotFoundError
+from evidence.cli.console import CaseOption, emit_rows, friendly_errors, out_console, writing_case
 
 actors_app = typer.Typer(
     help="People behind identifiers: list actors and suggestions, confirm, reject, link, unlink, import aliases.",
@@ -32,23 +27,6 @@ ReasonOption = Annotated[
 ]
 RegionOption = Annotated[str, typer.Option("--region", help="Default country for phone numbers you type.")]
 FormatOption = Annotated[str, typer.Option("--format", "-f", help="table, csv or jsonl.")]
-
-
-@contextlib.contextmanager
-def _writing(case: Path) -> Iterator[Any]:
-    """The case database under the writer lock, in one transaction; never creates a case."""
-    from evidence.db import open_case
-
-    if not (Path(case) / DB_NAME).exists():
-        raise CaseNotFoundError(f"no case database at {Path(case) / DB_NAME}: run `evidence ingest` first")
-    with open_case(case, write=True) as con:
-        con.execute("BEGIN TRANSACTION")
-        try:
-            yield con
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
 
 
 def _log(case: Path, examiner: str, records: list[dict[str, Any]]) -> None:
@@ -63,28 +41,6 @@ def _report(records: list[dict[str, Any]]) -> None:
         other = f" <-> {r['other_identifier']}" if r.get("other_identifier") else ""
         actor = f" ({r['actor']})" if r.get("actor") else ""
         out_console.print(f"{r['action']}: {r['identifier']}{other}{actor}", highlight=False, markup=False)
-
-
-def _emit(columns: list[str], rows: list[tuple], format: str, title: str) -> None:
-    from evidence.outputs.timeline import write_csv, write_jsonl
-
-    if format == "jsonl":
-        write_jsonl(columns, rows, sys.stdout)
-    elif format == "csv":
-        write_csv(columns, rows, sys.stdout)
-    elif format == "table":
-        table = Table(*columns, title=title, title_justify="left")
-        for row in rows:
-            table.add_row(*(_cell(v) for v in row))
-        out_console.print(table)
-    else:
-        fail(f"unknown format {format!r}: use table, csv or jsonl", 2)
-
-
-def _cell(value: Any, limit: int = 160) -> str:
-    """Terminal cells stay readable; csv and jsonl carry the full text."""
-    text = "" if value is None else ", ".join(value) if isinstance(value, list) else str(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 ACTORS_SQL = """
@@ -120,7 +76,9 @@ def list_command(case: CaseOption, format: FormatOption = "table") -> None:
 
     with friendly_errors(), open_case(case) as con:
         columns, rows = query_rows(con, ACTORS_SQL)
-    _emit(columns, rows, format, f"Actors ({len({r[0] for r in rows})}); 'suggested' links are not confirmed")
+    emit_rows(
+        columns, rows, format, f"Actors ({len({r[0] for r in rows})}); 'suggested' links are not confirmed"
+    )
 
 
 @actors_app.command("suggestions")
@@ -136,7 +94,9 @@ def suggestions_command(
 
     with friendly_errors(), open_case(case) as con:
         columns, rows = query_rows(con, SUGGESTIONS_SQL, [all_])
-    _emit(columns, rows, format, "Suggestions: confirm or reject with `evidence actors confirm|reject ID`")
+    emit_rows(
+        columns, rows, format, "Suggestions: confirm or reject with `evidence actors confirm|reject ID`"
+    )
 
 
 def _decide(case: Path, examiner: str | None, apply: Callable[[Any, Any, str], list[dict[str, Any]]]) -> list:
@@ -150,7 +110,7 @@ def _decide(case: Path, examiner: str | None, apply: Callable[[Any, Any, str], l
         decide=review.decide, link=review.link, unlink=review.unlink, import_aliases=aliases.import_aliases
     )
     who = examiner or default_examiner()
-    with friendly_errors(), _writing(case) as con:
+    with friendly_errors(), writing_case(case) as con:
         records = apply(actor_lib, con, who)
     _log(case, who, records)
     _report(records)

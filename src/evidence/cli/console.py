@@ -7,13 +7,15 @@ import contextlib
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 
-from evidence.errors import ActorError, CaseLockedError, CaseNotFoundError, IngestError
+from evidence.case import DB_NAME
+from evidence.errors import CaseLockedError, CaseNotFoundError, EvidenceError
 
 console = Console(stderr=True)
 out_console = Console()
@@ -34,12 +36,51 @@ def friendly_errors() -> Iterator[None]:
     """Expected library errors become messages; anything else is a bug and keeps its traceback."""
     try:
         yield
-    except (IngestError, ActorError, CaseNotFoundError, FileNotFoundError) as exc:
-        fail(str(exc), 2)
     except CaseLockedError as exc:
         fail(str(exc), 1)
+    except (EvidenceError, FileNotFoundError) as exc:  # bad input the user can correct
+        fail(str(exc), 2)
     except Exception as exc:
         duckdb = sys.modules.get("duckdb")  # not imported just to name its exception class
         if duckdb is not None and isinstance(exc, duckdb.Error):
             fail(f"database: {exc}", 1)
         raise
+
+
+@contextlib.contextmanager
+def writing_case(case: Path) -> Iterator[Any]:
+    """The case database under the writer lock, in one transaction; never creates a case."""
+    from evidence.db import open_case
+
+    if not (Path(case) / DB_NAME).exists():
+        raise CaseNotFoundError(f"no case database at {Path(case) / DB_NAME}: run `evidence ingest` first")
+    with open_case(case, write=True) as con:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            yield con
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+
+def emit_rows(columns: list[str], rows: list[tuple], format: str, title: str) -> None:
+    from evidence.outputs.timeline import write_csv, write_jsonl
+
+    if format == "jsonl":
+        write_jsonl(columns, rows, sys.stdout)
+    elif format == "csv":
+        write_csv(columns, rows, sys.stdout)
+    elif format == "table":
+        table = Table(*columns, title=title, title_justify="left")
+        for row in rows:
+            table.add_row(*(cell_text(v) for v in row))
+        out_console.print(table)
+    else:
+        fail(f"unknown format {format!r}: use table, csv or jsonl", 2)
+
+
+def cell_text(value: Any, limit: int = 160) -> str:
+    """Terminal cells stay readable; csv and jsonl carry the full text."""
+    text = "" if value is None else ", ".join(value) if isinstance(value, list) else str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -103,6 +103,11 @@ def _load(
             to_json(plan["parameters"]),
         ],
     )
+    # the case's time zone for the analysis (night contact, key dates without an offset): the latest run's
+    con.execute(
+        "INSERT INTO case_settings VALUES ('tz', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [plan["parameters"].get("tz") or "UTC"],
+    )
     if before is None:
         before = con.execute("SELECT count(*) FROM messages").fetchall()[0][0]
     run_files = staged_files(dirs, "run_files")
