@@ -103,11 +103,16 @@ def _load(
             to_json(plan["parameters"]),
         ],
     )
-    # the case's time zone for the analysis (night contact, key dates without an offset): the latest run's
-    con.execute(
-        "INSERT INTO case_settings VALUES ('tz', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        [plan["parameters"].get("tz") or "UTC"],
-    )
+    # the case's time zone (night contact, key dates without an offset) and phone region (numbers typed or
+    # redacted later): the latest run's
+    for key, value in (
+        ("tz", plan["parameters"].get("tz") or "UTC"),
+        ("region", plan["parameters"].get("region")),
+    ):
+        con.execute(
+            "INSERT INTO case_settings VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [key, (value or "GB").upper() if key == "region" else value],
+        )
     if before is None:
         before = con.execute("SELECT count(*) FROM messages").fetchall()[0][0]
     run_files = staged_files(dirs, "run_files")
