@@ -90,7 +90,7 @@ WITH confirmed AS (
 SELECT m.message_id,
        coalesce('actor:' || c.actor_id, 'identifier:' || m.sender_identifier, 'sender:' || m.sender) AS actor_key,
        coalesce(c.label, m.sender_identifier, m.sender) AS actor,
-       coalesce(c.is_owner, FALSE) OR m.direction = 'outgoing' AS from_owner
+       coalesce(c.is_owner, FALSE) OR coalesce(m.direction = 'outgoing', FALSE) AS from_owner
 FROM messages m
 LEFT JOIN confirmed c ON c.sender_identifier = m.sender_identifier
 WHERE m.duplicate_of IS NULL;

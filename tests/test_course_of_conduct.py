@@ -204,3 +204,13 @@ def test_a_bad_key_date_is_a_usage_error(case: Path, at: str, message: str) -> N
     assert result.exit_code == 2 and message in result.output
     bad_kind = evidence("events", "add", "--case", case, "--kind", "arrest", "--at", "2024-04-01")
     assert bad_kind.exit_code == 2 and "unknown kind" in bad_kind.output
+
+
+def test_without_owners_every_message_counts_as_contact(tmp_path: Path) -> None:
+    """Directions are unknown when no --owner is given: nothing is taken for the victim's own message."""
+    chat = tmp_path / "src" / "WhatsApp Chat with Alex.txt"
+    chat.parent.mkdir()
+    chat.write_text(f"31/03/2024, 00:30 - {ALEX}: answer me\n31/03/2024, 00:40 - Sam: no\n", encoding="utf-8")
+    case = tmp_path / "case"
+    ingest(IngestParameters(sources=[str(chat.parent)], case_dir=str(case), tz="Europe/London"))
+    assert flags_by_text(case) == {"answer me": {"night", "first_from_identifier"}, "no": {"night"}}
