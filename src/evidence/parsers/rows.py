@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from evidence.parsers.enrich import Enriched
 
 SPILL_ROWS = 20_000
+# ... or once a table's rows hold this much message text: 20,000 long emails would otherwise sit in memory
+# as dicts, then as Arrow, then as the copies per-message work makes of their bodies.
+SPILL_TEXT_BYTES = 8 * 1024 * 1024
 
 
 NEVER_SPILLED = ("run_files", "ingest_errors")  # small, and read back when a file fails
@@ -49,16 +52,23 @@ class ParsedRows:
     # Rows whose text had to be repaired on the way to staging (lone surrogates; see db.build_table).
     repaired: int = 0
     enrich: Callable[[Any], Enriched] | None = None
+    _text_bytes: int = 0  # body text of the messages rows held in memory
 
     def add(self, table: str, row: dict[str, Any]) -> None:
         rows = self.rows[table]
         rows.append(row)
-        if self.spill_dir is not None and len(rows) >= SPILL_ROWS and table not in NEVER_SPILLED:
+        if self.spill_dir is None or table in NEVER_SPILLED:
+            return
+        if table == "messages":
+            self._text_bytes += len(row.get("body") or "")
+        if len(rows) >= SPILL_ROWS or (table == "messages" and self._text_bytes >= SPILL_TEXT_BYTES):
             self.spill(table)
 
     def spill(self, table: str) -> None:
         """Write the table's rows held in memory as one more Parquet part."""
         rows, self.rows[table] = self.rows[table], []
+        if table == "messages":
+            self._text_bytes = 0
         if rows:
             self._write(table, self._build(table, rows))
 
