@@ -1,4 +1,4 @@
-"""Command line: `evidence ingest|timeline|verify|query`. Library errors become plain messages here only.
+"""Command line: `evidence ingest|timeline|verify|query|export|...`. Library errors become plain messages here only.
 
 Exit codes: 0 success (a run where some files failed is still a success: they are listed), 1 verification
 failed or nothing could be ingested, 2 usage error.
@@ -30,6 +30,7 @@ from evidence import __version__
 from evidence.cli.actors import actors_app
 from evidence.cli.console import CaseOption, console, fail, friendly_errors, out_console
 from evidence.cli.events import annotate_command, events_app
+from evidence.cli.exports import export_command
 from evidence.pipeline.parameters import IngestParameters
 from evidence.pipeline.run import ingest
 from evidence.text import for_display
@@ -290,6 +291,7 @@ def _emit(
 app.add_typer(actors_app, name="actors")
 app.add_typer(events_app, name="events")
 app.command("annotate")(annotate_command)
+app.command("export")(export_command)
 
 
 def main() -> None:
