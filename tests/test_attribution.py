@@ -63,8 +63,8 @@ def test_an_officers_email_between_two_of_the_stalkers_is_never_linked_to_the_st
         src / "2.eml",
         "PC Dana Reid <dana.reid@police.example.uk>",
         "Sat, 02 Mar 2024 09:00:00 +0000",
-        "Dear Sam, I have recorded your report. If he contacts you from a new number, call me on "
-        "07700 900777 or ring 101. Please keep every message.",
+        "Dear Sam, I have recorded your report. We traced 07700 900456 and instagram.com/alex.m_99 to him. "
+        "If he contacts you from a new number, call me on 07700 900777 or ring 101. Please keep every message.",
         "p1",
         subject="Your report",
     )
@@ -78,7 +78,9 @@ def test_an_officers_email_between_two_of_the_stalkers_is_never_linked_to_the_st
     case = tmp_path / "case"
     run(case, src)
     officer = "dana.reid@police.example.uk"
-    for stalker in ("alex.marsh@example.net", "a.marsh.new@example.com"):
+    # the officer names the stalker's number and account in a message where she also offers her own
+    # number in the first person: only what follows "call me on" is hers
+    for stalker in ("alex.marsh@example.net", "a.marsh.new@example.com", "+447700900456", "instagram:alex.m_99"):
         assert linked(case, officer, stalker) == []
     # the officer's own number, offered in the first person ("call me on"), is the officer's
     ((_, reason),) = linked(case, officer, "+447700900777")

@@ -364,8 +364,13 @@ def identifiers_in_pieces(pieces: list[str], region: str, platform: str | None) 
     return result
 
 
+def scan_matches(text: str) -> list[re.Match[str]]:
+    """Where the scan finds pieces in a text (what identifiers_in_piece reads), in order."""
+    return list(_SCAN.finditer(text))
+
+
 def scan_pieces(text: str) -> list[str]:
-    """The pieces of a text the scan finds (what identifiers_in_piece reads), in order."""
+    """The pieces of a text the scan finds, in order."""
     return [m.group(0) for m in _SCAN.finditer(text)]
 
 

@@ -2,8 +2,10 @@
 
 An advocate hands a report to people who need to see what the stalker sent, not the victim's own number,
 the friend's address or a police officer's phone. So every phone number, email address, handle and URL
-written in a field is masked unless it belongs to an actor of the case (confirmed or suggested, never the
-owner). The database keeps every raw value; only the output is redacted.
+written in a field is masked unless it belongs to a confirmed actor of the case (never the owner).
+Suggestions do not count: a friend who wrote "email me at ..." may be a suggested actor, and her address
+must not show. Confirm the stalker's identifiers before producing a redacted report. The database keeps
+every raw value; only the output is redacted.
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ class Redactor:
             if ident.value in self.kept or ident.kind not in MASKS:
                 continue
             masked = masked.replace(ident.raw, MASKS[ident.kind])
-        if masked == value:  # a field that is itself an identifier (a sender address, a number)
+        if masked == value and _looks_like_identifier(value.strip()):
+            # a field that is itself an identifier (a sender address, a number written bare)
             whole = guess_identifier(value, self.region)
             if whole is not None and whole.kind in ("phone", "email") and whole.value not in self.kept:
                 masked = MASKS[whole.kind]
@@ -62,17 +65,30 @@ class Redactor:
 
 
 _NAME_ADDRESS = re.compile(r"(<)([^<>@\s]+@[^<>\s]+)(>)")
+_ADDRESS = re.compile(r"[^@\s<>]+@[^@\s<>]+")
+_NUMBER = re.compile(r"(?:tel:)?\+?[\d \u00a0().-]+")
+
+
+def _looks_like_identifier(text: str) -> bool:
+    """A whole field read as one identifier only when it looks like one: an address, or a number of at
+    least nine digits written with phone punctuation only (not a date, a police reference, a case number)."""
+    if _ADDRESS.fullmatch(text):
+        return True
+    return bool(_NUMBER.fullmatch(text)) and sum(ch.isdigit() for ch in text) >= 9 and not _DATE.search(text)
+
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}|\d{1,2}[./]\d{1,2}[./]\d{2,4}")
 
 
 def redactor_for(con: Any, enabled: bool) -> Redactor:
-    """Keep the identifiers of the case's actors (confirmed and suggested, not the owner's); mask the rest."""
+    """Keep the identifiers of the case's confirmed actors (not the owner's); mask the rest."""
     if not enabled:
         return Redactor(enabled=False)
     kept = {
         value
         for (value,) in con.execute(
             "SELECT DISTINCT i.value FROM actor_identifiers ai JOIN actors a USING (actor_id) "
-            "JOIN identifiers i USING (identifier_id) WHERE a.status IN ('confirmed', 'suggested')"
+            "JOIN identifiers i USING (identifier_id) WHERE a.status = 'confirmed' AND ai.confirmed"
         ).fetchall()
     }
     rows = con.execute("SELECT value FROM case_settings WHERE key = 'region'").fetchall()

@@ -21,6 +21,7 @@ evidence and the analyst's decisions into suggestions and actors.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
@@ -28,7 +29,8 @@ from typing import Any
 from evidence.analysis.actors.keys import pair_of, short_hash
 from evidence.analysis.scope import LinkScope
 from evidence.db import insert_rows
-from evidence.identifiers import parse_address_list
+from evidence.identifiers import AT_HANDLE_PLATFORMS, identifiers_in_piece, parse_address_list, scan_matches
+from evidence.parsers.enrich import PHRASES
 
 PERSON_KINDS = ("email", "phone", "handle")
 _GENERIC_NAMES = {"me", "you", "unknown", "null", "user", "deleted user", "owner", "sender", "no name"}
@@ -274,7 +276,30 @@ WHERE m.duplicate_of IS NULL AND m.kind <> 'ocr' AND list_contains(m.phrase_hits
 """
 
 
-def own_new_identifier(con: Any, run_id: str, owners: set[str]) -> list[dict[str, Any]]:
+_OWN = re.compile(PHRASES["own_identifier"])
+_SENTENCE_END = re.compile(r"[.!?;\n]\s")
+ANNOUNCED_WITHIN = 80  # characters after the first-person phrase an announced identifier may start
+
+
+def announced_identifiers(body: str, region: str, platform: str | None) -> dict[str, str]:
+    """The identifiers a first-person phrase introduces, each with the words that introduce it: written
+    after the phrase in the same sentence and close to it ("you can reach me on 07700 900870"), not every
+    identifier of the message (an officer's email that also names the stalker's number must not tie the
+    officer to it)."""
+    phrases = [(m.start(), m.end()) for m in _OWN.finditer(body)]
+    found: dict[str, str] = {}
+    for match in scan_matches(body):
+        start = match.start()
+        for begin, end in phrases:
+            if 0 <= start - end <= ANNOUNCED_WITHIN and not _SENTENCE_END.search(body[end:start]):
+                words = " ".join(body[begin : match.end()].split())
+                for ident in identifiers_in_piece(match.group(0), region, platform):
+                    found.setdefault(ident.identifier_id, words)
+                break
+    return found
+
+
+def own_new_identifier(con: Any, run_id: str, owners: set[str], region: str) -> list[dict[str, Any]]:
     """First-person announcements naming another identifier: the run's announcements, and earlier ones
     naming an identifier that wrote for the first time in this run."""
     messages = [
@@ -294,11 +319,18 @@ def own_new_identifier(con: Any, run_id: str, owners: set[str]) -> list[dict[str
     if not messages:
         return []
     found = []
+    announced: dict[str, dict[str, str]] = {}
     for row in con.execute(_ANNOUNCEMENTS, {"messages": messages}).fetchall():
         message_id, platform, sender, sent_at, body, sender_id, sender_shown, named, named_shown, wrote = row
         if sender_id in owners or named in owners:
             continue
-        said = f'{sender or sender_shown} ({sender_shown}) wrote on {_day(sent_at)} ({platform}): "{_snippet(body)}"'
+        if message_id not in announced:
+            prefix = platform if platform in AT_HANDLE_PLATFORMS else None
+            announced[message_id] = announced_identifiers(body or "", region, prefix)
+        if named not in announced[message_id]:
+            continue
+        words = _snippet(announced[message_id][named])  # the words that introduce it
+        said = f'{sender or sender_shown} ({sender_shown}) wrote on {_day(sent_at)} ({platform}): "...{words}..."'
         label = display_name(sender, sender_shown.split(":", 1)[1])
         if wrote is not None:
             reason = f"{said}; {named_shown} sent messages too (first {_day(wrote)})"
@@ -348,7 +380,7 @@ def collect_evidence(con: Any, scope: LinkScope, owners: set[str]) -> int:
     found = [
         *same_display_name(con, names, owners),
         *same_number_across_platforms(con, numbers, owners),
-        *own_new_identifier(con, scope.run_id, owners),
+        *own_new_identifier(con, scope.run_id, owners, scope.region),
         *number_change_notices(con, scope.run_id, owners),
     ]
     if found:
