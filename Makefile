@@ -1,5 +1,6 @@
 # make setup : system packages (apt), .venv with pinned dependencies, a local Airflow home
-# make demo  : setup, then ingest the bundled sample case through the real Airflow DAG and print the timeline path
+# make demo  : setup, then ingest the bundled sample case (sample/) through the real Airflow DAG, print a summary
+#              and the timeline path
 # make test  : setup, then ruff and the test suite
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -47,15 +48,42 @@ $(AIRFLOW_HOME)/.ready: $(VENV)/.installed
 	$(VENV)/bin/airflow db migrate > $(AIRFLOW_HOME)/migrate.log 2>&1 || (tail -20 $(AIRFLOW_HOME)/migrate.log; exit 1)
 	touch $@
 
+# The sample case's account owner (sample/README.md): number, address, and the name the chat exports show.
+DEMO_CONF := {"case_dir": "$(DEMO_CASE)", "sources": ["$(CURDIR)/sample"], "tz": "Europe/London", \
+  "region": "GB", "owners": ["+44 7700 900001", "sam.taylor@example.org", "Sam Taylor"], "examiner": "demo"}
+# How the demo's summary is printed: wide enough for its tables when output is not a terminal.
+DEMO_COLUMNS ?= 160
+
 demo: setup
 	rm -rf $(DEMO_CASE)
-	$(VENV)/bin/airflow dags test evidence_ingest \
-	  -c '{"case_dir": "$(DEMO_CASE)", "sources": ["$(CURDIR)/sample"], "tz": "Europe/London", "examiner": "demo"}' \
+	$(VENV)/bin/airflow dags test evidence_ingest -c '$(DEMO_CONF)' \
 	  > $(AIRFLOW_HOME)/demo-run.log 2>&1 || (grep -E "ERROR|Error|Traceback" -A5 $(AIRFLOW_HOME)/demo-run.log | tail -40; exit 1)
 	@grep -q "state=success" $(AIRFLOW_HOME)/demo-run.log || (echo "the DAG run did not succeed: see $(AIRFLOW_HOME)/demo-run.log"; exit 1)
 	$(VENV)/bin/evidence verify --case $(DEMO_CASE)
-	$(VENV)/bin/evidence timeline --case $(DEMO_CASE)
+	@echo; echo "== What the case holds, per channel"
+	@COLUMNS=$(DEMO_COLUMNS) $(VENV)/bin/evidence query --case $(DEMO_CASE) \
+	  "SELECT platform, kind, count(*) AS events, min(occurred_at_utc)::DATE AS first, max(occurred_at_utc)::DATE AS last \
+	   FROM timeline GROUP BY ALL ORDER BY events DESC"
+	@echo; echo "== Suggested links between numbers, addresses and accounts (none confirmed; the reasons:"
+	@echo "   $(VENV)/bin/evidence actors suggestions --case $(DEMO_CASE))"
+	@COLUMNS=$(DEMO_COLUMNS) $(VENV)/bin/evidence query --case $(DEMO_CASE) \
+	  "SELECT s.suggestion_id, s.confidence, a.kind || ':' || a.value AS identifier, \
+	     CASE WHEN b.identifier_id = a.identifier_id THEN '(itself, on two platforms)' \
+	     ELSE b.kind || ':' || b.value END AS linked_to, s.label_hint AS name, array_to_string(s.rules, ', ') AS rules \
+	   FROM actor_suggestions s JOIN identifiers a ON a.identifier_id = s.identifier_id \
+	   JOIN identifiers b ON b.identifier_id = s.other_identifier_id ORDER BY s.confidence DESC, identifier, linked_to"
+	@echo; echo "== Screenshot bubbles that show an exported message"
+	@COLUMNS=$(DEMO_COLUMNS) $(VENV)/bin/evidence query --case $(DEMO_CASE) \
+	  "SELECT o.sent_at_local AS on_screen, e.platform, e.sent_at_local AS exported, e.body AS text \
+	   FROM corroborations c JOIN messages o ON o.message_id = c.ocr_message_id \
+	   JOIN messages e ON e.message_id = c.message_id ORDER BY e.sent_at_utc"
 	$(VENV)/bin/evidence timeline --case $(DEMO_CASE) --format csv -o $(DEMO_CASE)/timeline.csv
+	@# Key dates (sample/README.md) go here once `evidence events` exists, e.g.
+	@#   $(VENV)/bin/evidence events add --case $(DEMO_CASE) --kind stop_request --at 2024-02-20T19:42
+	@#   $(VENV)/bin/evidence events add --case $(DEMO_CASE) --kind order --at 2024-04-05T14:20
+	@# and the report and incident log once `evidence report` / `evidence export` exist, e.g.
+	@#   $(VENV)/bin/evidence report --case $(DEMO_CASE) -o $(DEMO_CASE)/report.html
+	@#   $(VENV)/bin/evidence export --case $(DEMO_CASE) --format incident-log -o $(DEMO_CASE)/incident-log.csv
 	@echo "Timeline: $(DEMO_CASE)/timeline.csv"
 
 test: setup

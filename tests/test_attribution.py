@@ -80,7 +80,12 @@ def test_an_officers_email_between_two_of_the_stalkers_is_never_linked_to_the_st
     officer = "dana.reid@police.example.uk"
     # the officer names the stalker's number and account in a message where she also offers her own
     # number in the first person: only what follows "call me on" is hers
-    for stalker in ("alex.marsh@example.net", "a.marsh.new@example.com", "+447700900456", "instagram:alex.m_99"):
+    for stalker in (
+        "alex.marsh@example.net",
+        "a.marsh.new@example.com",
+        "+447700900456",
+        "instagram:alex.m_99",
+    ):
         assert linked(case, officer, stalker) == []
     # the officer's own number, offered in the first person ("call me on"), is the officer's
     ((_, reason),) = linked(case, officer, "+447700900777")

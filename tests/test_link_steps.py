@@ -58,7 +58,7 @@ def test_steps_run_in_order_and_a_run_that_loaded_nothing_runs_none(tmp_path: Pa
         monkeypatch.setattr(module, step.target.partition(":")[2], spy)
     case = tmp_path / "case"
     first = ingest(IngestParameters(sources=[str(SAMPLE)], case_dir=str(case)))
-    assert calls == ["dedup", "actors", "screenshot_corroboration", "key_dates"]  # no image: no grouping
+    assert calls == ["dedup", "actors", "image_groups", "screenshot_corroboration", "key_dates"]
     assert set(first["links"]) == set(calls)
     calls.clear()
     again = ingest(IngestParameters(sources=[str(SAMPLE)], case_dir=str(case)))
@@ -70,6 +70,10 @@ def test_steps_run_in_order_and_a_run_that_loaded_nothing_runs_none(tmp_path: Pa
     assert calls == ["actors", "key_dates"] and list(owner["links"]) == ["actors", "key_dates"]
     with duckdb.connect(str(case / "evidence.duckdb"), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM messages WHERE loaded_in_run IS NULL").fetchone() == (0,)
+    # a run that loaded no image does not group images
+    calls.clear()
+    ingest(IngestParameters(sources=[str(SAMPLE / "phone-backup")], case_dir=str(tmp_path / "texts")))
+    assert calls == ["dedup", "actors", "screenshot_corroboration", "key_dates"]
 
 
 def test_a_case_built_before_runs_were_recorded_is_adopted_once(tmp_path: Path) -> None:

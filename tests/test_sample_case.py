@@ -1,0 +1,215 @@
+"""The bundled sample case (sample/): it is what tests/sample_case.py writes, and the real pipeline, run with
+the parameters `make demo` uses, gives the case its README promises."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+import sample_case as sc
+
+from evidence.identifiers import guess_identifier
+from evidence.pipeline.parameters import IngestParameters
+from evidence.pipeline.run import ingest
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "sample"
+STALKER_IDENTIFIERS = (
+    sc.ALEX_OLD,
+    sc.ALEX_NEW,
+    sc.ALEX_EMAIL,
+    sc.ALEX_NEW_EMAIL,
+    f"instagram:{sc.ALEX_NEW_INSTAGRAM}",
+)
+
+
+@pytest.fixture(scope="module")
+def case(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """sample/ ingested once, as the demo does (owners, region, time zone); read-only for the tests."""
+    folder = tmp_path_factory.mktemp("sample-case") / "case"
+    params = IngestParameters(
+        sources=[str(SAMPLE)], case_dir=str(folder), tz=sc.TZ, region=sc.REGION, owners=list(sc.OWNERS)
+    )
+    summary = ingest(params)
+    assert summary["failed"] == 0, summary["failures"]
+    return folder
+
+
+def rows(case: Path, sql: str, params: list | None = None) -> list[tuple]:
+    with duckdb.connect(str(case / "evidence.duckdb"), read_only=True) as con:
+        return con.execute(sql, params or []).fetchall()
+
+
+def pairs(case: Path) -> list[tuple[str, str, list[str], str, float]]:
+    """Every suggestion as (identifier value, other value, rules, status, confidence)."""
+    return rows(
+        case,
+        """
+        SELECT a.value, b.value, s.rules, s.status, s.confidence FROM actor_suggestions s
+        JOIN identifiers a ON a.identifier_id = s.identifier_id
+        JOIN identifiers b ON b.identifier_id = s.other_identifier_id
+        """,
+    )
+
+
+def linked_to_stalker(case: Path, values: set[str]) -> list[tuple]:
+    """Suggestions that pair one of values with one of the stalker's identifiers."""
+    stalker = set(STALKER_IDENTIFIERS)
+    return [p for p in pairs(case) if {p[0], p[1]} & values and {p[0], p[1]} & stalker]
+
+
+def test_the_committed_sample_is_what_the_generator_writes() -> None:
+    expected = sc.build()
+    committed = {
+        p.relative_to(SAMPLE).as_posix(): p.read_bytes()
+        for p in sorted(SAMPLE.rglob("*"))
+        if p.is_file() and p.name != "README.md"
+    }
+    assert sorted(committed) == sorted(expected), "run: .venv/bin/python tests/sample_case.py sample/"
+    changed = [name for name, data in expected.items() if committed[name] != data]
+    assert changed == [], (
+        f"{changed} differ from the generator: run .venv/bin/python tests/sample_case.py sample/"
+    )
+    assert sum(len(d) for d in committed.values()) + (SAMPLE / "README.md").stat().st_size < 1_000_000
+    assert sc.build() == expected  # deterministic within a process too
+
+
+def test_the_demo_passes_the_sample_cases_owners_and_region() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    conf = re.search(r"^DEMO_CONF := (.*?[^\\])$", makefile, re.MULTILINE | re.DOTALL)
+    assert conf, "DEMO_CONF not found in the Makefile"
+    text = conf[1].replace("\\\n", " ").replace("$(DEMO_CASE)", "x").replace("$(CURDIR)", "x")
+    data = json.loads(text)
+    assert data["owners"] == sc.OWNERS and data["region"] == sc.REGION and data["tz"] == sc.TZ
+
+
+def test_every_file_is_parsed_or_listed_with_a_reason(case: Path) -> None:
+    on_disk = {str(p) for p in SAMPLE.rglob("*") if p.is_file()}
+    statuses = dict(rows(case, "SELECT source_path, status FROM run_files"))
+    assert on_disk <= set(statuses)
+    assert statuses[str(SAMPLE / "README.md")] == "unsupported"
+    assert statuses[str(SAMPLE / sc.DUPLICATE_EMAIL)] == "skipped"  # the same bytes, parsed once
+    others = {p: s for p, s in statuses.items() if not p.endswith(("README.md", sc.DUPLICATE_EMAIL))}
+    assert set(others.values()) == {"parsed"}, {p: s for p, s in others.items() if s != "parsed"}
+    # the three photos inside the WhatsApp zip, and the one attached to an email, were found and read
+    assert sum("WhatsApp Chat with Alex Marsh.zip!/IMG-" in p for p in statuses) == 3
+    assert any(p.endswith("05-you-forgot-this.eml#part/2") for p in statuses)
+    # the only problems are the damaged email's, kept as warnings
+    problems = rows(case, "SELECT severity, source_path FROM ingest_errors")
+    assert problems and {(s, Path(p).name) for s, p in problems} == {("warning", "08-malformed.eml")}
+
+
+def test_messages_from_every_platform_with_directions(case: Path) -> None:
+    counts = dict(rows(case, "SELECT platform, count(*) FROM messages WHERE kind <> 'ocr' GROUP BY 1"))
+    assert {"whatsapp", "sms", "phone", "email", "instagram"} <= set(counts)
+    assert counts["whatsapp"] > 200 and counts["sms"] > 100 and counts["phone"] == len(sc.CALLS)
+    assert rows(case, "SELECT count(*) FROM messages WHERE kind = 'ocr'")[0][0] > 0
+    # the victim's side: her WhatsApp messages are hers (outgoing), Alex's are incoming
+    directions = dict(
+        rows(
+            case,
+            "SELECT sender, list(DISTINCT direction) FROM messages "
+            "WHERE platform = 'whatsapp' AND kind = 'message' GROUP BY 1",
+        )
+    )
+    assert directions == {sc.OWNER_NAME: ["outgoing"], sc.STALKER: ["incoming"]}
+    stop_request = rows(
+        case,
+        "SELECT kind, direction FROM messages WHERE platform = 'whatsapp' AND body LIKE 'Alex, please stop%'",
+    )
+    assert sorted(stop_request) == [("message", "outgoing"), ("ocr", "outgoing")]  # exported, and on screen
+    # the WhatsApp photos are linked to the messages that name them
+    assert rows(case, "SELECT count(sha256) FROM attachments WHERE file_name LIKE 'IMG-2024%-WA%'") == [(3,)]
+
+
+def test_times_either_side_of_the_clock_change(case: Path) -> None:
+    """00:58 GMT and 02:03 BST on 31 March 2024 are five minutes apart."""
+    times = dict(
+        rows(
+            case,
+            "SELECT sent_at_local, sent_at_utc FROM messages WHERE platform = 'whatsapp' AND kind = 'message' "
+            "AND sent_at_local IN ('31/03/2024, 00:58', '31/03/2024, 02:03')",
+        )
+    )
+    assert times["31/03/2024, 02:03"] - times["31/03/2024, 00:58"] == timedelta(minutes=5)
+
+
+def test_every_screenshot_has_a_bubble_that_corroborates_an_exported_message(case: Path) -> None:
+    linked = rows(
+        case,
+        """
+        SELECT f.first_seen_path, o.body, e.platform, e.conversation, e.body
+        FROM corroborations c
+        JOIN messages o ON o.message_id = c.ocr_message_id
+        JOIN messages e ON e.message_id = c.message_id
+        JOIN files f ON f.sha256 = o.source_sha256
+        """,
+    )
+    assert {Path(path).name for path, *_ in linked} == {Path(shot.name).name for shot in sc.SHOTS}
+    assert {(platform, conversation) for _, _, platform, conversation, _ in linked} == {
+        ("whatsapp", sc.STALKER)
+    }
+    # the stop request is among them
+    assert any(body.startswith("Alex, please stop contacting me") for *_, body in linked)
+
+
+def test_the_old_and_new_number_are_suggested_as_one_person(case: Path) -> None:
+    found = [p for p in pairs(case) if {p[0], p[1]} == {sc.ALEX_OLD, sc.ALEX_NEW}]
+    assert len(found) == 1
+    _, _, rules, status, confidence = found[0]
+    assert "own_new_identifier" in rules and status == "suggested" and confidence >= 0.7
+    # the new Instagram account, announced from the new number
+    assert any(
+        {p[0], p[1]} == {sc.ALEX_NEW, f"instagram:{sc.ALEX_NEW_INSTAGRAM}"} and p[3] == "suggested"
+        for p in pairs(case)
+    )
+
+
+def test_the_friend_quoting_the_new_number_is_never_linked_to_the_stalker(case: Path) -> None:
+    assert linked_to_stalker(case, {sc.JO}) == []
+    # her message does mention the number: kept as a mention, not as hers
+    assert rows(
+        case,
+        """
+        SELECT count(*) FROM message_identifiers mi JOIN identifiers i USING (identifier_id)
+        JOIN messages m USING (message_id)
+        WHERE i.value = ? AND mi.role = 'mentioned' AND m.sender_identifier = ?
+        """,
+        [sc.ALEX_NEW, sc.JO],
+    ) == [(1,)]
+
+
+def test_the_police_officer_is_never_linked_to_the_stalker(case: Path) -> None:
+    officer = {sc.OFFICER_EMAIL, sc.OFFICER_PHONE}
+    assert linked_to_stalker(case, officer) == []
+    suggested = rows(
+        case, "SELECT DISTINCT suggested_actor FROM timeline WHERE sender_identifier = ?", [sc.OFFICER_EMAIL]
+    )
+    assert all(s is None or "Marsh" not in s for (s,) in suggested)
+
+
+def test_nothing_is_confirmed(case: Path) -> None:
+    """No analyst decided anything: the timeline names no actor but the account owner on her own texts."""
+    owner_values = {guess_identifier(o, sc.REGION).value for o in sc.OWNERS}
+    actors = rows(case, "SELECT actor, sender_identifier, count(*) FROM timeline GROUP BY ALL")
+    assert {(a, s) for a, s, _ in actors if a is not None} == {
+        ("account owner", sc.OWNER_PHONE.replace(" ", ""))
+    }
+    assert all(a is None for a, s, _ in actors if s not in owner_values)
+    assert rows(case, "SELECT count(*) FROM actor_identifiers WHERE confirmed AND actor_id <> 'owner'") == [
+        (0,)
+    ]
+    assert {s for (s,) in rows(case, "SELECT DISTINCT status FROM actor_suggestions")} == {"suggested"}
+
+
+def test_the_duplicated_email_is_one_event_seen_twice(case: Path) -> None:
+    ((sha,),) = rows(case, "SELECT sha256 FROM run_files WHERE source_path LIKE ?", [f"%{sc.FORWARDED_COPY}"])
+    assert rows(case, "SELECT count(*) FROM file_occurrences WHERE sha256 = ?", [sha]) == [(2,)]
+    assert rows(
+        case,
+        "SELECT occurrences FROM timeline WHERE platform = 'email' AND text LIKE 'Why are you ignoring me?%'",
+    ) == [(2,)]
