@@ -58,7 +58,8 @@ def test_dags_import_without_errors(dagbag) -> None:
         assert dag.params.get_param(name).description, name
 
 
-def test_the_ocr_language_default_follows_evidence_ocr_lang(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_ocr_language_default_follows_evidence_ocr_lang(dagbag, monkeypatch: pytest.MonkeyPatch) -> None:
+    """(dagbag: the Airflow home with its migrated database, which parsing a DAG file needs.)"""
     from airflow.dag_processing.dagbag import DagBag
 
     for setting, expected in (("eng+deu", "eng+deu"), ("", "eng")):

@@ -70,7 +70,8 @@ def test_variants_dst_seconds_bom_owner_and_bad_bytes(parse, tmp_path: Path) -> 
     assert gap["flags"] == ["dst_gap"] and gap["sent_at_utc"] == datetime(2024, 3, 31, 1, 30, tzinfo=UTC)
     assert fold["flags"] == ["dst_ambiguous"] and fold["time_precision"] == "second"
     assert fold["sent_at_utc"] == datetime(2024, 10, 27, 0, 30, 15, tzinfo=UTC)
-    assert (fold["direction"], gap["direction"]) == ("outgoing", None)
+    # with --owner given, a sender known by name only is the owner when the name matches, else incoming
+    assert (fold["direction"], gap["direction"]) == ("outgoing", "incoming")
     assert fold["body"] == "repeated hour"  # the blank line after it is not part of the message
     assert impossible["sent_at_utc"] is None and "unparseable_date" in impossible["flags"]
     assert multi["body"] == "\nsecond line: with a colon" and multi["source_locator"] == "line/5"

@@ -108,6 +108,7 @@ class ParseContext:
         self._links_message: str | None = None
         self._links_seen: set[tuple[str, str]] = set()
         # the same reading of --owner as the actor rules' (identifiers.guess_identifier)
+        self._owner_names = {" ".join(o.split()).casefold() for o in options.owners if o.strip()}
         self._owner_values = {
             i.value for i in (guess_identifier(o, options.region) for o in options.owners) if i
         }
@@ -163,6 +164,10 @@ class ParseContext:
                 direction = "outgoing"
             elif sender_identifier is not None:
                 direction = "incoming"
+            elif sender and sender.strip():  # exports that name senders only (Instagram): by the name
+                direction = (
+                    "outgoing" if " ".join(sender.split()).casefold() in self._owner_names else "incoming"
+                )
         all_flags = list(dict.fromkeys([*time.flags, *flags]))
         self.out.add(
             "messages",

@@ -228,6 +228,11 @@ def same_display_name(con: Any, names: set[str], owners: set[str]) -> list[dict[
     return found
 
 
+# Records a phone and its carrier keep of one line count as one platform: a number that texted and called
+# is not evidence of anything; the same number on WhatsApp and by SMS is.
+CARRIER = ("sms", "mms", "rcs", "phone")
+
+
 def same_number_across_platforms(con: Any, numbers: list[str], owners: set[str]) -> list[dict[str, Any]]:
     """One phone number used on two platforms (a WhatsApp sender number equal to an SMS address)."""
     numbers = [n for n in numbers if n not in owners]
@@ -241,9 +246,10 @@ def same_number_across_platforms(con: Any, numbers: list[str], owners: set[str])
         FROM identifier_activity p JOIN identifiers i USING (identifier_id)
         WHERE p.identifier_id IN (SELECT unnest($numbers::VARCHAR[]))
         GROUP BY p.identifier_id, i.value
-        HAVING count(*) > 1
+        HAVING count(DISTINCT CASE WHEN p.platform IN (SELECT unnest($carrier::VARCHAR[])) THEN 'carrier'
+                                   ELSE p.platform END) > 1
         """,
-        {"numbers": numbers},
+        {"numbers": numbers, "carrier": list(CARRIER)},
     ).fetchall()
     found = []
     for ident, value, platforms, counts, examples, label in rows:
