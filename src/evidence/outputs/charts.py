@@ -52,6 +52,11 @@ def _moment(stamp: float) -> datetime:
     return _EPOCH + timedelta(seconds=stamp)
 
 
+def local_time(stamp: float) -> datetime:
+    """A naive local time from seconds since 1970 counted in local time (DuckDB epoch() of a local TIMESTAMP)."""
+    return _moment(stamp)
+
+
 def _fmt(value: float) -> str:
     return f"{value:.1f}".removesuffix(".0")
 

@@ -25,6 +25,7 @@ import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -221,6 +222,11 @@ class _Gatherer:
                    t.platform, t.kind, t.actor, t.suggested_actor, t.sender, t.sender_identifier, t.text,
                    t.subject, t.source_sha256, t.source_locator, t.occurrences, t.flags, t.conversation,
                    t.direction, t.time_precision,
+                   strftime(timezone({_q(self.tz)}, t.occurred_at_utc), '%Y-%m-%d') AS day,
+                   CASE WHEN t.occurred_at_utc IS NULL OR t.time_precision = 'day' THEN ''
+                        WHEN t.time_precision = 'second'
+                        THEN strftime(timezone({_q(self.tz)}, t.occurred_at_utc), '%H:%M:%S')
+                        ELSE strftime(timezone({_q(self.tz)}, t.occurred_at_utc), '%H:%M') END AS clock,
                    CASE WHEN coalesce(ma.from_owner, t.direction = 'outgoing', FALSE) THEN '{OWNER_KEY}'
                         ELSE coalesce(ma.actor_key, 'sender:' || coalesce(t.sender, '?')) END AS person_key,
                    coalesce(ma.actor, t.sender, t.sender_identifier, '(unknown sender)') AS person,
@@ -555,26 +561,38 @@ class _Gatherer:
         svg = charts.cumulative_chart([r[1] for r in rows], marks, "Distinct identifiers that had written")
         return {"list": listed, "svg": svg}
 
-    def incidents(self, person_index: dict[str, int]) -> tuple[list[list], list[dict[str, Any]], dict]:
-        rows = self.q(
+    def incidents(self) -> list[tuple]:
+        """(incident id, actor key, start as local epoch seconds, messages, gap before, first row, last row,
+        has a threat for review, has contact after a key date, has a note), in time order."""
+        self.con.execute(
             """
-            SELECT i.incident_id, i.actor_key, i.first_at_utc, i.messages, i.gap_before_seconds,
-                   min(e.idx), max(e.idx),
-                   bool_or(list_has_any(e.flags, ['threat_for_review'])),
-                   bool_or(list_has_any(e.flags, ['after_order', 'after_stop_request'])),
-                   list(e.idx ORDER BY e.idx)
-            FROM incidents i CROSS JOIN unnest(i.message_ids) AS u(mid)
-            JOIN rep_events e ON e.event_id = u.mid
-            GROUP BY ALL ORDER BY min(e.idx)
+            CREATE TEMP TABLE rep_incident_rows AS
+            SELECT i.incident_id, e.idx
+            FROM incidents i CROSS JOIN unnest(i.message_ids) AS u(mid) JOIN rep_events e ON e.event_id = u.mid
             """
         )
-        compact = []
-        gaps: dict[str, list[float]] = defaultdict(list)
-        for inc_id, key, _first, n, gap, lo, hi, *_ in rows:
-            compact.append([inc_id, person_index.get(key, 0), lo, hi, n, None if gap is None else int(gap)])
-            if gap is not None:
-                gaps[key].append(float(gap))
-        return compact, rows, gaps
+        return self.q(
+            """
+            SELECT i.incident_id, i.actor_key, epoch(min(e.lt)), i.messages, i.gap_before_seconds,
+                   min(e.idx), max(e.idx),
+                   bool_or(list_contains(e.flags, 'threat_for_review')),
+                   bool_or(list_has_any(e.flags, ['after_order', 'after_stop_request'])),
+                   bool_or(n.target_id IS NOT NULL)
+            FROM incidents i JOIN rep_incident_rows r USING (incident_id) JOIN rep_events e USING (idx)
+            LEFT JOIN (SELECT DISTINCT target_id FROM annotations) n
+                   ON n.target_id = e.event_id OR n.target_id = i.incident_id
+            GROUP BY i.incident_id, i.actor_key, i.messages, i.gap_before_seconds ORDER BY min(e.idx)
+            """
+        )
+
+    def incident_members(self, incident_ids: list[str]) -> dict[str, list[int]]:
+        out: dict[str, list[int]] = defaultdict(list)
+        for inc_id, idx in self.q(
+            "SELECT incident_id, idx FROM rep_incident_rows WHERE list_contains(?, incident_id) ORDER BY idx",
+            [incident_ids],
+        ):
+            out[inc_id].append(idx)
+        return out
 
     def annotations(self) -> list[dict[str, Any]]:
         return [
@@ -595,10 +613,14 @@ class _Gatherer:
             )
         ]
 
-    def flag_details(self, flags: tuple[str, ...]) -> dict[str, dict[str, str]]:
+    def flag_details(self, message_ids: list[str]) -> dict[str, dict[str, str]]:
         out: dict[str, dict[str, str]] = defaultdict(dict)
+        if not message_ids:
+            return out
         for message_id, flag, detail in self.q(
-            "SELECT message_id, flag, detail FROM analysis_flags WHERE list_contains(?, flag)", [list(flags)]
+            "SELECT message_id, flag, detail FROM analysis_flags WHERE message_id IN "
+            "(SELECT unnest(?::VARCHAR[]))",
+            [message_ids],
         ):
             out[message_id][flag] = self.t(detail)
         return out
@@ -634,29 +656,73 @@ class _Gatherer:
         return out
 
 
+ROW_SQL = """
+SELECT idx, event_id, day, clock, written, platform, kind, suggested_actor, sender, sender_identifier, text,
+       subject, source_sha256, source_locator, occurrences, flags, conversation, person_key, person, from_owner
+FROM rep_events ORDER BY idx
+"""
+(
+    R_IDX,
+    R_ID,
+    R_DAY,
+    R_CLOCK,
+    R_WRITTEN,
+    R_PLATFORM,
+    R_KIND,
+    R_SUGGESTED,
+    R_SENDER,
+    R_SENDER_ID,
+    R_TEXT,
+    R_SUBJECT,
+    R_SHA,
+    R_LOCATOR,
+    R_OCC,
+    R_FLAGS,
+    R_CONV,
+    R_PERSON_KEY,
+    R_PERSON,
+    R_FROM_OWNER,
+) = range(20)
+# positions in a row of the JSON data (the page's script reads the same positions)
+J_CLOCK, J_TEXT, J_PERSON, J_PLATFORM, J_KIND, J_SOURCE, J_LOCATOR, J_FLAGS, J_CONV = range(9)
+J_OCC, J_SENDER, J_SUGGESTED, J_WRITTEN, J_SHOT, J_SUBJECT = range(9, 15)
+
+
+def _digits(text: str) -> str:
+    return "".join(c for c in text if c.isdigit())
+
+
+@lru_cache(maxsize=8192)
+def _sender_text(sender: str, ident: str | None) -> str:
+    """The sender as written, with the identifier when the name does not already show it."""
+    if not ident or ident in sender:
+        return sender
+    digits = _digits(ident)
+    if len(digits) >= 7 and _digits(sender)[-9:] == digits[-9:]:
+        return sender  # the same number written another way (+44 7700 900123)
+    return f"{sender} ({ident})" if sender else ident
+
+
 def gather(con: Any, case: Path, redactor: Redactor) -> dict[str, Any]:
     """Everything the report shows, from a read-only connection to the case database."""
     g = _Gatherer(con, case, redactor)
     g.load_events()
-    t = g.t
+    t = g.t if redactor.enabled else (lambda value: value)
+    ident_of = redactor.identifier if redactor.enabled else (lambda value: value)
     summary = g.summary()
     key_dates = g.key_dates()
     people = g.people()
+    sources_info = g.sources()
+    file_info = {f["sha256"]: f for f in sources_info["files"]}
 
-    rows = g.q(
-        """
-        SELECT idx, event_id, lt, written, platform, kind, actor, suggested_actor, sender, sender_identifier,
-               text, subject, source_sha256, source_locator, occurrences, flags, conversation, time_precision,
-               person_key, person, from_owner
-        FROM rep_events ORDER BY idx
-        """
-    )
-    # people in the filter: the owner, then by number of events
-    person_counts = Counter(r[18] for r in rows)
+    rows = g.q(ROW_SQL)
+    # people in the filter: the owner, confirmed actors, then by number of events
+    person_counts = Counter(r[R_PERSON_KEY] for r in rows)
     person_label: dict[str, str] = {}
     for r in rows:
-        if r[18] not in person_label:
-            person_label[r[18]] = "Account owner" if r[18] == OWNER_KEY else (t(r[19]) or "?")
+        key = r[R_PERSON_KEY]
+        if key not in person_label:
+            person_label[key] = "Account owner" if key == OWNER_KEY else (t(r[R_PERSON]) or "?")
     order = sorted(
         person_counts, key=lambda k: (k != OWNER_KEY, not k.startswith("actor:"), -person_counts[k], k)
     )
@@ -669,151 +735,97 @@ def gather(con: Any, case: Path, redactor: Redactor) -> dict[str, Any]:
         ]
         for k in order
     ]
-    platforms, kinds, convs, flagsets, suggested = (_Interner() for _ in range(5))
-    sources = _Interner()
-    days: list[list] = []  # [local day, first row index]: runs, rows are in time order
+    platforms, kinds, convs, flagsets, suggested, sources = (_Interner() for _ in range(6))
+    flagsets(())
+    days: list[list] = []  # runs of [local day, first row]: rows are in time order
     shots: dict[str, int] = {}
-    event_index: dict[str, int] = {}
     conv_rows: dict[Any, list[int]] = defaultdict(list)
     out_rows: list[list] = []
-    flagsets(())
-    for (
-        idx,
-        event_id,
-        lt,
-        written,
-        platform,
-        kind,
-        _actor,
-        suggested_actor,
-        sender,
-        sender_ident,
-        text,
-        subject,
-        sha,
-        locator,
-        occurrences,
-        flags,
-        conversation,
-        precision,
-        person_key,
-        _person,
-        _from_owner,
-    ) in rows:
-        event_index[event_id] = idx
-        conv_rows[(platform, conversation)].append(idx)
-        day = _local_day(lt)
+    flag_counter: Counter = Counter()
+    flagged_examples: dict[str, list[int]] = defaultdict(list)
+    for r in rows:
+        idx = r[R_IDX]
+        conv_rows[(r[R_PLATFORM], r[R_CONV])].append(idx)
+        day = r[R_DAY]
         if not days or days[-1][0] != day:
             days.append([day, idx])
-        label = person_label[person_key]
-        shown_sender = t(sender) or ""
-        if sender_ident:
-            ident = redactor.identifier(sender_ident)
-            if ident and ident not in shown_sender:
-                shown_sender = f"{shown_sender} ({ident})" if shown_sender else ident
+        label = person_label[r[R_PERSON_KEY]]
+        sender = t(r[R_SENDER]) or ""
+        ident = r[R_SENDER_ID]
+        shown_sender = _sender_text(sender, ident_of(ident) if ident else None) or None
+        flags = tuple(r[R_FLAGS] or ())
+        for f in flags:
+            flag_counter[f] += 1
+            if len(flagged_examples[f]) < FLAGGED_EXAMPLES.get(f, 25):
+                flagged_examples[f].append(idx)
         row: list[Any] = [
-            ""
-            if lt is None
-            else lt.strftime("%H:%M:%S" if precision == "second" else "%H:%M")
-            if precision != "day"
-            else "",
-            t(text) or "",
-            person_index[person_key],
-            platforms(platform),
-            kinds(kind),
-            sources(sha),
-            locator,
-            flagsets(tuple(flags or ())),
-            convs(t(conversation) if conversation is not None else None),
-            occurrences if occurrences != 1 else None,
+            r[R_CLOCK],
+            t(r[R_TEXT]) or "",
+            person_index[r[R_PERSON_KEY]],
+            platforms(r[R_PLATFORM]),
+            kinds(r[R_KIND]),
+            sources(r[R_SHA]),
+            r[R_LOCATOR],
+            flagsets(flags),
+            convs(t(r[R_CONV])),
+            r[R_OCC] if r[R_OCC] != 1 else None,
             shown_sender if shown_sender != label else None,
-            suggested(t(suggested_actor)) if suggested_actor else None,
-            t(written) if written else None,
-            None,
-            t(subject) if subject else None,
+            suggested(t(r[R_SUGGESTED])) if r[R_SUGGESTED] else None,
+            t(r[R_WRITTEN]) if r[R_WRITTEN] else None,
+            shots.setdefault(r[R_SHA], len(shots)) if r[R_KIND] == "ocr" else None,
+            t(r[R_SUBJECT]) if r[R_SUBJECT] else None,
         ]
-        if kind == "ocr":
-            row[13] = shots.setdefault(sha, len(shots))
-        while row and row[-1] is None:
+        while row[-1] is None:
             row.pop()
         out_rows.append(row)
 
-    compact_incidents, incident_rows, gaps = g.incidents(person_index)
-    annotations = g.annotations()
-    annotated = {a["target"] for a in annotations}
+    def static(i: int, member: bool = False, detail: str | None = None) -> dict[str, Any]:
+        shown = _static_row(rows[i], out_rows[i], person_label, member, detail)
+        index = shown.pop("suggested_index")
+        shown["suggested"] = suggested.values[index] if index is not None else ""
+        return shown
 
-    # sources: one entry per file the events come from (hash and name)
-    file_info = {f["sha256"]: f for f in g.sources()["files"]}
-    sources_json = [[sha, file_info.get(sha, {}).get("path", "")] for sha in sources.values]
-
-    # screenshots: one thumbnail each
-    shot_list = sorted(shots, key=shots.get)
-    per_shot = Counter(r[13] for r in out_rows if len(r) > 13 and r[13] is not None)
-    thumbs = g.thumbnails(shot_list)
-    screenshots = [
-        {
-            "n": n,
-            "sha256": sha,
-            "path": file_info.get(sha, {}).get("path", ""),
-            "thumb": thumbs.get(sha),
-            "messages": per_shot[n],
-        }
-        for n, sha in enumerate(shot_list)
+    # incidents: every one in the data (for the list and "show the conversation"); some as whole threads
+    incident_rows = g.incidents()
+    compact_incidents = [
+        [inc_id, person_index.get(key, 0), lo, hi, n, None if gap is None else int(gap)]
+        for inc_id, key, _start, n, gap, lo, hi, *_ in incident_rows
     ]
-
-    # incidents shown as whole threads: those with notes, threats for review or contact after a key date,
-    # then the latest; the timeline has the conversation around every incident
-    def noted(row: tuple) -> bool:
-        return row[0] in annotated or any(rows[i][1] in annotated for i in row[9])
-
-    def priority(row: tuple) -> tuple:
-        first = row[2]
-        return (not noted(row), not row[7], not row[8], -(first.timestamp() if first else 0))
-
-    chosen = sorted(incident_rows, key=priority)[:THREAD_INCIDENTS]
-    chosen.sort(key=lambda r: r[5])
+    chosen = sorted(incident_rows, key=lambda r: (not r[9], not r[7], not r[8], -(r[2] or 0)))
+    chosen = sorted(chosen[:THREAD_INCIDENTS], key=lambda r: r[5])
+    members_of = g.incident_members([r[0] for r in chosen])
+    annotations = g.annotations()
     threads = []
-    for inc_id, key, _first, n, gap, lo, hi, threat, after, members in chosen:
+    for inc_id, key, _start, n, gap, lo, hi, threat, after, _noted in chosen:
+        members = members_of.get(inc_id, [lo, hi])
         member_set = set(members)
         shown: set[int] = set()
         for m in members:
-            platform_conv = (rows[m][4], rows[m][16])
-            ordered = conv_rows[platform_conv]
+            ordered = conv_rows[(rows[m][R_PLATFORM], rows[m][R_CONV])]
             pos = bisect.bisect_left(ordered, m)
             shown.update(ordered[max(0, pos - THREAD_CONTEXT) : pos + THREAD_CONTEXT + 1])
         picked = sorted(shown)
         if len(picked) > THREAD_ROWS:
             picked = sorted(sorted(shown, key=lambda i: (i not in member_set, abs(i - lo)))[:THREAD_ROWS])
+        targets = {inc_id} | {rows[i][R_ID] for i in members}
         threads.append(
             {
                 "id": inc_id,
                 "person": person_label.get(key, key),
-                "first": _shown_time(rows[lo][2], "minute"),
-                "last": _shown_time(rows[hi][2], "minute"),
+                "first": f"{rows[lo][R_DAY]} {rows[lo][R_CLOCK]}",
+                "last": f"{rows[hi][R_DAY]} {rows[hi][R_CLOCK]}",
                 "messages": n,
                 "gap": _duration(gap),
                 "threat": threat,
                 "after": after,
-                "notes": [
-                    a
-                    for a in annotations
-                    if a["target"] == inc_id or a["target"] in {rows[i][1] for i in members}
-                ],
-                "rows": [_static_row(rows[i], i in member_set, out_rows[i], g, person_label) for i in picked],
+                "notes": [a for a in annotations if a["target"] in targets],
+                "rows": [static(i, i in member_set) for i in picked],
                 "more": len(shown) - len(picked),
             }
         )
 
-    # flagged events: each analysis flag with its explanation, a count and the first events
-    flag_counter: Counter = Counter()
-    flagged_examples: dict[str, list[int]] = defaultdict(list)
-    for r in rows:
-        for f in r[15] or ():
-            if f in ANALYSIS_FLAGS or f in FLAG_TEXT:
-                flag_counter[f] += 1
-                if len(flagged_examples[f]) < FLAGGED_EXAMPLES.get(f, 25):
-                    flagged_examples[f].append(r[0])
-    details = g.flag_details(ANALYSIS_FLAGS)
+    # flagged events: each flag with its explanation, a count and the first events
+    details = g.flag_details([rows[i][R_ID] for f in ANALYSIS_FLAGS for i in flagged_examples.get(f, ())])
     flagged = []
     for f in (*ANALYSIS_FLAGS, *(k for k in FLAG_TEXT if k not in ANALYSIS_FLAGS)):
         if not flag_counter[f]:
@@ -826,40 +838,47 @@ def gather(con: Any, case: Path, redactor: Redactor) -> dict[str, Any]:
                 "not_means": not_means,
                 "count": flag_counter[f],
                 "rows": [
-                    _static_row(
-                        rows[i], False, out_rows[i], g, person_label, details.get(rows[i][1], {}).get(f)
-                    )
-                    for i in flagged_examples[f]
+                    static(i, False, details.get(rows[i][R_ID], {}).get(f)) for i in flagged_examples[f]
                 ],
             }
         )
 
-    weekly = g.weekly(person_label, key_dates)
-    labels_top = [person_label.get(k, k) for k in weekly["top"]]
-    gap_points = []
-    for inc in incident_rows:
-        key, first, gap = inc[1], inc[2], inc[4]
-        if gap is None or first is None:
-            continue
-        series = weekly["top"].index(key) if key in weekly["top"] else -1
-        gap_points.append((rows[inc[5]][2], float(gap), series))
-    gap_table = []
-    for key, values in sorted(gaps.items(), key=lambda kv: -len(kv[1])):
-        count = sum(1 for r in incident_rows if r[1] == key)
-        recent = values[-5:]
-        gap_table.append(
-            {
-                "person": person_label.get(key, key),
-                "incidents": count,
-                "median": _duration(statistics.median(values)),
-                "shortest": _duration(min(values)),
-                "longest": _duration(max(values)),
-                "recent": ", ".join(_duration(v) for v in recent),
-            }
-        )
-    new_idents = g.new_identifiers(key_dates)
-    prompts = _prompts(g, key_dates, flag_counter, weekly, new_idents, person_label)
+    # screenshots: one thumbnail each
+    shot_list = sorted(shots, key=shots.__getitem__)
+    per_shot = Counter(r[J_SHOT] for r in out_rows if len(r) > J_SHOT and r[J_SHOT] is not None)
+    thumbs = g.thumbnails(shot_list)
+    screenshots = [
+        {
+            "n": n,
+            "sha256": sha,
+            "path": file_info.get(sha, {}).get("path", ""),
+            "thumb": thumbs.get(sha),
+            "messages": per_shot[n],
+        }
+        for n, sha in enumerate(shot_list)
+    ]
 
+    weekly = g.weekly(person_label, key_dates)
+    gap_points, gaps = [], defaultdict(list)
+    for _inc, key, start, _n, gap, *_ in incident_rows:
+        if gap is None or start is None:
+            continue
+        gaps[key].append(float(gap))
+        series = weekly["top"].index(key) if key in weekly["top"] else -1
+        gap_points.append((charts.local_time(start), float(gap), series))
+    incidents_per = Counter(r[1] for r in incident_rows)
+    gap_table = [
+        {
+            "person": person_label.get(key, key),
+            "incidents": incidents_per[key],
+            "median": _duration(statistics.median(values)),
+            "shortest": _duration(min(values)),
+            "longest": _duration(max(values)),
+            "recent": ", ".join(_duration(v) for v in values[-5:]),
+        }
+        for key, values in sorted(gaps.items(), key=lambda kv: -len(kv[1]))
+    ]
+    new_idents = g.new_identifiers(key_dates)
     data = {
         "tz": g.tz,
         "people": people_json,
@@ -868,17 +887,16 @@ def gather(con: Any, case: Path, redactor: Redactor) -> dict[str, Any]:
         "convs": convs.values,
         "flagsets": [list(f) for f in flagsets.values],
         "suggested": suggested.values,
-        "sources": sources_json,
+        "sources": [[sha, file_info.get(sha, {}).get("path", "")] for sha in sources.values],
         "days": days,
         "rows": out_rows,
         "incidents": compact_incidents,
         "flagText": {f: [m.format(tz=g.tz), n] for f, (m, n) in FLAG_TEXT.items()},
     }
-    src = g.sources()
     return {
         "tz": g.tz,
         "summary": summary,
-        "sources": src,
+        "sources": sources_info,
         "key_dates": key_dates,
         "people": people,
         "third_parties": g.third_parties(),
@@ -886,15 +904,18 @@ def gather(con: Any, case: Path, redactor: Redactor) -> dict[str, Any]:
         "heatmap": g.heatmap(),
         "gaps": {
             "svg": charts.gaps_chart(
-                gap_points, labels_top, "Time since the same person's previous incident"
+                gap_points,
+                [person_label.get(k, k) for k in weekly["top"]],
+                "Time since the same person's previous incident",
             ),
             "table": gap_table,
         },
         "new_identifiers": new_idents,
         "incidents_total": len(incident_rows),
         "threads": threads,
+        "thread_context": THREAD_CONTEXT,
         "flagged": flagged,
-        "prompts": prompts,
+        "prompts": _prompts(g, key_dates, flag_counter, weekly, new_idents, person_label),
         "annotations": annotations,
         "screenshots": screenshots,
         "flag_text": {f: (m.format(tz=g.tz), n) for f, (m, n) in FLAG_TEXT.items()},
@@ -903,52 +924,32 @@ def gather(con: Any, case: Path, redactor: Redactor) -> dict[str, Any]:
 
 
 def _static_row(
-    row: tuple, member: bool, compact: list, g: _Gatherer, labels: dict[str, str], detail: str | None = None
+    row: tuple, compact: list, labels: dict[str, str], member: bool, detail: str | None
 ) -> dict[str, Any]:
-    """One event as the report prints it outside the timeline (threads, flagged events)."""
-    (
-        _idx,
-        event_id,
-        lt,
-        written,
-        platform,
-        kind,
-        _a,
-        suggested,
-        _sender,
-        _sender_ident,
-        text,
-        subject,
-        sha,
-        locator,
-        _occ,
-        flags,
-        _conv,
-        precision,
-        person_key,
-        _p,
-        from_owner,
-    ) = row
-    who = labels.get(person_key, "")
-    shown_sender = compact[10] if len(compact) > 10 and compact[10] else ""
+    """One event as the report prints it outside the timeline (threads, flagged events); `compact` is the
+    row of the JSON data, already redacted."""
+
+    def at(position: int) -> Any:
+        return compact[position] if len(compact) > position else None
+
     return {
-        "event_id": event_id,
-        "when": _shown_time(lt, precision),
-        "written": g.t(written) if written else "",
-        "platform": platform,
-        "kind": kind,
-        "who": who,
-        "sender": shown_sender,
-        "suggested": g.t(suggested) or "",
-        "text": g.t(text) or "",
-        "subject": g.t(subject) or "",
-        "sha256": sha,
-        "locator": locator,
-        "flags": list(flags or ()),
+        "event_id": row[R_ID],
+        "when": f"{row[R_DAY]} {row[R_CLOCK]}".strip() if row[R_DAY] else "undated",
+        "written": at(J_WRITTEN) or "",
+        "platform": row[R_PLATFORM],
+        "kind": row[R_KIND],
+        "who": labels.get(row[R_PERSON_KEY], ""),
+        "sender": at(J_SENDER) or "",
+        "suggested_index": at(J_SUGGESTED),
+        "text": compact[J_TEXT],
+        "subject": at(J_SUBJECT) or "",
+        "sha256": row[R_SHA],
+        "locator": row[R_LOCATOR],
+        "flags": list(row[R_FLAGS] or ()),
         "member": member,
-        "owner": bool(from_owner),
+        "owner": bool(row[R_FROM_OWNER]),
         "detail": detail or "",
-        "shot": compact[13] if len(compact) > 13 else None,
+        "shot": at(J_SHOT),
     }
 
 
