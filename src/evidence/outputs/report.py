@@ -229,7 +229,9 @@ class _Gatherer:
                         ELSE strftime(timezone({_q(self.tz)}, t.occurred_at_utc), '%H:%M') END AS clock,
                    CASE WHEN coalesce(ma.from_owner, t.direction = 'outgoing', FALSE) THEN '{OWNER_KEY}'
                         ELSE coalesce(ma.actor_key, 'sender:' || coalesce(t.sender, '?')) END AS person_key,
-                   coalesce(ma.actor, t.sender, t.sender_identifier, '(unknown sender)') AS person,
+                   coalesce(ma.actor, t.sender, t.sender_identifier,
+                            CASE WHEN t.kind = 'system' THEN 'system message' ELSE '(no sender given)' END)
+                       AS person,
                    coalesce(ma.from_owner, t.direction = 'outgoing', FALSE) AS from_owner
             FROM timeline t LEFT JOIN message_actor ma ON ma.message_id = t.event_id
             """
@@ -375,10 +377,10 @@ class _Gatherer:
     # -- summary, sources, what was not included --------------------------------------------------------
 
     def summary(self) -> dict[str, Any]:
-        (total, dated, first, last, ocr, people_n) = self.q(
-            """
+        (total, dated, first, last, ocr, people_n, contacts) = self.q(
+            f"""
             SELECT count(*), count(utc), min(lt), max(lt), count(*) FILTER (WHERE kind = 'ocr'),
-                   count(DISTINCT person_key) FILTER (WHERE NOT from_owner)
+                   count(DISTINCT person_key) FILTER (WHERE NOT from_owner), count(*) FILTER (WHERE {CONTACT})
             FROM rep_events
             """
         )[0]
@@ -398,6 +400,7 @@ class _Gatherer:
             "last": _shown_time(last, "minute"),
             "ocr": ocr,
             "people": people_n,
+            "contacts": contacts,
             "duplicates": duplicates,
             "platforms": [{"name": p, "events": n, "received": r} for p, n, r in by_platform],
             "runs": [
