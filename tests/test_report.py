@@ -405,3 +405,13 @@ def test_report_without_a_case_is_a_usage_error(tmp_path: Path) -> None:
     result = evidence("report", "--case", tmp_path / "nothing", "-o", tmp_path / "r.html")
     assert result.exit_code == 2
     assert not (tmp_path / "r.html").exists()
+
+
+def test_incidents_are_shown_with_the_conversation_around_them(report: tuple[Path, str]) -> None:
+    html = report[0].read_text(encoding="utf-8")
+    threads = re.findall(r'<div class="thread">(.*?)</table>', html, re.S)
+    assert threads
+    # the thread around the stalker's first incident holds the owner's reply between his messages
+    first = next(t for t in threads if "Who is this?" in t)
+    assert "Account owner" in first and 'class="member' in first
+    assert "Read from a screenshot" in html and "SPO served" in html
