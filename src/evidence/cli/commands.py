@@ -31,6 +31,7 @@ from evidence.cli.actors import actors_app
 from evidence.cli.console import CaseOption, console, fail, friendly_errors, out_console
 from evidence.cli.events import annotate_command, events_app
 from evidence.cli.exports import export_command
+from evidence.cli.report import report_command
 from evidence.pipeline.parameters import IngestParameters
 from evidence.pipeline.run import ingest
 from evidence.text import for_display
@@ -292,6 +293,7 @@ app.add_typer(actors_app, name="actors")
 app.add_typer(events_app, name="events")
 app.command("annotate")(annotate_command)
 app.command("export")(export_command)
+app.command("report")(report_command)
 
 
 def main() -> None:
