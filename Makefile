@@ -77,14 +77,20 @@ demo: setup
 	  "SELECT o.sent_at_local AS on_screen, e.platform, e.sent_at_local AS exported, e.body AS text \
 	   FROM corroborations c JOIN messages o ON o.message_id = c.ocr_message_id \
 	   JOIN messages e ON e.message_id = c.message_id ORDER BY e.sent_at_utc"
+	@echo; echo "== Key dates: the stop request is detected in Sam's own message; the advocate adds the others"
+	$(VENV)/bin/evidence events add --case $(DEMO_CASE) --kind police_report --at 2024-03-08T11:00 \
+	  --note "Reported to police" --examiner demo
+	$(VENV)/bin/evidence events add --case $(DEMO_CASE) --kind order --at 2024-04-05T14:20 \
+	  --note "Stalking Protection Order served" --examiner demo
+	@COLUMNS=$(DEMO_COLUMNS) $(VENV)/bin/evidence events list --case $(DEMO_CASE)
 	$(VENV)/bin/evidence timeline --case $(DEMO_CASE) --format csv -o $(DEMO_CASE)/timeline.csv
-	@# Key dates (sample/README.md) go here once `evidence events` exists, e.g.
-	@#   $(VENV)/bin/evidence events add --case $(DEMO_CASE) --kind stop_request --at 2024-02-20T19:42
-	@#   $(VENV)/bin/evidence events add --case $(DEMO_CASE) --kind order --at 2024-04-05T14:20
-	@# and the report and incident log once `evidence report` / `evidence export` exist, e.g.
-	@#   $(VENV)/bin/evidence report --case $(DEMO_CASE) -o $(DEMO_CASE)/report.html
-	@#   $(VENV)/bin/evidence export --case $(DEMO_CASE) --format incident-log -o $(DEMO_CASE)/incident-log.csv
-	@echo "Timeline: $(DEMO_CASE)/timeline.csv"
+	$(VENV)/bin/evidence report --case $(DEMO_CASE) -o $(DEMO_CASE)/report.html --examiner demo
+	$(VENV)/bin/evidence export --case $(DEMO_CASE) --format incident-log -o $(DEMO_CASE)/incident-log.csv \
+	  --examiner demo
+	@echo
+	@echo "Timeline:     $(DEMO_CASE)/timeline.csv"
+	@echo "Incident log: $(DEMO_CASE)/incident-log.csv"
+	@echo "Report:       $(DEMO_CASE)/report.html"
 
 test: setup
 	$(VENV)/bin/ruff check .
