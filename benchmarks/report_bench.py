@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import random
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -83,25 +82,10 @@ def make_case(work: Path, n_events: int) -> Path:
 
 
 def load_time(path: Path, loads: int) -> tuple[float, dict[str, float]]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
+    from browser import headless_chromium
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--no-first-run",
-        "--disable-component-update",
-        f"--user-data-dir={tempfile.mkdtemp(prefix='report-bench-')}",
-    ):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
     best, parts = float("inf"), {}
-    try:
+    with headless_chromium() as driver:
         for _ in range(loads):
             driver.get("about:blank")
             driver.get(path.resolve().as_uri())
@@ -119,8 +103,6 @@ def load_time(path: Path, loads: int) -> tuple[float, dict[str, float]]:
             if seconds < best:
                 best = seconds
                 parts = {"interactive": timing[0] / 1000, "dcl": timing[1] / 1000, "ready": timing[2] / 1000}
-    finally:
-        driver.quit()
     return best, parts
 
 

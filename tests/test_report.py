@@ -12,7 +12,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +25,8 @@ from evidence.pipeline.parameters import IngestParameters
 from evidence.pipeline.run import ingest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from browser import available as browser_available
+from browser import headless_chromium
 from screenshot_generator import sample_spec, save
 
 runner = CliRunner()
@@ -208,42 +209,20 @@ def test_json_for_script_escapes_markup() -> None:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    if not CHROMIUM.exists() or not CHROMEDRIVER.exists():
+    if not browser_available():
         pytest.skip("/usr/bin/chromium or /usr/bin/chromedriver is absent (make setup installs them)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tempfile.mkdtemp(prefix="report-test-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--no-first-run",
-        "--disable-component-update",
-        f"--user-data-dir={profile}",
-        "--window-size=1280,1000",
-    ):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    # before any script of the page: record dialogs and CSP violations
-    driver.execute_cdp_cmd(
-        "Page.addScriptToEvaluateOnNewDocument",
-        {
-            "source": "window.__dialogs = []; window.__violations = [];"
-            "window.alert = window.confirm = window.prompt = function (m) { window.__dialogs.push(String(m)); };"
-            "document.addEventListener('securitypolicyviolation', function (e) {"
-            "  window.__violations.push(e.violatedDirective + ' ' + e.blockedURI); });"
-        },
-    )
-    try:
+    with headless_chromium("--window-size=1280,1000") as driver:
+        # before any script of the page: record dialogs and CSP violations
+        driver.execute_cdp_cmd(
+            "Page.addScriptToEvaluateOnNewDocument",
+            {
+                "source": "window.__dialogs = []; window.__violations = [];"
+                "window.alert = window.confirm = window.prompt = function (m) { window.__dialogs.push(String(m)); };"
+                "document.addEventListener('securitypolicyviolation', function (e) {"
+                "  window.__violations.push(e.violatedDirective + ' ' + e.blockedURI); });"
+            },
+        )
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def _open(driver, path: Path) -> None:
