@@ -214,3 +214,10 @@ def test_without_owners_every_message_counts_as_contact(tmp_path: Path) -> None:
     case = tmp_path / "case"
     ingest(IngestParameters(sources=[str(chat.parent)], case_dir=str(case), tz="Europe/London"))
     assert flags_by_text(case) == {"answer me": {"night", "first_from_identifier"}, "no": {"night"}}
+
+
+def test_a_detected_stop_request_is_in_the_custody_log(case: Path) -> None:
+    entries = [json.loads(line) for line in (case / "custody.log").read_text().splitlines()]
+    detected = [e["details"] for e in entries if e["action"] == "key_date_detected"]
+    assert [(d["kind"], d["at_utc"]) for d in detected] == [("stop_request", "2024-04-01T08:00:00Z")]
+    assert check_chain(case / "custody.log") == []

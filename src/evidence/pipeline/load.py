@@ -51,7 +51,23 @@ def load_run(
             "FROM run_files WHERE run_id = ? ORDER BY source_path",
             [run_id],
         ).fetchall()
+        # key dates detected by this run's link steps (stop requests in the owner's messages)
+        detected = con.execute(
+            "SELECT e.event_id, e.kind, strftime(e.at_utc, '%Y-%m-%dT%H:%M:%SZ'), e.message_id, e.note "
+            "FROM case_events e WHERE e.source = 'detected' AND e.recorded_at >= ("
+            "SELECT started_at FROM ingest_runs WHERE run_id = ?) ORDER BY e.at_utc, e.event_id",
+            [run_id],
+        ).fetchall()
     custody = CustodyLog(case / "custody.log", plan["parameters"].get("examiner"))
+    custody.append_many(
+        [
+            (
+                "key_date_detected",
+                {"run_id": run_id, "event_id": e, "kind": k, "at_utc": at, "message_id": m, "note": note},
+            )
+            for e, k, at, m, note in detected
+        ]
+    )
     custody.append_many(
         [
             (
