@@ -98,6 +98,10 @@ def known_parse_keys(case: Path) -> dict[str, str]:
     from evidence.db import open_case
 
     with open_case(case, write=False) as con:
+        if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'files'").fetchall()[0][
+            0
+        ]:
+            return {}  # an ingest stopped before its first load left the database empty: start afresh
         rows = con.execute(
             "SELECT sha256, parse_key FROM files WHERE status = 'parsed' AND parse_key IS NOT NULL"
         )

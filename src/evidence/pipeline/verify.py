@@ -31,10 +31,22 @@ def verify_case(case_dir: Path, examiner: str | None = None) -> VerifyResult:
     result = VerifyResult()
     store = OriginalsStore(case / "originals")
     recorded: dict[str, str] = {}
+    sources: set[str] = set()
     if (case / DB_NAME).exists():
         with open_case(case) as con:
-            recorded = dict(con.execute("SELECT sha256, md5 FROM files").fetchall())
-            result.problems.extend(_repeated_keys(con))
+            if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'files'").fetchall()[
+                0
+            ][0]:
+                result.problems.append(
+                    "the case database has no tables yet: an ingest was stopped before its first load "
+                    "(run the ingest again; the originals below are still checked)"
+                )
+            else:
+                recorded = dict(con.execute("SELECT sha256, md5 FROM files").fetchall())
+                sources = {
+                    s for (s,) in con.execute("SELECT DISTINCT source_sha256 FROM messages").fetchall()
+                }
+                result.problems.extend(_repeated_keys(con))
     seen: set[str] = set()
     for blob in store.iter_blobs():
         result.originals_checked += 1
@@ -50,6 +62,10 @@ def verify_case(case_dir: Path, examiner: str | None = None) -> VerifyResult:
             )
     for missing in sorted(set(recorded) - seen):
         result.problems.append(f"original {missing} is listed in the database but missing from originals/")
+    for orphan in sorted(sources - seen - set(recorded)):
+        result.problems.append(
+            f"messages name {orphan} as their source, but no such original is stored or listed"
+        )
     for problem in check_chain(case / "custody.log"):
         result.problems.append(f"custody.log line {problem.line_number}: {problem.problem}")
     custody = CustodyLog(case / "custody.log", examiner)
