@@ -114,3 +114,11 @@ def test_a_built_wheel_carries_the_schema(tmp_path: Path) -> None:
     )
     where, size = shown.stdout.split()
     assert Path(where).is_relative_to(unpacked) and int(size) > 1000
+
+
+def test_staging_types_are_the_ones_duckdb_exports() -> None:
+    """The Arrow types read from the schema catalog equal what DuckDB exports for every table."""
+    from evidence.db import exported_arrow_schema, schema_catalog
+
+    for table, schema in schema_catalog().arrow.items():
+        assert schema.equals(exported_arrow_schema(table)), table

@@ -66,23 +66,46 @@ class SchemaCatalog:
 _CATALOG_LOCK = threading.Lock()
 
 
+# DuckDB column types and the Arrow types DuckDB itself exports them as (tests/test_layout.py checks the
+# two agree for every column); a column of another type is exported by DuckDB, table by table.
+_ARROW_TYPES = {
+    "BIGINT": pa.int64(),
+    "INTEGER": pa.int32(),
+    "SMALLINT": pa.int16(),
+    "UBIGINT": pa.uint64(),
+    "DOUBLE": pa.float64(),
+    "BOOLEAN": pa.bool_(),
+    "VARCHAR": pa.string(),
+    "JSON": pa.string(),
+    "TIMESTAMP WITH TIME ZONE": pa.timestamp("us", tz="Etc/UTC"),
+    "VARCHAR[]": pa.list_(pa.field("l", pa.string())),
+}
+
+
 @lru_cache(maxsize=1)
 def _catalog_cached() -> SchemaCatalog:
     """The schema run in a throw-away in-memory database, read once and closed: a DuckDB instance kept
     open for this would hold about 30 MB in every process. CREATE statements only (the COMMENT ON
-    statements, four in five, are for case databases and would double the time)."""
+    statements, four in five, are for case databases and would double the time). Arrow types come from
+    one catalog query; only tables with other column types are exported by DuckDB (a query each)."""
     con = duckdb.connect(":memory:")
     try:
         for statement in con.extract_statements(schema_sql()):
             if statement.type == duckdb.StatementType.CREATE:
                 con.execute(statement)
-        tables = [
-            n
-            for (n,) in con.execute(
-                "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'"
-            ).fetchall()
-        ]
-        arrow = {n: con.sql(f'SELECT * FROM "{n}" LIMIT 0').to_arrow_table().schema for n in tables}
+        columns = con.execute(
+            "SELECT table_name, column_name, data_type FROM duckdb_columns() WHERE schema_name = 'main' "
+            "AND table_name IN (SELECT table_name FROM duckdb_tables()) ORDER BY table_name, column_index"
+        ).fetchall()
+        by_table: dict[str, list[tuple[str, str]]] = {}
+        for table, column, data_type in columns:
+            by_table.setdefault(table, []).append((column, data_type))
+        arrow = {}
+        for table, cols in by_table.items():
+            if all(dt in _ARROW_TYPES for _, dt in cols):
+                arrow[table] = pa.schema([pa.field(c, _ARROW_TYPES[dt]) for c, dt in cols])
+            else:
+                arrow[table] = con.sql(f'SELECT * FROM "{table}" LIMIT 0').to_arrow_table().schema
         keys = {
             table: tuple(names)
             for table, names in con.execute(
@@ -90,13 +113,21 @@ def _catalog_cached() -> SchemaCatalog:
                 "WHERE constraint_type = 'PRIMARY KEY'"
             ).fetchall()
         }
-        columns = con.execute(
-            "SELECT table_name, column_name, data_type FROM duckdb_columns() WHERE schema_name = 'main' "
-            "AND table_name IN (SELECT table_name FROM duckdb_tables()) ORDER BY table_name, column_index"
-        ).fetchall()
     finally:
         con.close()
     return SchemaCatalog(arrow, keys, columns)
+
+
+def exported_arrow_schema(table: str) -> pa.Schema:
+    """The Arrow schema DuckDB itself exports for a table of schemas/*.sql (what _ARROW_TYPES mirrors)."""
+    con = duckdb.connect(":memory:")
+    try:
+        for statement in con.extract_statements(schema_sql()):
+            if statement.type == duckdb.StatementType.CREATE:
+                con.execute(statement)
+        return con.sql(f'SELECT * FROM "{table}" LIMIT 0').to_arrow_table().schema
+    finally:
+        con.close()
 
 
 def schema_catalog() -> SchemaCatalog:
