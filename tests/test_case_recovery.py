@@ -60,3 +60,15 @@ def test_verify_names_an_edited_custody_line(tmp_path: Path) -> None:
     log.write_text("".join(lines), encoding="utf-8")
     result = evidence("verify", "--case", case)
     assert result.exit_code == 1 and "custody.log line 4" in result.output
+
+
+def test_verify_names_a_custody_log_cut_short(tmp_path: Path) -> None:
+    """Lines cut from the end leave a valid chain: the runs the database has as done show the cut."""
+    case = tmp_path / "case"
+    assert evidence("ingest", SAMPLE, "--case", case).exit_code == 0
+    log = case / "custody.log"
+    lines = log.read_text(encoding="utf-8").splitlines(keepends=True)
+    finished = max(i for i, line in enumerate(lines) if '"ingest_finished"' in line)
+    log.write_text("".join(lines[:finished]), encoding="utf-8")
+    result = evidence("verify", "--case", case)
+    assert result.exit_code == 1 and "has no ingest_finished entry" in result.output

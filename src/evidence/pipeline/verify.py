@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,7 @@ def verify_case(case_dir: Path, examiner: str | None = None) -> VerifyResult:
     store = OriginalsStore(case / "originals")
     recorded: dict[str, str] = {}
     sources: set[str] = set()
+    finished_runs: set[str] = set()
     if (case / DB_NAME).exists():
         with open_case(case) as con:
             if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'files'").fetchall()[
@@ -43,6 +46,10 @@ def verify_case(case_dir: Path, examiner: str | None = None) -> VerifyResult:
                 )
             else:
                 recorded = dict(con.execute("SELECT sha256, md5 FROM files").fetchall())
+                finished_runs = {
+                    r
+                    for (r,) in con.execute("SELECT run_id FROM ingest_runs WHERE status = 'done'").fetchall()
+                }
                 sources = {
                     s for (s,) in con.execute("SELECT DISTINCT source_sha256 FROM messages").fetchall()
                 }
@@ -68,6 +75,12 @@ def verify_case(case_dir: Path, examiner: str | None = None) -> VerifyResult:
         )
     for problem in check_chain(case / "custody.log"):
         result.problems.append(f"custody.log line {problem.line_number}: {problem.problem}")
+    # the chain cannot show lines cut from its end: every run the database has as done must be in the log
+    for run_id in sorted(finished_runs - _logged_runs(case / "custody.log")):
+        result.problems.append(
+            f"run {run_id} is recorded as done in the database, but custody.log has no ingest_finished entry for it "
+            "(the log was cut short or replaced)"
+        )
     custody = CustodyLog(case / "custody.log", examiner)
     if (case / "custody.log").exists():
         custody.append(
@@ -78,6 +91,19 @@ def verify_case(case_dir: Path, examiner: str | None = None) -> VerifyResult:
         )
     result.chain_head = custody.head()
     return result
+
+
+def _logged_runs(path: Path) -> set[str]:
+    """Runs the custody log records as finished."""
+    runs: set[str] = set()
+    if not path.exists():
+        return runs
+    with open(path, "rb") as handle:
+        for line in handle:
+            if b'"ingest_finished"' in line:
+                with contextlib.suppress(ValueError):
+                    runs.add(json.loads(line).get("details", {}).get("run_id"))
+    return runs
 
 
 def _repeated_keys(con: Any) -> list[str]:
