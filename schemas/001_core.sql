@@ -26,7 +26,7 @@ COMMENT ON COLUMN ingest_runs.finished_at IS 'When the run finished loading (UTC
 COMMENT ON COLUMN ingest_runs.tool_version IS 'Version of the evidence pipeline that ran.';
 COMMENT ON COLUMN ingest_runs.examiner IS 'Name of the examiner who started the run, as given.';
 COMMENT ON COLUMN ingest_runs.parameters IS 'Run parameters as JSON: sources, timezone, phone region, owner identifiers, jobs.';
-COMMENT ON COLUMN ingest_runs.status IS 'done when the run was loaded completely.';
+COMMENT ON COLUMN ingest_runs.status IS 'loading while its load runs, done when it was loaded and linked completely, interrupted when it stopped before that (a later run then links its rows).';
 COMMENT ON COLUMN ingest_runs.summary IS 'Run summary as JSON: files seen, new, duplicate, parsed, unsupported, failed, messages loaded.';
 
 CREATE TABLE IF NOT EXISTS files (

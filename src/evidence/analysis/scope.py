@@ -61,17 +61,32 @@ def _owners_changed(con: Any, run_id: str) -> bool:
 
 
 def adopt_legacy_rows(con: Any, run_id: str) -> int:
-    """Rows loaded before runs were recorded on them become this run's (once); returns how many.
+    """Rows this run's link steps must also see become this run's; returns how many: rows loaded before
+    runs were recorded on them (older cases, once), and rows of a run that was stopped after its load
+    committed but before its link steps finished (killed, power cut), which nothing would link otherwise.
 
-    Their messages also get the per-message work extraction now does (keys, match text, phrase hits,
+    Legacy messages also get the per-message work extraction now does (keys, match text, phrase hits,
     mentioned identifiers), computed by the same code, so older cases link like new ones.
     """
+    unfinished = [
+        r
+        for (r,) in con.execute(
+            "SELECT run_id FROM ingest_runs WHERE status <> 'done' AND run_id <> ?", [run_id]
+        ).fetchall()
+    ]
     adopted = 0
     for table in NEW_ROWS.values():
-        legacy = con.execute(f"SELECT count(*) FROM {table} WHERE loaded_in_run IS NULL").fetchall()[0][0]
+        where = "loaded_in_run IS NULL OR loaded_in_run IN (SELECT unnest($unfinished::VARCHAR[]))"
+        params = {"unfinished": unfinished}
+        legacy = con.execute(f"SELECT count(*) FROM {table} WHERE {where}", params).fetchall()[0][0]
         if legacy:
-            con.execute(f"UPDATE {table} SET loaded_in_run = ? WHERE loaded_in_run IS NULL", [run_id])
+            con.execute(f"UPDATE {table} SET loaded_in_run = $run WHERE {where}", {**params, "run": run_id})
             adopted += legacy
+    if unfinished:
+        con.execute(
+            "UPDATE ingest_runs SET status = 'interrupted' WHERE run_id IN (SELECT unnest(?::VARCHAR[]))",
+            [unfinished],
+        )
     if adopted:
         _backfill_messages(con, run_id)
     return adopted
