@@ -15,6 +15,7 @@ import pendulum
 from airflow.sdk import DAG, Param, get_current_context, task
 
 from evidence.images.languages import default_ocr_lang
+from evidence.orchestration.assets import CASE_DATABASE
 from evidence.pipeline.extract import extract_batch
 from evidence.pipeline.load import load_run
 from evidence.pipeline.parameters import IngestParameters
@@ -141,13 +142,22 @@ with DAG(
         """Parse one batch of files into Parquet staging."""
         return extract_batch(plan["case_dir"], plan["ingest_run_id"], batch_file)
 
-    @task(trigger_rule="none_failed")
+    @task(trigger_rule="none_failed", outlets=[CASE_DATABASE])
     def load(plan: dict, batch_dirs: list[str] | None) -> dict:
-        """Load the staging into the case database (the single writer: waits for the case's lock)."""
+        """Load the staging into the case database (the single writer: waits for the case's lock).
+
+        Updates the case-database Asset; the event names the case, so the report and review DAGs know it.
+        """
         from evidence.db import waiting_for_case  # duckdb and pyarrow: not when the DAG file is parsed
 
         with waiting_for_case(load_wait_seconds()):
-            return load_run(plan["case_dir"], plan["ingest_run_id"], list(batch_dirs or []))
+            result = load_run(plan["case_dir"], plan["ingest_run_id"], list(batch_dirs or []))
+        get_current_context()["outlet_events"][CASE_DATABASE].extra = {
+            "case_dir": plan["case_dir"],
+            "ingest_run_id": plan["ingest_run_id"],
+            "messages_loaded": result["messages_loaded"],
+        }
+        return result
 
     @task
     def summary(result: dict) -> dict:

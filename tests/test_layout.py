@@ -22,7 +22,8 @@ RANKS = {
     "analysis": 4,
     "pipeline": 5,
     "outputs": 6,
-    "cli": 7,
+    "orchestration": 7,
+    "cli": 8,
 }
 
 
