@@ -7,6 +7,9 @@ SHELL := /bin/bash
 
 PYTHON ?= python3
 VENV := .venv
+# Validators the tests run as programs (case_validate), in their own venv so their dependencies (pandas)
+# never load into the product's processes.
+TOOLS_VENV := .venv-tools
 PY := $(VENV)/bin/python
 APT_PACKAGES := tesseract-ocr tesseract-ocr-eng libmagic1 openssl fonts-dejavu-core chromium chromium-driver poppler-utils
 DEMO_CASE ?= $(CURDIR)/demo-case
@@ -23,7 +26,7 @@ help:
 	@echo "make test   set everything up and run ruff and the tests"
 	@echo "make bench  run the benchmarks in benchmarks/"
 
-setup: system-packages $(VENV)/.installed $(AIRFLOW_HOME)/.ready
+setup: system-packages $(VENV)/.installed $(TOOLS_VENV)/.installed $(AIRFLOW_HOME)/.ready
 	@# byte-compile our sources too: environments with PYTHONDONTWRITEBYTECODE would recompile them on every run
 	@$(PY) -m compileall -q src dags > /dev/null
 
@@ -41,6 +44,11 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PY) -m pip install -q uv
 	$(PY) -m uv pip sync --python $(PY) -q --compile-bytecode requirements.lock
 	$(PY) -m uv pip install --python $(PY) -q --no-deps -e .
+	touch $@
+
+$(TOOLS_VENV)/.installed: tests/tools/requirements.lock $(VENV)/.installed
+	test -x $(TOOLS_VENV)/bin/python || $(PY) -m uv venv -q --python $(PY) $(TOOLS_VENV)
+	$(PY) -m uv pip sync --python $(TOOLS_VENV)/bin/python -q tests/tools/requirements.lock
 	touch $@
 
 $(AIRFLOW_HOME)/.ready: $(VENV)/.installed

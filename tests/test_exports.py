@@ -13,7 +13,6 @@ import hashlib
 import json
 import shutil
 import subprocess
-import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -244,11 +243,12 @@ def test_timesketch_lines_have_the_required_fields_one_per_dated_event(case: Pat
 
 
 def _case_validate() -> str:
-    found = Path(sys.executable).with_name("case_validate")
+    """case-utils lives in its own venv (.venv-tools, made by `make setup`), away from the product's."""
+    found = Path(__file__).resolve().parents[1] / ".venv-tools" / "bin" / "case_validate"
     if found.exists():
         return str(found)
     on_path = shutil.which("case_validate")
-    assert on_path, "case_validate (PyPI case-utils, a dev dependency in requirements.lock) is not installed"
+    assert on_path, "case_validate (case-utils, tests/tools/requirements.lock) is not installed: run make setup"
     return on_path
 
 
