@@ -248,7 +248,9 @@ def _case_validate() -> str:
     if found.exists():
         return str(found)
     on_path = shutil.which("case_validate")
-    assert on_path, "case_validate (case-utils, tests/tools/requirements.lock) is not installed: run make setup"
+    assert on_path, (
+        "case_validate (case-utils, tests/tools/requirements.lock) is not installed: run make setup"
+    )
     return on_path
 
 
