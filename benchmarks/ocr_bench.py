@@ -1,7 +1,7 @@
 """OCR benchmark: the same 20 generated chat screenshots, naive vs. the pipeline, in one run.
 
 naive    : sequential pytesseract.image_to_string on each file, tesseract's default threading
-pipeline : evidence.ocr.ocr_paths: process pool (one tesseract per core, OMP_THREAD_LIMIT=1), layout
+pipeline : evidence.images.ocr.ocr_paths: process pool (one tesseract per core, OMP_THREAD_LIMIT=1), layout
            analysis, per-bubble polarity and contrast, upscaling of small text, word boxes
 Prints throughput as a ratio of naive (goal >= 4x on 2 cores) and word recall of both against the text
 drawn on the screenshots (goal: the pipeline's not lower). Run: .venv/bin/python benchmarks/ocr_bench.py
