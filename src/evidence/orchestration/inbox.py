@@ -82,7 +82,7 @@ class InboxClaim:
 
 def watched_cases(cases_root: str | Path) -> list[Path]:
     """Every folder directly under the cases root that has an inbox/ folder, in name order."""
-    root = Path(cases_root).expanduser()
+    root = Path(cases_root).expanduser().absolute()
     if not str(cases_root).strip() or not root.is_dir():
         raise IngestError(
             f"cases root {str(cases_root)!r} is not a folder: set EVIDENCE_CASES_ROOT or cases_root"
@@ -378,3 +378,56 @@ def release_claims(
             path.unlink()
     ingested = sum(1 for action, _ in notes if action == "inbox_file_ingested")
     return {"ingested": ingested, "released": len(notes) - ingested}
+
+
+def acquire_inbox(
+    case_dir: str | Path,
+    watch_id: str,
+    examiner: str | None = None,
+    settle_seconds: float = DEFAULT_SETTLE_SECONDS,
+) -> dict[str, Any] | None:
+    """Claim a case's new inbox files and acquire them (plan_run): the plan to extract and load, or None.
+
+    If acquisition fails, the claims are released at once, so the next run tries those files again.
+    """
+    from evidence.pipeline.plan import plan_run
+
+    claim = claim_inbox(case_dir, watch_id, examiner, settle_seconds)
+    if claim is None:
+        return None
+    try:
+        plan = plan_run(claim.ingest_parameters(examiner))
+    except BaseException:
+        release_claims(claim.case_dir, watch_id, None, examiner)
+        raise
+    return {
+        "case_dir": plan.case_dir,
+        "ingest_run_id": plan.run_id,
+        "batch_files": plan.batch_files,
+        "watch_id": watch_id,
+        "files": [vars(f) for f in claim.files],
+    }
+
+
+def watch_case_once(
+    case_dir: str | Path,
+    watch_id: str,
+    examiner: str | None = None,
+    settle_seconds: float = DEFAULT_SETTLE_SECONDS,
+) -> dict[str, Any] | None:
+    """One watcher pass over one case in this process (tests, a command line): claim, ingest, release.
+
+    Returns the run summary, or None when the inbox held nothing new.
+    """
+    from evidence.pipeline.run import ingest
+
+    claim = claim_inbox(case_dir, watch_id, examiner, settle_seconds)
+    if claim is None:
+        return None
+    run_id = None
+    try:
+        summary = ingest(claim.ingest_parameters(examiner))
+        run_id = summary["run_id"]
+    finally:
+        release_claims(claim.case_dir, watch_id, run_id, examiner)
+    return summary
