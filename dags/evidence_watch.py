@@ -116,7 +116,9 @@ with DAG(
                 log.exception("case %s: inbox not ingested in this run (tried again next run)", case)
                 continue
             if plan:
-                log.info("case %s: run %s ingests %d inbox files", case, plan["ingest_run_id"], len(plan["files"]))
+                log.info(
+                    "case %s: run %s ingests %d inbox files", case, plan["ingest_run_id"], len(plan["files"])
+                )
                 plans.append(plan)
         return plans
 
