@@ -15,7 +15,12 @@ from airflow.sdk import DAG, Param, get_current_context, task
 
 from evidence.images.languages import default_ocr_lang
 from evidence.orchestration.assets import CASE_DATABASE
-from evidence.orchestration.tasks import TASK_DEFAULTS, load_wait_seconds, no_retry_for_our_errors
+from evidence.orchestration.tasks import (
+    TASK_DEFAULTS,
+    ingest_run_id,
+    load_wait_seconds,
+    no_retry_for_our_errors,
+)
 from evidence.pipeline.extract import extract_batch
 from evidence.pipeline.load import load_run
 from evidence.pipeline.parameters import IngestParameters
@@ -100,7 +105,8 @@ with DAG(
     @task
     def acquire() -> dict:
         """Hash and store every source file, identify formats, write batches."""
-        params = get_current_context()["params"]
+        context = get_current_context()
+        params = context["params"]
         chosen = IngestParameters(
             sources=list(params["sources"]),
             case_dir=params["case_dir"],
@@ -113,7 +119,7 @@ with DAG(
         with no_retry_for_our_errors():
             chosen.validate()
             chosen.require_sources()
-            plan = plan_run(chosen)
+            plan = plan_run(chosen, run_id=ingest_run_id(context))
         log.info("run %s: %d files stored, %d batches", plan.run_id, plan.files_seen, len(plan.batch_files))
         return {"case_dir": plan.case_dir, "ingest_run_id": plan.run_id, "batch_files": plan.batch_files}
 

@@ -21,7 +21,12 @@ from evidence.orchestration.inbox import (
     watched_case,
     watched_cases,
 )
-from evidence.orchestration.tasks import TASK_DEFAULTS, load_wait_seconds, no_retry_for_our_errors
+from evidence.orchestration.tasks import (
+    TASK_DEFAULTS,
+    ingest_run_id,
+    load_wait_seconds,
+    no_retry_for_our_errors,
+)
 from evidence.pipeline.extract import extract_batch
 from evidence.pipeline.load import load_run
 
@@ -108,7 +113,11 @@ with DAG(
             try:
                 with waiting_for_case(load_wait_seconds()), no_retry_for_our_errors():
                     plan = acquire_inbox(
-                        case, watch_id, params["examiner"] or None, float(params["settle_seconds"])
+                        case,
+                        watch_id,
+                        params["examiner"] or None,
+                        float(params["settle_seconds"]),
+                        run_id=ingest_run_id(context, str(case)),
                     )
             except Exception:
                 if len(cases) == 1:

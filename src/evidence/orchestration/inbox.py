@@ -385,10 +385,12 @@ def acquire_inbox(
     watch_id: str,
     examiner: str | None = None,
     settle_seconds: float = DEFAULT_SETTLE_SECONDS,
+    run_id: str | None = None,
 ) -> dict[str, Any] | None:
     """Claim a case's new inbox files and acquire them (plan_run): the plan to extract and load, or None.
 
-    If acquisition fails, the claims are released at once, so the next run tries those files again.
+    If acquisition fails, the claims are released at once, so the next run tries those files again. A
+    retried task (same watch_id and run_id) takes its own claims again and finds its finished plan.
     """
     from evidence.pipeline.plan import plan_run
 
@@ -396,7 +398,7 @@ def acquire_inbox(
     if claim is None:
         return None
     try:
-        plan = plan_run(claim.ingest_parameters(examiner))
+        plan = plan_run(claim.ingest_parameters(examiner), run_id=run_id)
     except BaseException:
         release_claims(claim.case_dir, watch_id, None, examiner)
         raise

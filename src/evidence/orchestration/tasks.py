@@ -10,10 +10,11 @@ file is listed as failed with its reason and the run goes on.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
@@ -56,3 +57,12 @@ def no_retry_for_our_errors() -> Iterator[None]:
         raise
     except EvidenceError as exc:
         raise AirflowFailException(str(exc)) from exc
+
+
+def ingest_run_id(context: Any, *scope: str) -> str:
+    """The ingest run id of this Airflow run (and scope, e.g. a case): the same on every try of the task, so
+    a retried acquisition finds its finished plan instead of storing and logging everything again."""
+    dag_run = context["dag_run"]
+    started: datetime = dag_run.run_after or dag_run.logical_date or datetime.now(UTC)
+    key = "/".join([dag_run.dag_id, dag_run.run_id, *scope])
+    return f"run-{started.astimezone(UTC):%Y%m%dT%H%M%SZ}-{hashlib.sha256(key.encode()).hexdigest()[:6]}"
