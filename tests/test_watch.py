@@ -96,6 +96,27 @@ def test_content_ingested_by_hand_is_not_ingested_again(tmp_path: Path) -> None:
     assert rows(case, "SELECT count(*) FROM file_occurrences") == [(1,)]
 
 
+def test_links_are_recorded_once_and_only_the_inbox_of_a_case_may_be_a_source(tmp_path: Path) -> None:
+    from evidence.acquire.store import OriginalsStore
+    from evidence.acquire.walk import INSIDE_CASE_FOLDER, Acquirer
+
+    case = tmp_path / "case"
+    outside = tmp_path / "secret.txt"
+    outside.write_text("not evidence", encoding="utf-8")
+    drop(case, "a.eml", mail(1, "hello"))
+    (case / "inbox" / "link.eml").symlink_to(outside)
+    assert watch_case_once(case, "watch-1") is not None
+    assert watch_case_once(case, "watch-2") is None
+    assert [(a, n) for a, n in actions(case) if a == "inbox_entry_not_read"] == [
+        ("inbox_entry_not_read", "link.eml")
+    ]
+    assert rows(case, "SELECT count(*) FROM files") == [(1,)]  # the link's target was never read
+    store = OriginalsStore(case / "originals")
+    result = Acquirer(store, case_dir=case).acquire([case / "inbox" / "a.eml", case / "custody.log"])
+    assert [i.name for i in result.items] == ["a.eml"]
+    assert [e["error"] for e in result.errors] == [INSIDE_CASE_FOLDER]
+
+
 def test_files_still_being_written_wait_for_a_later_run(tmp_path: Path) -> None:
     case = tmp_path / "case"
     drop(case, "chat.eml.part", mail(1, "half"))

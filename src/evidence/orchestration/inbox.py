@@ -106,10 +106,14 @@ def is_partial_name(name: str) -> bool:
     return name.lower().endswith(PARTIAL_SUFFIXES)
 
 
-def _inbox_files(inbox: Path) -> Iterator[tuple[Path, os.stat_result]]:
-    """Regular files below the inbox, never following links, in path order."""
+def _inbox_files(inbox: Path, not_read: list[tuple[str, str]]) -> Iterator[tuple[Path, os.stat_result]]:
+    """Regular files below the inbox in path order; links (never followed) and special files go to
+    not_read with the reason."""
     for folder, dirs, files in os.walk(inbox, followlinks=False):
         dirs.sort()
+        for name in [d for d in dirs if os.path.islink(os.path.join(folder, d))]:
+            dirs.remove(name)
+            not_read.append((os.path.join(folder, name), "symbolic link to a folder: not followed"))
         for name in sorted(files):
             path = Path(folder) / name
             try:
@@ -119,17 +123,19 @@ def _inbox_files(inbox: Path) -> Iterator[tuple[Path, os.stat_result]]:
                 continue
             if stat.S_ISREG(info.st_mode):
                 yield path, info
+            elif stat.S_ISLNK(info.st_mode):
+                not_read.append((str(path), "symbolic link: not followed (copy the file itself)"))
             else:
-                log.warning("inbox entry %s is not a regular file: not read", escape_path(str(path)))
+                not_read.append((str(path), "not a regular file (device, socket or pipe): not read"))
 
 
 def settled_files(
-    case: Path, settle_seconds: float, now: float | None = None
+    case: Path, settle_seconds: float, now: float | None = None, not_read: list[tuple[str, str]] | None = None
 ) -> list[tuple[Path, os.stat_result]]:
     """Inbox files that look complete: the others wait for a later run (and are logged as waiting)."""
     now = time.time() if now is None else now
     ready = []
-    for path, info in _inbox_files(case / INBOX_NAME):
+    for path, info in _inbox_files(case / INBOX_NAME, [] if not_read is None else not_read):
         if is_partial_name(path.name):
             log.info("waiting for %s: its name says it is still being written", escape_path(str(path)))
         elif now - info.st_mtime < settle_seconds:
@@ -286,8 +292,9 @@ def claim_inbox(
     same content as another path claimed now, is written to the custody log once.
     """
     case = watched_case(case_dir)
-    ready = settled_files(case, settle_seconds, now)
-    if not ready:
+    not_read: list[tuple[str, str]] = []
+    ready = settled_files(case, settle_seconds, now, not_read)
+    if not ready and not not_read:
         return None
     create_case(case)
     watch = _watch_dir(case)
@@ -297,6 +304,15 @@ def claim_inbox(
         files = _hash_settled(ready, state)
         held, parameters = case_contents(case, {f.sha256 for f in files})
         notes: list[tuple[str, dict[str, Any]]] = []
+        for path, reason in not_read:
+            if state.get(path, {}).get("logged") != reason:
+                notes.append(
+                    (
+                        "inbox_entry_not_read",
+                        {"watch_id": watch_id, "source_path": escape_path(path), "reason": reason},
+                    )
+                )
+                state[path] = {"size": None, "mtime_ns": None, "ino": None, "sha256": None, "logged": reason}
         claimed: dict[str, InboxFile] = {}
         for file in files:
             seen = state[file.path]
