@@ -36,7 +36,9 @@ DOC = """
 Fill in the case folder and one or more sources (folders, zip exports or single files, as paths on the
 worker). Every file is hashed and stored read-only in the case's `originals/` before anything parses it;
 every action goes to the case's `custody.log`. The summary task lists every file: parsed, duplicate,
-unsupported or failed with its reason.
+unsupported or failed with its reason (a file that cannot be parsed does not fail the run). A path typed
+wrong fails the run at once with its message; a run that failed for another reason can be cleared and run
+again without storing or loading anything twice.
 """
 
 with DAG(

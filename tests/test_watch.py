@@ -89,11 +89,23 @@ def test_content_ingested_by_hand_is_not_ingested_again(tmp_path: Path) -> None:
     outside = tmp_path / "export.eml"
     outside.write_text(mail(1, "hello"), encoding="utf-8")
     case = tmp_path / "case"
-    ingest(IngestParameters(sources=[str(outside)], case_dir=str(case), tz="Europe/London"))
+    owners = ["sam.taylor@example.org"]
+    ingest(IngestParameters(sources=[str(outside)], case_dir=str(case), tz="America/New_York", owners=owners))
     drop(case, "export.eml", mail(1, "hello"))
     assert watch_case_once(case, "watch-1") is None
     assert actions(case) == [("inbox_file_already_in_case", "export.eml")]
     assert rows(case, "SELECT count(*) FROM file_occurrences") == [(1,)]
+    # a new file is read with the case's settings (time zone, owners) from its latest run
+    drop(case, "new.eml", mail(2, "again"))
+    summary = watch_case_once(case, "watch-2")
+    assert summary is not None
+    params = rows(case, f"SELECT parameters FROM ingest_runs WHERE run_id = '{summary['run_id']}'")[0][0]
+    recorded = json.loads(params)
+    assert (recorded["tz"], recorded["owners"], recorded["examiner"]) == (
+        "America/New_York",
+        owners,
+        "inbox watcher",
+    )
 
 
 def test_links_are_recorded_once_and_only_the_inbox_of_a_case_may_be_a_source(tmp_path: Path) -> None:

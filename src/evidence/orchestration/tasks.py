@@ -28,7 +28,7 @@ TASK_DEFAULTS: dict[str, Any] = {
     "retry_delay": timedelta(minutes=2),
     "retry_exponential_backoff": 2.0,
 }
-"""default_args of every evidence DAG: two more tries, two then four minutes apart."""
+"""default_args of every evidence DAG: two more tries, about two then four minutes apart."""
 
 DEFAULT_LOAD_WAIT_MINUTES = 60.0
 
