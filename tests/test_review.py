@@ -193,3 +193,48 @@ def test_review_dag_fails_without_retrying_on_a_folder_that_is_not_a_case(dagbag
     assert not succeeded(run)
     find = next(ti for ti in run.get_task_instances() if ti.task_id == "find_suggestions")
     assert str(find.state).endswith("failed") and find.try_number == 1
+
+
+@pytest.mark.airflow
+def test_the_load_named_by_the_asset_event_is_reviewed_and_evidence_text_stays_text() -> None:
+    from evidence.orchestration.review import markdown_text, review_body, review_targets
+
+    params = {"case_dir": "/cases/by-hand", "ingest_run_id": "run-1"}
+    events = [
+        {"case_dir": "/cases/a", "ingest_run_id": "run-2", "messages_loaded": 3},
+        {"case_dir": "/cases/a", "ingest_run_id": "run-2"},  # the same load seen twice
+        {"messages_loaded": 1},  # an event without a case: nothing to review
+    ]
+    assert review_targets(events, params) == [("/cases/a", "run-2")]
+    assert review_targets([], params) == [("/cases/by-hand", "run-1")]
+    assert review_targets([], {"case_dir": "", "ingest_run_id": ""}) == []
+    hostile = 'said "<img src=x onerror=alert(1)>" | [click](http://example.com) **now**'
+    body = review_body(
+        [
+            {
+                "case_dir": "/cases/a",
+                "ingest_run_id": "run-2",
+                "suggestions": [
+                    {
+                        "key": "s-1",
+                        "identifier": "email:a@example.net",
+                        "other_identifier": None,
+                        "confidence": 0.5,
+                        "reason": hostile,
+                    }
+                ],
+            }
+        ]
+    )
+    # rendered as the UI renders Markdown (CommonMark with tables): the evidence shows as text, in one cell
+    from markdown_it import MarkdownIt
+
+    html = MarkdownIt("commonmark").enable("table").render(body)
+    table = html.split("<tbody>")[1]
+    assert "<img" not in table and "<a " not in table and "<strong>" not in table
+    cells = table.split("<td>")[1:]
+    assert len(cells) == 4
+    assert cells[3].startswith(
+        "said &quot;&lt;img src=x onerror=alert(1)&gt;&quot; | [click](http://example.com) **now**"
+    )
+    assert markdown_text("a|b") == "a\\|b"
