@@ -143,6 +143,28 @@ def test_files_still_being_written_wait_for_a_later_run(tmp_path: Path) -> None:
     assert sorted(n for a, n in actions(case) if a == "inbox_file_ingested") == ["chat.eml", "fresh.eml"]
 
 
+def test_a_file_that_grows_while_it_is_hashed_waits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import evidence.orchestration.inbox as inbox
+
+    case = tmp_path / "case"
+    growing = drop(case, "a.eml", mail(1, "first part"))
+    real_hash = inbox.hash_file
+
+    def hash_while_the_copy_goes_on(path: Path) -> tuple[str, str, int]:
+        digest = real_hash(path)
+        with open(path, "a", encoding="utf-8") as more:
+            more.write("second part\n")
+        return digest
+
+    monkeypatch.setattr(inbox, "hash_file", hash_while_the_copy_goes_on)
+    assert watch_case_once(case, "watch-1", settle_seconds=0) is None
+    assert not (case / "evidence.duckdb").exists()
+    monkeypatch.undo()
+    summary = watch_case_once(case, "watch-2", settle_seconds=0)
+    assert summary is not None
+    assert rows(case, "SELECT sha256 FROM files") == [(sha(growing),)]
+
+
 def test_two_watchers_at_the_same_time_ingest_each_content_once(tmp_path: Path) -> None:
     case = tmp_path / "case"
     for n in range(1, 4):
