@@ -9,13 +9,18 @@ EVIDENCE_LOAD_WAIT_MINUTES (default 60) minutes, saying in its log that it is wa
 from __future__ import annotations
 
 import logging
-import os
 
 import pendulum
 from airflow.sdk import DAG, Param, get_current_context, task
 
 from evidence.images.languages import default_ocr_lang
 from evidence.orchestration.assets import CASE_DATABASE
+from evidence.orchestration.tasks import (
+    TASK_DEFAULTS,
+    ingest_run_id,
+    load_wait_seconds,
+    no_retry_for_our_errors,
+)
 from evidence.pipeline.extract import extract_batch
 from evidence.pipeline.load import load_run
 from evidence.pipeline.parameters import IngestParameters
@@ -25,31 +30,15 @@ from evidence.timeutil import DEFAULT_TZ
 
 log = logging.getLogger(__name__)
 
-DEFAULT_LOAD_WAIT_MINUTES = 60.0
-
-
-def load_wait_seconds() -> float:
-    """How long a load waits for another load of the same case (EVIDENCE_LOAD_WAIT_MINUTES, read at run time)."""
-    raw = os.environ.get("EVIDENCE_LOAD_WAIT_MINUTES", "").strip()
-    try:
-        minutes = float(raw) if raw else DEFAULT_LOAD_WAIT_MINUTES
-    except ValueError:
-        log.warning(
-            "EVIDENCE_LOAD_WAIT_MINUTES=%r is not a number: waiting %s minutes",
-            raw,
-            DEFAULT_LOAD_WAIT_MINUTES,
-        )
-        minutes = DEFAULT_LOAD_WAIT_MINUTES
-    return max(minutes, 0.0) * 60
-
-
 DOC = """
 ### Ingest evidence into a case
 
 Fill in the case folder and one or more sources (folders, zip exports or single files, as paths on the
 worker). Every file is hashed and stored read-only in the case's `originals/` before anything parses it;
 every action goes to the case's `custody.log`. The summary task lists every file: parsed, duplicate,
-unsupported or failed with its reason.
+unsupported or failed with its reason (a file that cannot be parsed does not fail the run). A path typed
+wrong fails the run at once with its message; a run that failed for another reason can be cleared and run
+again without storing or loading anything twice.
 """
 
 with DAG(
@@ -60,6 +49,7 @@ with DAG(
     start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=4,
+    default_args=TASK_DEFAULTS,
     tags=["evidence"],
     params={
         "case_dir": Param(
@@ -117,18 +107,21 @@ with DAG(
     @task
     def acquire() -> dict:
         """Hash and store every source file, identify formats, write batches."""
-        params = get_current_context()["params"]
-        plan = plan_run(
-            IngestParameters(
-                sources=list(params["sources"]),
-                case_dir=params["case_dir"],
-                tz=params["tz"],
-                region=params["region"],
-                owners=list(params["owners"]),
-                examiner=params["examiner"] or None,
-                ocr_lang=params["ocr_lang"],
-            )
+        context = get_current_context()
+        params = context["params"]
+        chosen = IngestParameters(
+            sources=list(params["sources"]),
+            case_dir=params["case_dir"],
+            tz=params["tz"],
+            region=params["region"],
+            owners=list(params["owners"]),
+            examiner=params["examiner"] or None,
+            ocr_lang=params["ocr_lang"],
         )
+        with no_retry_for_our_errors():
+            chosen.validate()
+            chosen.require_sources()
+            plan = plan_run(chosen, run_id=ingest_run_id(context))
         log.info("run %s: %d files stored, %d batches", plan.run_id, plan.files_seen, len(plan.batch_files))
         return {"case_dir": plan.case_dir, "ingest_run_id": plan.run_id, "batch_files": plan.batch_files}
 

@@ -27,7 +27,7 @@ COMMENT ON COLUMN actor_decisions.other_identifier_id IS 'For confirm and reject
 COMMENT ON COLUMN actor_decisions.other_identifier IS 'The other identifier as kind:value.';
 COMMENT ON COLUMN actor_decisions.suggestion_id IS 'Suggestion confirmed or rejected (actor_suggestions.suggestion_id), when the decision came from one.';
 COMMENT ON COLUMN actor_decisions.reason IS 'Why, in the examiner''s words.';
-COMMENT ON COLUMN actor_decisions.source IS 'Where the decision came from: cli, or alias file <path> (sha256 <hash>).';
+COMMENT ON COLUMN actor_decisions.source IS 'Where the decision came from: cli, airflow review (the evidence_review DAG''s form), or alias file <path> (sha256 <hash>).';
 
 CREATE TABLE IF NOT EXISTS actor_suggestions (
     suggestion_id VARCHAR PRIMARY KEY,

@@ -11,6 +11,8 @@ LOCK_NAME = ".evidence.lock"
 CUSTODY_NAME = "custody.log"
 ORIGINALS_NAME = "originals"
 STAGING_NAME = "staging"
+INBOX_NAME = "inbox"  # where files dropped for the inbox watcher wait (the one folder this tool only reads)
+WATCH_NAME = "watch"  # the inbox watcher's claims and notes
 
 
 def run_dir(case_dir: Path, run_id: str) -> Path:

@@ -247,6 +247,23 @@ def open_case(
             con.close()
 
 
+@contextlib.contextmanager
+def writing_case(case_dir: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """An existing case database under the writer lock, in one transaction; never creates a case."""
+    if not (Path(case_dir) / DB_NAME).exists():
+        raise CaseNotFoundError(
+            f"no case database at {Path(case_dir) / DB_NAME}: run `evidence ingest` first"
+        )
+    with open_case(case_dir, write=True) as con:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            yield con
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+
 @lru_cache(maxsize=1)
 def schema_hash() -> str:
     return hashlib.sha256(schema_sql().encode()).hexdigest()

@@ -135,6 +135,21 @@ class ChainProblem:
     problem: str
 
 
+def finished_runs(path: Path) -> set[str]:
+    """Runs the custody log records as finished (ingest_finished entries)."""
+    runs: set[str] = set()
+    if not Path(path).exists():
+        return runs
+    with open(path, "rb") as handle:
+        for line in handle:
+            if b'"ingest_finished"' in line:
+                try:
+                    runs.add(json.loads(line).get("details", {}).get("run_id"))
+                except ValueError:
+                    continue
+    return runs
+
+
 def iter_entries(path: Path) -> Iterator[tuple[int, bytes]]:
     with open(path, "rb") as handle:
         yield from enumerate(handle, start=1)

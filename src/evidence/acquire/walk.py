@@ -4,7 +4,7 @@ Folders are walked without following symbolic links, with an explicit stack (Pyt
 and a folder nested thousands of levels deep would end the run), to at most MAX_FOLDER_DEPTH levels below
 a source; zip archives are read member by member (never extractall), rejecting links, absolute paths and
 `..`, and bounding member count, bytes actually read, compression ratio and nesting. The case folder is
-never read, even when it lies inside a source. Member and file names are kept as metadata only (escaped
+never read, even when it lies inside a source (only its inbox/ is: files dropped there wait to be ingested). Member and file names are kept as metadata only (escaped
 text, see evidence.text): the store names files by hash, so no path is ever built from a name found in
 the evidence.
 """
@@ -25,6 +25,7 @@ from evidence.acquire.archives import ArchiveLimits, looks_like_zip, unsafe_memb
 from evidence.acquire.found_file import ARCHIVE_FORMAT, FoundFile
 from evidence.acquire.siblings import SiblingIndex
 from evidence.acquire.store import OriginalsStore, StoredBlob, StoreError, TooLargeError
+from evidence.case import INBOX_NAME
 from evidence.text import escape_path, path_hex
 from evidence.timeutil import DEFAULT_TZ, from_local
 
@@ -122,7 +123,7 @@ class Acquirer:
         if self._is_case(info):
             self.result.error(shown, CASE_FOLDER_ITSELF)
             return
-        if self.case_dir is not None and Path(os.path.realpath(source)).is_relative_to(self.case_dir):
+        if self._inside_case(Path(os.path.realpath(source))):
             self.result.error(shown, INSIDE_CASE_FOLDER)
             return
         if stat.S_ISDIR(info.st_mode):
@@ -135,6 +136,12 @@ class Acquirer:
             self._file(source, shown, source.name, folder)
         else:
             self.result.error(shown, "not a regular file or folder (device, socket or pipe): not read")
+
+    def _inside_case(self, real: Path) -> bool:
+        """Inside the case folder, except its inbox/ (files dropped there for the inbox watcher)."""
+        if self.case_dir is None or not real.is_relative_to(self.case_dir):
+            return False
+        return not real.is_relative_to(self.case_dir / INBOX_NAME)
 
     def _is_case(self, info: os.stat_result) -> bool:
         return self.case_id is not None and (info.st_dev, info.st_ino) == self.case_id

@@ -14,8 +14,8 @@ from typing import Annotated, Any
 
 import typer
 
-from evidence.acquire.custody import CustodyLog, default_examiner
-from evidence.cli.console import CaseOption, emit_rows, friendly_errors, out_console, writing_case
+from evidence.acquire.custody import default_examiner
+from evidence.cli.console import CaseOption, emit_rows, friendly_errors, out_console
 
 actors_app = typer.Typer(
     help="People behind identifiers: list actors and suggestions, confirm, reject, link, unlink, import aliases.",
@@ -27,13 +27,6 @@ ReasonOption = Annotated[
 ]
 RegionOption = Annotated[str, typer.Option("--region", help="Default country for phone numbers you type.")]
 FormatOption = Annotated[str, typer.Option("--format", "-f", help="table, csv or jsonl.")]
-
-
-def _log(case: Path, examiner: str, records: list[dict[str, Any]]) -> None:
-    """One custody entry per decision, after the decisions are committed."""
-    CustodyLog(Path(case) / "custody.log", examiner).append_many(
-        [(f"actor_{r['action']}", {k: v for k, v in r.items() if k != "action"}) for r in records]
-    )
 
 
 def _report(records: list[dict[str, Any]]) -> None:
@@ -100,19 +93,19 @@ def suggestions_command(
 
 
 def _decide(case: Path, examiner: str | None, apply: Callable[[Any, Any, str], list[dict[str, Any]]]) -> list:
-    """Every analyst decision: carried out under the writer lock in one transaction, then written to the
-    custody log and reported. `apply(actor_functions, connection, examiner)` returns the decision records."""
+    """Every analyst decision: carried out and logged in custody by the package (the review DAG does the
+    same), then reported. `apply(actor_functions, connection, examiner)` returns the decision records."""
     from types import SimpleNamespace
 
     from evidence.analysis.actors import aliases, review
+    from evidence.analysis.actors.deciding import apply_decisions
 
     actor_lib = SimpleNamespace(
         decide=review.decide, link=review.link, unlink=review.unlink, import_aliases=aliases.import_aliases
     )
     who = examiner or default_examiner()
-    with friendly_errors(), writing_case(case) as con:
-        records = apply(actor_lib, con, who)
-    _log(case, who, records)
+    with friendly_errors():
+        records = apply_decisions(case, who, lambda con: apply(actor_lib, con, who))
     _report(records)
     return records
 

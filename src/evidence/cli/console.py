@@ -14,8 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from evidence.case import DB_NAME
-from evidence.errors import CaseLockedError, CaseNotFoundError, EvidenceError
+from evidence.errors import CaseLockedError, EvidenceError
 
 console = Console(stderr=True)
 out_console = Console()
@@ -50,18 +49,10 @@ def friendly_errors() -> Iterator[None]:
 @contextlib.contextmanager
 def writing_case(case: Path) -> Iterator[Any]:
     """The case database under the writer lock, in one transaction; never creates a case."""
-    from evidence.db import open_case
+    from evidence.db import writing_case as writing
 
-    if not (Path(case) / DB_NAME).exists():
-        raise CaseNotFoundError(f"no case database at {Path(case) / DB_NAME}: run `evidence ingest` first")
-    with open_case(case, write=True) as con:
-        con.execute("BEGIN TRANSACTION")
-        try:
-            yield con
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+    with writing(case) as con:
+        yield con
 
 
 def emit_rows(columns: list[str], rows: list[tuple], format: str, title: str) -> None:

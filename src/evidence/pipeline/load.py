@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from evidence.acquire.custody import CustodyLog
+from evidence.acquire.custody import CustodyLog, finished_runs
 from evidence.case import read_json, run_dir
 from evidence.pipeline.early_load import EarlyLoad
 
@@ -59,6 +59,11 @@ def load_run(
             [run_id],
         ).fetchall()
     custody = CustodyLog(case / "custody.log", plan["parameters"].get("examiner"))
+    if run_id in finished_runs(custody.path):
+        # The same run loaded again (a retried or re-run task): its rows were kept unique by their keys,
+        # and its per-file entries are logged already; only the repeat itself is worth an entry.
+        custody.append("ingest_load_repeated", run_id=run_id, summary=summary)
+        return summary
     custody.append_many(
         [
             (

@@ -3,6 +3,7 @@ is stored."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -42,6 +43,13 @@ class IngestParameters:
         if self.jobs < 1:
             raise IngestError("--jobs must be at least 1")
         self.validate_ocr_lang()
+
+    def require_sources(self) -> None:
+        """Every source must exist here (the Airflow form: a path typed wrong is not worth retrying; the command
+        line lists unreadable sources in the summary instead)."""
+        missing = [escape_path(str(s)) for s in self.sources if not os.path.lexists(s)]
+        if missing:
+            raise IngestError(f"source not found on this worker: {', '.join(missing)}")
 
     def validate_ocr_lang(self) -> None:
         """Every language in --ocr-lang (eng+pol) must be installed for tesseract, or OCR would fail later."""

@@ -22,7 +22,7 @@ from evidence.acquire.custody import CustodyLog
 from evidence.acquire.found_file import ARCHIVE_FORMAT, FoundFile
 from evidence.acquire.store import OriginalsStore
 from evidence.acquire.walk import Acquirer
-from evidence.case import DB_NAME, run_dir, write_json
+from evidence.case import DB_NAME, read_json, run_dir, write_json
 from evidence.errors import IngestError
 from evidence.parsers.context import parse_key
 from evidence.pipeline.parameters import IngestParameters
@@ -108,11 +108,32 @@ def known_parse_keys(case: Path) -> dict[str, str]:
         return dict(rows.fetchall())
 
 
-def plan_run(params: IngestParameters, on_file: Callable[[FoundFile], None] | None = None) -> RunPlan:
-    """Acquire every source into the store, identify each file, and write the batches to extract."""
+PLANNED_NAME = "planned.json"  # written last: the plan of this run is complete
+
+
+def planned_run(case: Path, run_id: str) -> RunPlan | None:
+    """The plan of a run whose acquisition finished (its batches written), or None."""
+    path = run_dir(case, run_id) / PLANNED_NAME
+    if not path.exists():
+        return None
+    done = read_json(path)
+    return RunPlan(str(case), run_id, done["batch_files"], done["files_seen"], done["acquire_errors"])
+
+
+def plan_run(
+    params: IngestParameters, on_file: Callable[[FoundFile], None] | None = None, run_id: str | None = None
+) -> RunPlan:
+    """Acquire every source into the store, identify each file, and write the batches to extract.
+
+    With a run_id whose acquisition already finished (a retried Airflow task), that plan is returned as it
+    is: nothing is stored or logged twice.
+    """
     params.validate()
     case = create_case(Path(params.case_dir))
-    run_id = new_run_id()
+    if run_id is not None and (done := planned_run(case, run_id)) is not None:
+        log.info("run %s was acquired already: its plan is used again", run_id)
+        return done
+    run_id = run_id or new_run_id()
     started = datetime.now(UTC)
     custody = CustodyLog(case / "custody.log", params.examiner)
     custody.append("ingest_started", run_id=run_id, parameters=params.for_record())
@@ -159,7 +180,7 @@ def plan_run(params: IngestParameters, on_file: Callable[[FoundFile], None] | No
     )
     custody.append_many([("acquire_error", {"run_id": run_id, **error}) for error in result.errors])
     staging = run_dir(case, run_id)
-    staging.mkdir(parents=True, mode=0o700)
+    staging.mkdir(parents=True, mode=0o700, exist_ok=True)  # exists when an earlier try stopped half-way
     write_json(
         staging / "plan.json",
         {
@@ -177,7 +198,12 @@ def plan_run(params: IngestParameters, on_file: Callable[[FoundFile], None] | No
         path = staging / f"batch-{number:04d}.json"
         write_json(path, [item.to_json(with_siblings=False) for item in batch])
         batch_files.append(str(path))
-    return RunPlan(str(case), run_id, batch_files, len(result.items), len(result.errors))
+    plan = RunPlan(str(case), run_id, batch_files, len(result.items), len(result.errors))
+    write_json(
+        staging / PLANNED_NAME,
+        {"batch_files": batch_files, "files_seen": plan.files_seen, "acquire_errors": plan.acquire_errors},
+    )
+    return plan
 
 
 def make_batches(items: list[FoundFile]) -> list[list[FoundFile]]:

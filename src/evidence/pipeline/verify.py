@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evidence.acquire.custody import CustodyLog, check_chain
+from evidence.acquire.custody import CustodyLog, check_chain, finished_runs
 from evidence.acquire.store import OriginalsStore, hash_file
 from evidence.case import DB_NAME
 from evidence.db import UNIQUE_BY_LOADER, open_case
@@ -95,15 +93,7 @@ def verify_case(case_dir: Path, examiner: str | None = None) -> VerifyResult:
 
 def _logged_runs(path: Path) -> set[str]:
     """Runs the custody log records as finished."""
-    runs: set[str] = set()
-    if not path.exists():
-        return runs
-    with open(path, "rb") as handle:
-        for line in handle:
-            if b'"ingest_finished"' in line:
-                with contextlib.suppress(ValueError):
-                    runs.add(json.loads(line).get("details", {}).get("run_id"))
-    return runs
+    return finished_runs(path)
 
 
 def _repeated_keys(con: Any) -> list[str]:

@@ -48,6 +48,7 @@ def decide(
     examiner: str,
     label: str | None = None,
     reason: str | None = None,
+    source: str = "cli",
 ) -> list[dict[str, Any]]:
     """Confirm or reject suggestions (by suggestion id, or all open ones of a suggested actor)."""
     if action not in ("confirm", "reject"):
@@ -68,10 +69,33 @@ def decide(
                     if action == "confirm"
                     else (label or actor_label),
                     reason=reason,
+                    source=source,
                 )
             )
     rebuild_actors(con)
     return records
+
+
+def open_suggestions_from_run(con: Any, run_id: str) -> list[dict[str, Any]]:
+    """Suggestions still open that a run's load found evidence for, strongest first: what to ask an analyst
+    about after that load (a suggestion left open earlier comes back when a later run adds evidence)."""
+    rows = con.execute(
+        """
+        SELECT s.suggestion_id, a.kind || ':' || a.value,
+               CASE WHEN s.other_identifier_id = s.identifier_id THEN NULL ELSE b.kind || ':' || b.value END,
+               s.confidence, s.reason, s.label_hint
+        FROM actor_suggestions s
+        JOIN identifiers a ON a.identifier_id = s.identifier_id
+        JOIN identifiers b ON b.identifier_id = s.other_identifier_id
+        WHERE s.status = 'suggested' AND EXISTS (
+            SELECT 1 FROM actor_evidence e WHERE e.found_in_run = ?
+              AND e.identifier_id = s.identifier_id AND e.other_identifier_id = s.other_identifier_id)
+        ORDER BY s.confidence DESC, s.suggestion_id
+        """,
+        [run_id],
+    ).fetchall()
+    keys = ("suggestion_id", "identifier", "other_identifier", "confidence", "reason", "label_hint")
+    return [dict(zip(keys, row, strict=True)) for row in rows]
 
 
 def link(
