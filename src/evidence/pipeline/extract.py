@@ -25,7 +25,7 @@ from evidence.case import read_json, run_dir
 from evidence.parsers.context import ParseContext, ParseOptions, parse_key
 from evidence.parsers.detect import detect, sample_file
 from evidence.parsers.registry import REGISTRY
-from evidence.parsers.rows import ParsedRows
+from evidence.parsers.rows import MAX_BODY_CHARS, ParsedRows
 from evidence.pipeline.parameters import IngestParameters
 
 log = logging.getLogger(__name__)
@@ -167,6 +167,11 @@ def extract_one(
         ctx.warn(
             f"{ctx.out.repaired} row(s) held text with lone UTF-16 surrogates (e.g. half an emoji); each was "
             "replaced by U+FFFD (messages among them flagged decode_errors)"
+        )
+    if ctx.out.truncated:
+        ctx.warn(
+            f"{ctx.out.truncated} message(s) longer than {MAX_BODY_CHARS:,} characters were cut to that "
+            "length (flagged body_truncated); the whole text stays in the stored original"
         )
     out.absorb(ctx.out)
     row.update(status="parsed", messages=ctx.message_count, warnings=ctx.warning_count)
