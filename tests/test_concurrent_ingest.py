@@ -13,9 +13,11 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from typer.testing import CliRunner
 from whatsapp_generator import generate_export
 
 from evidence.acquire.custody import check_chain
+from evidence.cli.commands import app
 from evidence.db import LOCK_WAIT_ENV, case_lock
 
 EVIDENCE = Path(sys.executable).parent / "evidence"
@@ -53,8 +55,8 @@ def content(case: Path) -> dict[str, list[tuple]]:
 
 
 def verifies(case: Path) -> None:
-    code, output = finish(run("verify", "--case", case))
-    assert code == 0, output
+    result = CliRunner().invoke(app, ["verify", "--case", str(case)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
     assert check_chain(case / "custody.log") == []
 
 
