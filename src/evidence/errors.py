@@ -30,7 +30,7 @@ class CaseNotFoundError(EvidenceError, FileNotFoundError):
     """The case folder or its database does not exist."""
 
 
-class DiskFullError(EvidenceError):
+class DiskFullError(EvidenceError, OSError):
     """The disk holding the case filled up: the run stops (every later write would fail too)."""
 
 
