@@ -275,6 +275,8 @@ def deep_xml(levels: int) -> bytes:
 def items() -> list[Item]:
     chat = f"{CHAT_LINE}hello\n13/01/2024, 10:01 - Sam: are you there\n"
     utf16 = "\ufeff" + chat.replace("hello", "h\u00e9llo \u2603")
+    # a lone high surrogate (half of a pair) in the second message: not valid UTF-16
+    invalid_utf16 = utf16.replace("are you", "are \ud83d you").encode("utf-16-le", "surrogatepass")
     return [
         Item(
             "zip_slip_relative",
@@ -390,14 +392,14 @@ def items() -> list[Item]:
             stored("WhatsApp Chat with Bad.txt", "parsed"),
         ),
         Item(
-            "whatsapp_utf16_bom",
-            write("WhatsApp Chat with Le.txt", utf16.encode("utf-16-le")),
-            stored("WhatsApp Chat with Le.txt"),
+            "whatsapp_utf16_bom_invalid",
+            write("WhatsApp Chat with Le.txt", invalid_utf16),
+            stored("WhatsApp Chat with Le.txt", "parsed", reason="UTF-16"),
         ),
         Item(
             "whatsapp_utf16_no_bom",
             write("WhatsApp Chat with Be.txt", utf16[1:].encode("utf-16-be")),
-            stored("WhatsApp Chat with Be.txt"),
+            stored("WhatsApp Chat with Be.txt", "parsed", reason="UTF-16"),
         ),
         Item("empty_file", write("empty.json", b""), stored("empty.json", "unsupported", "failed")),
         Item("fifo", _fifo, [Expect("pipe", not_read="not a regular file")]),

@@ -233,3 +233,19 @@ def test_path_like_attachment_names_stay_names(run: dict[str, Any]) -> None:
         names = {n for (n,) in con.execute("SELECT file_name FROM attachments").fetchall()}
     assert {"../../x", "/etc/passwd"} <= names
     assert not Path("/x").exists() and Path("/etc/passwd").read_bytes() != b"root"
+
+
+def test_utf16_exports_are_read_and_bad_code_units_flagged(run: dict[str, Any]) -> None:
+    with duckdb.connect(str(run["case"] / "evidence.duckdb"), read_only=True) as con:
+        found = con.execute(
+            "SELECT conversation, body, flags FROM messages WHERE conversation IN ('Le', 'Be') ORDER BY ALL"
+        ).fetchall()
+    assert found == [
+        ("Be", "are you there", []),
+        ("Be", "h\u00e9llo \u2603", []),
+        ("Le", "are \ufffd you there", ["decode_errors"]),
+        ("Le", "h\u00e9llo \u2603", []),
+    ]
+    assert any(
+        "1 invalid code unit" in w for w in run["errors"][f"{run['source']}/WhatsApp Chat with Le.txt"]
+    )
