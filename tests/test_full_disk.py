@@ -126,11 +126,11 @@ def test_a_full_disk_stops_the_run_and_a_rerun_completes_it(
     check_stopped(case, stopped)
     again = evidence("ingest", second, "--case", case)
     assert again.exit_code == 0, again.output
-    root = tmp_path_factory_root(clean)
+    root = input_root(clean)
     assert relative(content(case), tmp_path / "input") == relative(clean, root)
 
 
-def tmp_path_factory_root(state: dict[str, list[tuple]]) -> Path:
+def input_root(state: dict[str, list[tuple]]) -> Path:
     """The input folder of the clean case, read back from its recorded paths."""
     path = Path(state["occurrences"][0][1])
     return path.parent.parent
@@ -175,4 +175,4 @@ def test_a_real_full_file_system_stops_the_run_cleanly(tmp_path: Path, clean: di
         "occurrences": [r for r in state["occurrences"] if r[0] not in videos],
         "messages": state["messages"],
     }
-    assert relative(without_videos, tmp_path / "input") == relative(clean, tmp_path_factory_root(clean))
+    assert relative(without_videos, tmp_path / "input") == relative(clean, input_root(clean))
