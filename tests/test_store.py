@@ -89,3 +89,49 @@ def test_only_a_kept_copy_is_synced(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     again = store.put_bytes(b"evidence")
     assert not again.is_new and not synced  # the discarded duplicate copy is not synced
     assert not list(store.incoming.iterdir())
+
+
+def test_a_short_write_is_finished_and_a_full_disk_stores_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """write(2) on a filling disk writes part of a chunk, then fails: the copy must never be kept cut."""
+    import errno
+    import io
+
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    real_fdopen = os.fdopen
+    room = {"bytes": 5 * 1024 * 1024}
+
+    class FillingDisk(io.RawIOBase):
+        def __init__(self, raw: io.FileIO) -> None:
+            self.raw = raw
+
+        def write(self, chunk: bytes) -> int:
+            if room["bytes"] <= 0:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            part = bytes(chunk[: min(len(chunk), 1000, room["bytes"])])  # short writes, as a disk may do
+            room["bytes"] -= len(part)
+            return self.raw.write(part)
+
+        def fileno(self) -> int:
+            return self.raw.fileno()
+
+        def close(self) -> None:
+            self.raw.close()
+
+    def filling_fdopen(fd: int, mode: str = "r", *args: object, **kwargs: object) -> object:
+        handle = real_fdopen(fd, mode, *args, **kwargs)
+        return FillingDisk(handle) if "w" in mode else handle
+
+    monkeypatch.setattr(os, "fdopen", filling_fdopen)
+    store = OriginalsStore(tmp_path / "originals")
+    source = tmp_path / "a.bin"
+    source.write_bytes(data)
+    blob = store.put_file(source)  # fits, in many short writes
+    assert blob.sha256 == hashlib.sha256(data).hexdigest()
+    assert hash_file(blob.path)[0] == blob.sha256
+    with pytest.raises(OSError) as raised:
+        store.put_bytes(os.urandom(3 * 1024 * 1024))  # does not fit
+    assert raised.value.errno == errno.ENOSPC
+    assert [p.name for p in store.iter_blobs()] == [blob.sha256]
+    assert list(store.incoming.iterdir()) == []

@@ -161,6 +161,7 @@ def table_names() -> frozenset[str]:
 
 
 DEFAULT_LOCK_WAIT = 30.0  # seconds an opening waits for the case lock unless told otherwise
+LOCK_WAIT_ENV = "EVIDENCE_LOCK_WAIT"  # overrides DEFAULT_LOCK_WAIT (seconds) for a whole process
 LOCK_WAIT_LOG_EVERY = 60.0  # seconds between "still waiting" log lines
 
 _lock_wait: contextvars.ContextVar[float | None] = contextvars.ContextVar("evidence_lock_wait", default=None)
@@ -186,7 +187,7 @@ def case_lock(case_dir: Path, exclusive: bool, timeout: float | None = None) -> 
     CaseLockedError naming the holder. No timeout: the waiting_for_case setting, else 30 s."""
     if timeout is None:
         wait = _lock_wait.get()
-        timeout = DEFAULT_LOCK_WAIT if wait is None else wait
+        timeout = _default_lock_wait() if wait is None else wait
     path = Path(case_dir) / LOCK_NAME
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
@@ -222,6 +223,15 @@ def case_lock(case_dir: Path, exclusive: bool, timeout: float | None = None) -> 
         with contextlib.suppress(OSError):
             fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
+
+
+def _default_lock_wait() -> float:
+    """DEFAULT_LOCK_WAIT, or the seconds in $EVIDENCE_LOCK_WAIT (a command line run by a script that
+    would rather stop at once than queue behind another ingest of the same case)."""
+    try:
+        return float(os.environ[LOCK_WAIT_ENV])
+    except (KeyError, ValueError):
+        return DEFAULT_LOCK_WAIT
 
 
 def _holder(fd: int) -> str:

@@ -71,6 +71,8 @@ class OriginalsStore:
         try:
             with os.fdopen(fd, "wb", buffering=0) as out:
                 sha256, md5, size = copy_hashing(stream, out, max_bytes)
+                if os.fstat(out.fileno()).st_size != size:  # never name a copy by bytes it does not hold
+                    raise StoreError(f"copy holds {os.fstat(out.fileno()).st_size} of {size} bytes")
                 final = self.path_for(sha256)
                 known = final.exists()
                 if not known:  # only a copy that is kept must be durable before its rename
@@ -176,13 +178,23 @@ def copy_hashing(
             else:
                 in_flight.append((sha_pool.submit(sha.update, chunk), md5_pool.submit(md5.update, chunk)))
             if out is not None:
-                out.write(chunk)
+                write_all(out, chunk)
             slot = (slot + 1) % len(ring)
     finally:
         for pair in in_flight:
             for future in pair:
                 future.result()
     return sha.hexdigest(), md5.hexdigest(), size
+
+
+def write_all(out: BinaryIO, data: memoryview) -> None:
+    """Write every byte. An unbuffered file may write only part (a disk filling up does that before it
+    raises ENOSPC); ignoring the count once stored a cut copy under the hash of the whole file."""
+    while len(data):
+        written = out.write(data)
+        if not written:
+            raise OSError(f"nothing written ({written!r}) with {len(data)} bytes to go")
+        data = data[written:]
 
 
 def hash_file(path: Path) -> tuple[str, str, int]:

@@ -26,6 +26,7 @@ from evidence.acquire.found_file import ARCHIVE_FORMAT, FoundFile
 from evidence.acquire.siblings import SiblingIndex
 from evidence.acquire.store import OriginalsStore, StoredBlob, StoreError, TooLargeError
 from evidence.case import INBOX_NAME
+from evidence.errors import DiskFullError, is_disk_full
 from evidence.text import escape_path, path_hex
 from evidence.timeutil import DEFAULT_TZ, from_local
 
@@ -198,6 +199,10 @@ class Acquirer:
             blob = self.store.put_file(path)
             modified = datetime.fromtimestamp(path.lstat().st_mtime, UTC).isoformat()
         except (StoreError, OSError) as exc:
+            if is_disk_full(exc):
+                raise DiskFullError(
+                    f"the disk holding the case is full: {escape_path(shown)} could not be stored"
+                ) from exc
             self.result.error(shown, f"could not be stored: {_reason(exc)}")
             return None
         item = self._item(blob, shown, name, folder, modified_at=modified, source_path_hex=path_hex(shown))
@@ -299,6 +304,10 @@ class Acquirer:
                     NotImplementedError,
                     EOFError,
                 ) as exc:
+                    if is_disk_full(exc):
+                        raise DiskFullError(
+                            f"the disk holding the case is full: {escape_path(shown)} could not be stored"
+                        ) from exc
                     self.result.error(shown, f"member cannot be read: {exc}", archive.sha256)
                     continue
                 total += blob.size_bytes

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from evidence.errors import CaseLockedError, EvidenceError
+from evidence.errors import CaseLockedError, DiskFullError, EvidenceError
 
 console = Console(stderr=True)
 out_console = Console()
@@ -37,6 +37,12 @@ def friendly_errors() -> Iterator[None]:
         yield
     except CaseLockedError as exc:
         fail(str(exc), 1)
+    except DiskFullError as exc:
+        fail(
+            f"{exc}. The run stopped and loaded nothing; the originals it stored are kept. "
+            "Free space on that disk and run the same ingest again.",
+            1,
+        )
     except (EvidenceError, FileNotFoundError) as exc:  # bad input the user can correct
         fail(str(exc), 2)
     except Exception as exc:

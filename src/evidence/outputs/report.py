@@ -80,6 +80,10 @@ FLAG_TEXT: dict[str, tuple[str, str]] = {
         "part of the text could not be decoded and was replaced by the character \ufffd.",
         "The rest of the text is as in the source.",
     ),
+    "body_truncated": (
+        "the text was longer than a million characters and was cut to that length.",
+        "The whole text is in the stored original file.",
+    ),
 }
 ANALYSIS_FLAGS = ("threat_for_review", "after_order", "after_stop_request", "night", "first_from_identifier")
 KEY_DATE_NAMES = {

@@ -38,6 +38,8 @@ def load_json(ctx: ParseContext, what: str) -> Any:
         raise ValueError(f"{what}: not UTF-8 text ({exc})") from exc
     try:
         return json.loads(text)
+    except RecursionError as exc:  # arrays or objects nested thousands deep: no export nests like that
+        raise ValueError(f"{what}: nested too deeply to read ({exc})") from exc
     except json.JSONDecodeError as exc:
         # An export cut short fails at its very end, or (inside a string) no longer ends with a bracket.
         body = text.rstrip()

@@ -25,6 +25,11 @@ SPILL_ROWS = 20_000
 SPILL_TEXT_BYTES = 8 * 1024 * 1024
 
 
+# Message text longer than this is cut (flag `body_truncated`, one warning for the file): a 50 MB line is
+# no chat message, and the single loader would need several copies of it within its memory limit. The
+# whole text stays in the stored original, at the row's locator.
+MAX_BODY_CHARS = 1_000_000
+
 NEVER_SPILLED = ("run_files", "ingest_errors")  # small, and read back when a file fails
 
 
@@ -51,6 +56,8 @@ class ParsedRows:
     sealed: dict[str, list[pa.Table]] = field(default_factory=lambda: defaultdict(list))
     # Rows whose text had to be repaired on the way to staging (lone surrogates; see db.build_table).
     repaired: int = 0
+    # Message bodies cut to MAX_BODY_CHARS on the way to staging.
+    truncated: int = 0
     enrich: Callable[[Any], Enriched] | None = None
     _text_bytes: int = 0  # body text of the messages rows held in memory
 
@@ -135,6 +142,8 @@ class ParsedRows:
         return arrow_table
 
     def _enriched(self, messages: pa.Table, sealing: bool = False) -> pa.Table:
+        messages, cut = cap_bodies(messages)
+        self.truncated += cut
         result = self.enrich(messages)  # type: ignore[misc]
         for row in result.identifiers:
             self.add("identifiers", row)
@@ -174,9 +183,36 @@ class ParsedRows:
             if self.spill_dir is not None and sum(t.num_rows for t in self.sealed[table]) >= SPILL_ROWS:
                 self._write_sealed(table)
         self.repaired += other.repaired
+        self.truncated += other.truncated
 
     def count(self, table: str) -> int:
         return len(self.rows.get(table, ()))
+
+
+def cap_bodies(messages: pa.Table) -> tuple[pa.Table, int]:
+    """Messages with bodies over MAX_BODY_CHARS cut to that length and flagged; how many were cut."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if "body" not in messages.column_names or messages.num_rows == 0:
+        return messages, 0
+    body = messages.column("body")
+    long = pc.fill_null(pc.greater(pc.utf8_length(body), MAX_BODY_CHARS), False)
+    cut = pc.sum(long).as_py() or 0
+    if not cut:
+        return messages, 0
+    short = pc.if_else(long, pc.utf8_slice_codeunits(body, 0, MAX_BODY_CHARS), body)
+    messages = messages.set_column(messages.column_names.index("body"), "body", short)
+    if "flags" in messages.column_names:
+        flags = messages.column("flags").to_pylist()
+        for index, hit in enumerate(long.to_pylist()):
+            if hit:
+                flags[index] = [*(flags[index] or []), "body_truncated"]
+        position = messages.column_names.index("flags")
+        messages = messages.set_column(
+            position, "flags", pa.array(flags, type=messages.schema.field("flags").type)
+        )
+    return messages, cut
 
 
 def _conform(table: str, arrow_table: Any) -> Any:

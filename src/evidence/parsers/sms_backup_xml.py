@@ -17,6 +17,7 @@ from typing import Any, BinaryIO
 from xml.etree.ElementTree import Element, ParseError
 
 import defusedxml.ElementTree as DET
+from defusedxml import DefusedXmlException
 
 from evidence.identifiers import Identifier
 from evidence.parsers.base import Parser, Sample
@@ -24,8 +25,13 @@ from evidence.parsers.context import ParseContext
 from evidence.parsers.registry import register
 from evidence.timeutil import TimeValue, from_epoch
 
-# Root element after the XML declaration, stylesheet PI and comments.
-_ROOT_RE = re.compile(r"\A\s*(?:<\?.*?\?>\s*|<!--.*?-->\s*)*<(?:smses|calls)[\s>/]", re.DOTALL)
+# Root element after the XML declaration, stylesheet PI, comments and a DOCTYPE. The app writes no
+# DOCTYPE; one that declares entities is recognised all the same, so the file is refused with its reason
+# (defusedxml forbids entities) rather than listed as an unknown format.
+_ROOT_RE = re.compile(
+    r"\A\s*(?:<\?.*?\?>\s*|<!--.*?-->\s*|<!DOCTYPE[^\[>]*(?:\[.*?\]\s*)?>\s*)*<(?:smses|calls)[\s>/]",
+    re.DOTALL,
+)
 # The items each root holds.
 _ITEMS = {"smses": ("sms", "mms"), "calls": ("call",)}
 
@@ -188,6 +194,11 @@ class SmsBackupXmlParser(Parser):
                         root.clear()  # drop the (now empty) children the root still holds
             except ParseError as exc:
                 self._parse_error(ctx, exc, counts, other, declared, root)
+            except DefusedXmlException as exc:
+                raise ValueError(
+                    f"the XML declares entities or a document type ({exc}): refused, as entities can read "
+                    "other files or expand without bound; the app never writes them"
+                ) from exc
             else:
                 read = sum(counts.values()) + sum(other.values())
                 if declared and declared.isdigit() and int(declared) != read:

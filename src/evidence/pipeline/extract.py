@@ -1,4 +1,5 @@
-"""ParsedRows of one batch of stored files: detect, parse, and account for every file, never raising.
+"""ParsedRows of one batch of stored files: detect, parse, and account for every file, never raising
+for one file's problem. A full disk is not one file's problem: it raises DiskFullError and the run stops.
 
 Each file gets exactly one run_files row (parsed, unsupported, failed or skipped). A parser exception, or
 a row of the file that cannot be staged (ParsedRows.seal, or a spill while the parser runs), becomes a
@@ -22,11 +23,13 @@ from evidence.acquire.found_file import ARCHIVE_FORMAT, FoundFile
 from evidence.acquire.siblings import SiblingIndex
 from evidence.acquire.store import OriginalsStore
 from evidence.case import read_json, run_dir
+from evidence.errors import DiskFullError, is_disk_full
 from evidence.parsers.context import ParseContext, ParseOptions, parse_key
 from evidence.parsers.detect import detect, sample_file
 from evidence.parsers.registry import REGISTRY
-from evidence.parsers.rows import ParsedRows
+from evidence.parsers.rows import MAX_BODY_CHARS, ParsedRows
 from evidence.pipeline.parameters import IngestParameters
+from evidence.pipeline.stops import stops_recorded
 
 log = logging.getLogger(__name__)
 
@@ -154,12 +157,14 @@ def extract_one(
     try:
         parser.parse(ctx)
     except Exception as exc:
+        _stop_if_disk_full(exc, item)
         log.warning("parser %s failed on %s: %s", parser.name, item.source_path, exc)
         _parse_failed(out, ctx, row, item, f"{parser.name} could not read the file: {_detail(exc)}")
         return _derived_items(ctx, item, store)
     try:
         ctx.out.seal()
     except Exception as exc:
+        _stop_if_disk_full(exc, item)
         log.warning("rows of %s could not be staged: %s", item.source_path, exc)
         _parse_failed(out, ctx, row, item, f"rows read by {parser.name} could not be staged: {_detail(exc)}")
         return _derived_items(ctx, item, store)
@@ -168,10 +173,23 @@ def extract_one(
             f"{ctx.out.repaired} row(s) held text with lone UTF-16 surrogates (e.g. half an emoji); each was "
             "replaced by U+FFFD (messages among them flagged decode_errors)"
         )
+    if ctx.out.truncated:
+        ctx.warn(
+            f"{ctx.out.truncated} message(s) longer than {MAX_BODY_CHARS:,} characters were cut to that "
+            "length (flagged body_truncated); the whole text stays in the stored original"
+        )
     out.absorb(ctx.out)
     row.update(status="parsed", messages=ctx.message_count, warnings=ctx.warning_count)
     out.add("run_files", row)
     return _derived_items(ctx, item, store)
+
+
+def _stop_if_disk_full(exc: Exception, item: FoundFile) -> None:
+    """A write that found the disk full is no fault of the file being read: stop the run, say why."""
+    if is_disk_full(exc):
+        raise DiskFullError(
+            f"the disk holding the case is full: the rows read from {item.source_path} could not be staged"
+        ) from exc
 
 
 def _enricher(region: str) -> Callable[[Any], Any]:
@@ -281,12 +299,22 @@ def extract_batch(
     on_part and moved serve an EarlyLoader in the same process: told of each part as it is written, and
     where the parts finally are.
     """
-    from evidence.parsers.rows import ParsedRows
-    from evidence.pipeline.extract import extract_items
-    from evidence.pipeline.staging import write_extraction
-
     case = Path(case_dir)
     plan = read_json(run_dir(case, run_id) / "plan.json")
+    with stops_recorded(case, run_id, plan["parameters"].get("examiner"), "extract"):
+        return _extract_batch(case, run_id, plan, batch_file, on_part, moved)
+
+
+def _extract_batch(
+    case: Path,
+    run_id: str,
+    plan: dict[str, Any],
+    batch_file: str,
+    on_part: Callable[[str, Path], None] | None,
+    moved: dict[Path, Path] | None,
+) -> str:
+    from evidence.pipeline.staging import write_extraction  # imports the database layer
+
     options = IngestParameters(**plan["parameters"]).options()
     siblings = SiblingIndex.from_json(read_json(run_dir(case, run_id) / "siblings.json"))
     items = [FoundFile.from_json(d) for d in read_json(Path(batch_file))]

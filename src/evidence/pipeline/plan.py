@@ -26,6 +26,7 @@ from evidence.case import DB_NAME, read_json, run_dir, write_json
 from evidence.errors import IngestError
 from evidence.parsers.context import parse_key
 from evidence.pipeline.parameters import IngestParameters
+from evidence.pipeline.stops import stops_recorded
 
 if TYPE_CHECKING:
     pass
@@ -137,73 +138,74 @@ def plan_run(
     started = datetime.now(UTC)
     custody = CustodyLog(case / "custody.log", params.examiner)
     custody.append("ingest_started", run_id=run_id, parameters=params.for_record())
-    store = OriginalsStore(case / "originals")
-    options = params.options()
-    warming = warm_up()
-    acquirer = Acquirer(store, on_file=on_file, tz=params.tz, case_dir=case)
-    result = acquirer.acquire([Path(s) for s in params.sources])
-    warming.join()
-    from evidence.parsers.registry import REGISTRY
-    from evidence.pipeline.extract import identify
+    with stops_recorded(case, run_id, params.examiner, "plan"):
+        store = OriginalsStore(case / "originals")
+        options = params.options()
+        warming = warm_up()
+        acquirer = Acquirer(store, on_file=on_file, tz=params.tz, case_dir=case)
+        result = acquirer.acquire([Path(s) for s in params.sources])
+        warming.join()
+        from evidence.parsers.registry import REGISTRY
+        from evidence.pipeline.extract import identify
 
-    known = known_parse_keys(case)
-    first_seen: dict[str, str] = {}
-    for index, item in enumerate(result.items):
-        if item.format != ARCHIVE_FORMAT:
-            try:
-                result.items[index] = item = identify(item, store)
-            except Exception as exc:
-                log.warning("could not identify %s: %s", item.source_path, exc)
-        if item.sha256 in first_seen:
-            item.skip_reason = f"same content as {first_seen[item.sha256]} earlier in this run"
-        elif item.format and item.format != ARCHIVE_FORMAT:
-            parser = REGISTRY.get(item.format)
-            if known.get(item.sha256) == parse_key(parser.name, parser.version, options.key()):
-                item.skip_reason = "already parsed in an earlier run with the same parser and parameters"
-        first_seen.setdefault(item.sha256, item.source_path)
-    custody.append_many(
-        [
-            (
-                "file_stored" if item.is_new else "file_seen_again",
-                {
-                    "run_id": run_id,
-                    "source_path": item.source_path,
-                    "sha256": item.sha256,
-                    "md5": item.md5,
-                    "size_bytes": item.size_bytes,
-                    "container_sha256": item.container_sha256,
-                    **({"source_path_hex": item.source_path_hex} if item.source_path_hex else {}),
-                },
-            )
-            for item in result.items
-        ]
-    )
-    custody.append_many([("acquire_error", {"run_id": run_id, **error}) for error in result.errors])
-    staging = run_dir(case, run_id)
-    staging.mkdir(parents=True, mode=0o700, exist_ok=True)  # exists when an earlier try stopped half-way
-    write_json(
-        staging / "plan.json",
-        {
-            "run_id": run_id,
-            "started_at": started.isoformat(),
-            "tool_version": __version__,
-            "parameters": params.for_record(),
-            "acquire_errors": result.errors,
-        },
-    )
-    # The files of each folder by name, and the folder tree: what a chat export can see (acquire.siblings).
-    write_json(staging / "siblings.json", result.siblings.to_json())
-    batch_files = []
-    for number, batch in enumerate(make_batches(result.items)):
-        path = staging / f"batch-{number:04d}.json"
-        write_json(path, [item.to_json(with_siblings=False) for item in batch])
-        batch_files.append(str(path))
-    plan = RunPlan(str(case), run_id, batch_files, len(result.items), len(result.errors))
-    write_json(
-        staging / PLANNED_NAME,
-        {"batch_files": batch_files, "files_seen": plan.files_seen, "acquire_errors": plan.acquire_errors},
-    )
-    return plan
+        known = known_parse_keys(case)
+        first_seen: dict[str, str] = {}
+        for index, item in enumerate(result.items):
+            if item.format != ARCHIVE_FORMAT:
+                try:
+                    result.items[index] = item = identify(item, store)
+                except Exception as exc:
+                    log.warning("could not identify %s: %s", item.source_path, exc)
+            if item.sha256 in first_seen:
+                item.skip_reason = f"same content as {first_seen[item.sha256]} earlier in this run"
+            elif item.format and item.format != ARCHIVE_FORMAT:
+                parser = REGISTRY.get(item.format)
+                if known.get(item.sha256) == parse_key(parser.name, parser.version, options.key()):
+                    item.skip_reason = "already parsed in an earlier run with the same parser and parameters"
+            first_seen.setdefault(item.sha256, item.source_path)
+        custody.append_many(
+            [
+                (
+                    "file_stored" if item.is_new else "file_seen_again",
+                    {
+                        "run_id": run_id,
+                        "source_path": item.source_path,
+                        "sha256": item.sha256,
+                        "md5": item.md5,
+                        "size_bytes": item.size_bytes,
+                        "container_sha256": item.container_sha256,
+                        **({"source_path_hex": item.source_path_hex} if item.source_path_hex else {}),
+                    },
+                )
+                for item in result.items
+            ]
+        )
+        custody.append_many([("acquire_error", {"run_id": run_id, **error}) for error in result.errors])
+        staging = run_dir(case, run_id)
+        staging.mkdir(parents=True, mode=0o700, exist_ok=True)  # exists when an earlier try stopped half-way
+        write_json(
+            staging / "plan.json",
+            {
+                "run_id": run_id,
+                "started_at": started.isoformat(),
+                "tool_version": __version__,
+                "parameters": params.for_record(),
+                "acquire_errors": result.errors,
+            },
+        )
+        # The files of each folder by name, and the folder tree: what a chat export can see (acquire.siblings).
+        write_json(staging / "siblings.json", result.siblings.to_json())
+        batch_files = []
+        for number, batch in enumerate(make_batches(result.items)):
+            path = staging / f"batch-{number:04d}.json"
+            write_json(path, [item.to_json(with_siblings=False) for item in batch])
+            batch_files.append(str(path))
+        plan = RunPlan(str(case), run_id, batch_files, len(result.items), len(result.errors))
+        write_json(
+            staging / PLANNED_NAME,
+            {"batch_files": batch_files, "files_seen": plan.files_seen, "acquire_errors": plan.acquire_errors},
+        )
+        return plan
 
 
 def make_batches(items: list[FoundFile]) -> list[list[FoundFile]]:

@@ -12,7 +12,8 @@ from evidence.case import run_dir
 from evidence.pipeline.extract import extract_batch, share_cores
 from evidence.pipeline.load import load_run
 from evidence.pipeline.parameters import IngestParameters
-from evidence.pipeline.plan import plan_run
+from evidence.pipeline.plan import RunPlan, plan_run
+from evidence.pipeline.stops import stops_recorded
 
 
 def ingest(
@@ -22,6 +23,13 @@ def ingest(
 ) -> dict[str, Any]:
     """A whole run in this process (CLI and tests): plan, extract with --jobs processes, load."""
     plan = plan_run(params, on_file=on_file)
+    with stops_recorded(plan.case_dir, plan.run_id, params.examiner, "extract and load"):
+        return _extract_and_load(params, plan, on_batch)
+
+
+def _extract_and_load(
+    params: IngestParameters, plan: RunPlan, on_batch: Callable[[int, int], None] | None
+) -> dict[str, Any]:
     batch_dirs: list[str] = []
     total = len(plan.batch_files)
     if params.jobs > 1 and total > 1:

@@ -21,6 +21,7 @@ Decisions a reader of the rows should know:
 
 from __future__ import annotations
 
+import contextlib
 import gc
 from typing import TYPE_CHECKING
 
@@ -30,6 +31,7 @@ from evidence.parsers.whatsapp.bulk import fast_parse
 from evidence.parsers.whatsapp.dates import decide_order, warn_order
 from evidence.parsers.whatsapp.lines import HEADER, PLATFORM, _plausible, conversation_from_name
 from evidence.parsers.whatsapp.reader import Reader
+from evidence.parsers.whatsapp.utf16 import read_as_utf8, utf16_encoding
 from evidence.timeutil import zone
 
 if TYPE_CHECKING:
@@ -58,9 +60,12 @@ class WhatsAppParser(Parser):
 
     def sniff(self, sample: Sample) -> bool:
         head = sample.head[:16384]
+        encoding = "utf-8"
         if b"\x00" in head:
-            return False
-        lines = head.decode("utf-8", errors="replace").lstrip("\ufeff").splitlines()
+            encoding = utf16_encoding(head) or ""
+            if not encoding:
+                return False
+        lines = head.decode(encoding, errors="replace").lstrip("\ufeff").splitlines()
         if sample.size > len(head) and len(lines) > 1:
             lines = lines[:-1]  # the last line may be cut in the middle
         nonempty = [line for line in lines[:400] if line.strip()][:40]
@@ -72,6 +77,12 @@ class WhatsAppParser(Parser):
 
     def parse(self, ctx: ParseContext) -> None:
         zone(ctx.options.tz)  # a bad --tz is a run error; say so before reading anything
+        with open(ctx.path, "rb") as handle:
+            encoding = utf16_encoding(handle.read(4096))
+        with read_as_utf8(ctx, encoding) if encoding else contextlib.nullcontext():
+            self._parse(ctx)
+
+    def _parse(self, ctx: ParseContext) -> None:
         # Rows are plain acyclic dicts; letting the cycle collector re-scan the growing row lists every few
         # thousand messages costs more than the parse itself on large exports.
         collecting = gc.isenabled()
