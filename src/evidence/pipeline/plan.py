@@ -203,7 +203,11 @@ def plan_run(
         plan = RunPlan(str(case), run_id, batch_files, len(result.items), len(result.errors))
         write_json(
             staging / PLANNED_NAME,
-            {"batch_files": batch_files, "files_seen": plan.files_seen, "acquire_errors": plan.acquire_errors},
+            {
+                "batch_files": batch_files,
+                "files_seen": plan.files_seen,
+                "acquire_errors": plan.acquire_errors,
+            },
         )
         return plan
 
