@@ -8,7 +8,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := tesseract-ocr tesseract-ocr-eng libmagic1 openssl fonts-dejavu-core chromium chromium-driver poppler-utils
+APT_PACKAGES := tesseract-ocr tesseract-ocr-eng libmagic1 openssl fonts-dejavu-core chromium chromium-driver poppler-utils postgresql redis-server
 DEMO_CASE ?= $(CURDIR)/demo-case
 
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
