@@ -147,6 +147,10 @@ class AirflowCluster:
 
         self.wait_for(f"the DAGs {', '.join(dag_ids)} to be parsed", parsed, timeout)
 
+    def cli(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+        """Run an `airflow` command against this cluster (its home, database and broker)."""
+        return subprocess.run([AIRFLOW, *args], env=self.env, capture_output=True, text=True, timeout=timeout)
+
     # --- processes --------------------------------------------------------------------------------
     def assert_alive(self) -> None:
         dead = {name: p.returncode for name, p in self.processes.items() if p.poll() is not None}
@@ -302,11 +306,15 @@ def _get_token(base_url: str) -> str | None:
 
 
 @contextlib.contextmanager
-def airflow_cluster(folder: Path | None = None, dag_ids: tuple[str, ...] = ()) -> Iterator[AirflowCluster]:
+def airflow_cluster(
+    folder: Path | None = None, dag_ids: tuple[str, ...] = (), extra_env: dict[str, str] | None = None
+) -> Iterator[AirflowCluster]:
     """Start PostgreSQL, Redis and the five Airflow processes; yield once the API answers with a token and
     the DAGs in `dag_ids` are parsed; stop everything on the way out. `folder` (created) holds the Airflow
-    home and logs; the cases a test makes belong in `cluster.case_root`."""
-    work = Path(folder or tempfile.mkdtemp(prefix="airflow-cluster-"))
+    home and logs (without one, a temporary folder removed at the end); the cases a test makes belong in
+    `cluster.case_root`. `extra_env` is added to every
+    process's environment (settings a test needs, e.g. AIRFLOW__... options)."""
+    work = Path(folder or tempfile.mkdtemp(prefix="airflow-cluster-"))  # removed at the end when made here
     work.mkdir(parents=True, exist_ok=True)
     home, case_root = work / "airflow-home", work / "cases"
     (home / "processes").mkdir(parents=True, exist_ok=True)
@@ -327,7 +335,7 @@ def airflow_cluster(folder: Path | None = None, dag_ids: tuple[str, ...] = ()) -
         _wait_for_redis(redis_port, redis, redis_log)
         with _postgres(pg_folder) as database_url:
             api_port = free_port()
-            env = cluster_env(home, database_url, redis_port, api_port)
+            env = {**cluster_env(home, database_url, redis_port, api_port), **(extra_env or {})}
             cluster = AirflowCluster(f"http://127.0.0.1:{api_port}", home, case_root, env)
             cluster.logs["redis"] = redis_log
             migrate = subprocess.run(
@@ -338,26 +346,11 @@ def airflow_cluster(folder: Path | None = None, dag_ids: tuple[str, ...] = ()) -
                     f"airflow db migrate failed:\n{migrate.stdout[-3000:]}{migrate.stderr[-3000:]}"
                 )
             commands = {
-                "api-server": [
-                    "api-server",
-                    "--port",
-                    str(api_port),
-                    "--host",
-                    "127.0.0.1",
-                    "--workers",
-                    "1",
-                ],
+                "api-server": f"api-server --port {api_port} --host 127.0.0.1 --workers 1".split(),
                 "scheduler": ["scheduler"],
                 "dag-processor": ["dag-processor"],
                 "triggerer": ["triggerer"],
-                "celery-worker": [
-                    "celery",
-                    "worker",
-                    "--concurrency",
-                    "2",
-                    "--without-gossip",
-                    "--without-mingle",
-                ],
+                "celery-worker": ["celery", "worker", "-c", "2", "--without-gossip", "--without-mingle"],
             }
             airflow: list[subprocess.Popen] = []
             try:
@@ -381,3 +374,5 @@ def airflow_cluster(folder: Path | None = None, dag_ids: tuple[str, ...] = ()) -
     finally:
         _stop(started)
         shutil.rmtree(pg_folder, ignore_errors=True)
+        if folder is None:
+            shutil.rmtree(work, ignore_errors=True)
