@@ -8,6 +8,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# postgresql and redis-server: tests/test_celery_deployment.py starts its own throwaway server of each on free
+# loopback ports; a service the packages may start at install (5432, 6379) is not used and not in the way.
 APT_PACKAGES := tesseract-ocr tesseract-ocr-eng libmagic1 openssl fonts-dejavu-core chromium chromium-driver poppler-utils postgresql redis-server
 DEMO_CASE ?= $(CURDIR)/demo-case
 
