@@ -11,7 +11,9 @@ VENV := .venv
 # never load into the product's processes.
 TOOLS_VENV := .venv-tools
 PY := $(VENV)/bin/python
-APT_PACKAGES := tesseract-ocr tesseract-ocr-eng libmagic1 openssl fonts-dejavu-core chromium chromium-driver poppler-utils
+# postgresql and redis-server: tests/test_celery_deployment.py starts its own throwaway server of each on free
+# loopback ports; a service the packages may start at install (5432, 6379) is not used and not in the way.
+APT_PACKAGES := tesseract-ocr tesseract-ocr-eng libmagic1 openssl fonts-dejavu-core chromium chromium-driver poppler-utils postgresql redis-server
 DEMO_CASE ?= $(CURDIR)/demo-case
 
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow

@@ -87,17 +87,15 @@ def test_a_killed_ingest_is_completed_by_the_next(
     if process.poll() is None:
         os.kill(process.pid, signal.SIGKILL)
     process.wait(timeout=60)
+    # On a loaded machine the killed process may not have started its run yet: count what it wrote.
+    log = case / "custody.log"
+    lines = log.read_text(encoding="utf-8").splitlines() if log.exists() else []
+    killed_runs = sum(json.loads(line)["action"] == "ingest_started" for line in lines if line.endswith("}"))
     assert ingest(sources, case).wait(timeout=600) == 0
     assert state(case) == clean
-    log = case / "custody.log"
     assert check_chain(log) == []
     entries = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
     started = [e["details"]["run_id"] for e in entries if e["action"] == "ingest_started"]
     finished = [e["details"]["run_id"] for e in entries if e["action"] == "ingest_finished"]
     assert finished[-1] == started[-1]  # the last run finished; a killed one has no ingest_finished entry
-    killed = process.returncode == -signal.SIGKILL
-    # A process killed while still starting up (under load that takes over a second) wrote nothing: then only
-    # the rerun appears. A killed run that did write ingest_started is the one run left unfinished.
-    assert len(started) == (2 if killed and len(started) == 2 else 1)
-    unfinished = [run for run in started if run not in finished]
-    assert unfinished == (started[:1] if len(started) == 2 else [])
+    assert len(started) - len(finished) == (killed_runs if process.returncode == -signal.SIGKILL else 0)

@@ -105,6 +105,8 @@ def test_a_built_wheel_carries_the_schema(tmp_path: Path) -> None:
         assert {f"evidence/schemas/{p.name}" for p in (root / "schemas").glob("*.sql")} <= names
         templates = PACKAGE / "outputs" / "templates"
         assert {f"evidence/outputs/templates/{p.name}" for p in templates.iterdir() if p.is_file()} <= names
+        # the phrase lists (stop requests, threats) the analysis reads from the package
+        assert {f"evidence/phrases/{p.name}" for p in (PACKAGE / "phrases").glob("*.txt")} <= names
         archive.extractall(unpacked)  # our own freshly built wheel, not evidence
     probe = (
         "import sys; sys.path.insert(0, sys.argv[1]); import evidence.db as db; "

@@ -1095,9 +1095,10 @@ def build_report(case: Path, *, redact: bool = False, examiner: str | None = Non
 
 
 def write_report(
-    case: Path, output: Path, *, redact: bool = False, examiner: str | None = None
+    case: Path, output: Path, *, redact: bool = False, examiner: str | None = None, **details: Any
 ) -> ReportResult:
-    """Build the report, write it atomically and record it (its SHA-256) in the custody log."""
+    """Build the report, write it atomically and record it (its SHA-256) in the custody log; `details`
+    (e.g. the ingest run that made an automatic rebuild) go into the custody entry too."""
     from evidence.acquire.custody import default_examiner
     from evidence.outputs.delivery import record_output, sha256_of, write_atomically
 
@@ -1105,7 +1106,7 @@ def write_report(
     html, events, head_in_report = build_report(case, redact=redact, examiner=who)
     output = Path(output)
     write_atomically(output, html.encode("utf-8"))
-    head = record_output(case, "report_written", [output], who, redacted=redact, events=events)
+    head = record_output(case, "report_written", [output], who, redacted=redact, events=events, **details)
     return ReportResult(
         path=output,
         sha256=sha256_of(output),
