@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evidence.acquire.custody import CustodyLog, check_chain
+from evidence.acquire.custody import CustodyLog, check_chain, line_hash
 from evidence.acquire.store import OriginalsStore, hash_file
 from evidence.case import DB_NAME
 from evidence.db import UNIQUE_BY_LOADER, open_case
@@ -138,7 +138,15 @@ def verify_case(
         }
         if reproduce:
             details["reproduce"] = result.reproduction.summary() if result.reproduction else None
-        custody.append("verify", **details)
+        try:
+            custody.append("verify", **details)
+        except ValueError:  # the last line is not a whole entry: nothing can be chained to it
+            result.problems.append(
+                "custody.log: this check could not be recorded, the log's last line is not a whole entry "
+                "(the log was cut mid-line)"
+            )
+            result.chain_head = _last_line_hash(custody_log)
+            return result
     result.chain_head = custody.head()
     return result
 
@@ -182,6 +190,12 @@ def _read_custody(path: Path) -> _Logged:
                 elif entry.get("action") == "file_stored" and details.get("sha256"):
                     logged.stored.setdefault(details["sha256"], number)
     return logged
+
+
+def _last_line_hash(path: Path) -> str:
+    """Hash of the log's last line as it is, even when it is not valid JSON."""
+    lines = path.read_bytes().rstrip(b"\n").rsplit(b"\n", 1)
+    return line_hash(lines[-1])
 
 
 def _loads(value: Any) -> Any:
