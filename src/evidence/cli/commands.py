@@ -254,11 +254,14 @@ def verify_command(
 
     from evidence.pipeline.verify import verify_case
 
-    with friendly_errors(), _progress() as progress:
-        task = progress.add_task("re-extracting", total=None, visible=False)
+    progress = _progress() if reproduce else None  # (a progress display writes to stderr even unused)
+    with friendly_errors(), progress or contextlib.nullcontext():
+        on_progress = None
+        if progress is not None:
+            task = progress.add_task("re-extracting", total=None, visible=False)
 
-        def on_progress(done: int, total: int, source_path: str) -> None:
-            progress.update(task, completed=done, total=total, visible=True)
+            def on_progress(done: int, total: int, source_path: str) -> None:
+                progress.update(task, completed=done, total=total, visible=True)
 
         result = verify_case(case, examiner, reproduce=reproduce, on_progress=on_progress)
     if not result.problems:
