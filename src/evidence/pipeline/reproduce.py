@@ -114,12 +114,16 @@ class Recorded:
 def reproduce_case(
     case: Path, intact: set[str], scratch_parent: Path | None = None, on_progress: Progress | None = None
 ) -> ReproduceResult:
-    """Extract every parsed original again into a scratch case and compare each file's derived rows."""
+    """Extract every parsed original again into a scratch case and compare each file's derived rows.
+
+    The case is held open for reading throughout (a writer waits), so the rows compared are those of the
+    runs read at the start."""
     from evidence.db import open_case
 
     with open_case(case) as con:
+        # the order the runs were loaded in: a run's finish follows its load (an interrupted run has none)
         runs = con.execute(
-            "SELECT run_id, parameters FROM ingest_runs ORDER BY started_at, run_id"
+            "SELECT run_id, parameters FROM ingest_runs ORDER BY coalesce(finished_at, started_at), run_id"
         ).fetchall()
         recorded = [
             Recorded(*row)
@@ -129,14 +133,18 @@ def reproduce_case(
                 f"AND parser IS DISTINCT FROM '{ARCHIVE_FORMAT}' ORDER BY source_path"
             ).fetchall()
         ]
-    scratch = Path(tempfile.mkdtemp(prefix="evidence-reproduce-", dir=scratch_parent))
-    try:
-        return _reproduce(case, scratch, runs, recorded, intact, on_progress)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        scratch = Path(tempfile.mkdtemp(prefix="evidence-reproduce-", dir=scratch_parent))
+        try:
+            return _reproduce(con, case, scratch, runs, recorded, intact, on_progress)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+CHUNK_FILES = 16  # files extracted together: the images among them are OCRed in a pool, as in an ingest
 
 
 def _reproduce(
+    case_con: Any,
     case: Path,
     scratch: Path,
     runs: list[tuple[str, str | None]],
@@ -155,29 +163,35 @@ def _reproduce(
     store.ensure()
     top_level = [r for r in recorded if not r.derived]
     by_run = {(r.run_id, r.sha256): r for r in recorded}
-    extracted: set[str] = set()
+    extracted: set[tuple[str, str]] = set()  # (run, sha256) read again as that run read it
     done = 0
+
+    def advance(count: int, source_path: str) -> None:
+        nonlocal done
+        done += count
+        if on_progress:
+            on_progress(done, len(top_level), source_path)
+
     with open_case(scratch, write=True) as scratch_con:
         for run_id, parameters in runs:
-            items = [r for r in top_level if r.run_id == run_id]
-            if not items:
-                continue
             options = _options(parameters)
             plan = _plan(case, run_id)
-            batch_dirs: list[Path] = []
-            for number, item in enumerate(items):
+            ready: list[FoundFile] = []
+            for item in (r for r in top_level if r.run_id == run_id):
                 reason = _cannot_reproduce(item, plan, intact, store, options)
                 if reason is None:
-                    batch_dir = scratch / "staging" / run_id / f"file-{number:05d}"
-                    rows = _extract(plan[(item.sha256, item.source_path)], store, run_id, options, batch_dir)
-                    batch_dirs.append(batch_dir)
-                    for row in rows:
-                        _check_outcome(row, by_run.get((run_id, row["sha256"])), outcomes, extracted)
+                    ready.append(plan[(item.sha256, item.source_path)])
                 else:
                     _not_reproducible(outcomes[item.sha256], f"run {run_id}: {reason}")
-                done += 1
-                if on_progress:
-                    on_progress(done, len(top_level), item.source_path)
+                    advance(1, item.source_path)
+            batch_dirs: list[Path] = []
+            for number in range(0, len(ready), CHUNK_FILES):
+                chunk = ready[number : number + CHUNK_FILES]
+                batch_dir = scratch / "staging" / run_id / f"batch-{number:06d}"
+                for row in _extract(chunk, store, run_id, options, batch_dir):
+                    _check_outcome(row, by_run.get((run_id, row["sha256"])), outcomes, extracted)
+                batch_dirs.append(batch_dir)
+                advance(len(chunk), chunk[-1].source_path)
             staged = staged_tables(batch_dirs) - {"run_files", "ingest_errors"}
             ordered = [t for t in LOADED_TABLES_ORDER if t in staged] + sorted(
                 staged - set(LOADED_TABLES_ORDER)
@@ -188,11 +202,11 @@ def _reproduce(
             scratch_con.execute("COMMIT")
         for item in recorded:
             outcome = outcomes[item.sha256]
-            if item.sha256 not in extracted and outcome.status != NOT_REPRODUCIBLE:
+            if (item.run_id, item.sha256) not in extracted and outcome.status != NOT_REPRODUCIBLE:
                 _not_reproducible(
                     outcome, f"run {item.run_id}: the file it was found in could not be re-extracted"
                 )
-        _compare(case, scratch_con, [o for o in outcomes.values() if o.status == EQUAL])
+        _compare(case_con, scratch_con, [o for o in outcomes.values() if o.status == EQUAL])
     return ReproduceResult(sorted(outcomes.values(), key=lambda o: (o.source_path, o.sha256)))
 
 
@@ -259,29 +273,33 @@ def _cannot_reproduce(
 
 
 def _extract(
-    item: FoundFile, store: OriginalsStore, run_id: str, options: ParseOptions, batch_dir: Path
+    items: list[FoundFile], store: OriginalsStore, run_id: str, options: ParseOptions, batch_dir: Path
 ) -> list[dict[str, Any]]:
-    """One planned file (and the files found inside it) through the pipeline's extraction into staging;
-    returns the run_files rows it gave."""
+    """Planned files (and the files found inside them) through the pipeline's extraction into staging;
+    returns the run_files rows they gave."""
     from evidence.parsers.rows import ParsedRows
     from evidence.pipeline.extract import extract_items
     from evidence.pipeline.staging import write_extraction
 
     batch_dir.parent.mkdir(parents=True, exist_ok=True)
     out = ParsedRows(spill_dir=batch_dir.with_name(batch_dir.name + ".spill"))
-    extraction = extract_items([item], store=store, run_id=run_id, options=options, out=out)
+    extraction = extract_items(items, store=store, run_id=run_id, options=options, out=out)
     rows = list(extraction.rows.get("run_files", []))
     write_extraction(extraction, batch_dir)
     return rows
 
 
 def _check_outcome(
-    row: dict[str, Any], recorded: Recorded | None, outcomes: dict[str, FileOutcome], extracted: set[str]
+    row: dict[str, Any],
+    recorded: Recorded | None,
+    outcomes: dict[str, FileOutcome],
+    extracted: set[tuple[str, str]],
 ) -> None:
     """A re-extracted file's status, parser and version against what its run recorded."""
     if recorded is None:
         return  # read again now although the run did not parse it (e.g. skipped then): nothing to compare
     outcome = outcomes[recorded.sha256]
+    extracted.add((recorded.run_id, recorded.sha256))
     if row["status"] != "parsed":
         outcome.status = DIFFERENT
         outcome.tables.append("run_files")
@@ -294,7 +312,6 @@ def _check_outcome(
             f"run {recorded.run_id}: read by parser {recorded.parser} version {recorded.parser_version}; "
             f"now by {row['parser']} version {row['parser_version']}",
         )
-    extracted.add(recorded.sha256)
 
 
 def _not_reproducible(outcome: FileOutcome, reason: str) -> None:
@@ -303,10 +320,9 @@ def _not_reproducible(outcome: FileOutcome, reason: str) -> None:
     outcome.reasons.append(reason)
 
 
-def _compare(case: Path, scratch_con: Any, outcomes: list[FileOutcome]) -> None:
+def _compare(case_con: Any, scratch_con: Any, outcomes: list[FileOutcome]) -> None:
     """Digests of each file's derived rows, case against scratch; a file whose digests differ names the
     tables and rows."""
-    from evidence.db import open_case
     from evidence.pipeline.row_digests import (
         DERIVED_TABLES,
         compared_columns,
@@ -316,17 +332,16 @@ def _compare(case: Path, scratch_con: Any, outcomes: list[FileOutcome]) -> None:
     )
 
     sources = [o.sha256 for o in outcomes]
-    with open_case(case) as case_con:
-        columns = {t.name: compared_columns(case_con, scratch_con, t) for t in DERIVED_TABLES}
-        theirs = file_digests(case_con, sources, columns)
-        ours = file_digests(scratch_con, sources, columns)
-        for outcome in outcomes:
-            for table in DERIVED_TABLES:
-                key = (table.name, outcome.sha256)
-                if theirs.get(key) == ours.get(key):
-                    continue
-                outcome.status = DIFFERENT
-                outcome.tables.append(table.name)
-                case_rows = row_labels(case_con, table.name, outcome.sha256, columns[table.name])
-                scratch_rows = row_labels(scratch_con, table.name, outcome.sha256, columns[table.name])
-                outcome.reasons.append(f"{table.name}: {describe_difference(case_rows, scratch_rows)}")
+    columns = {t.name: compared_columns(case_con, scratch_con, t) for t in DERIVED_TABLES}
+    theirs = file_digests(case_con, sources, columns)
+    ours = file_digests(scratch_con, sources, columns)
+    for outcome in outcomes:
+        for table in DERIVED_TABLES:
+            key = (table.name, outcome.sha256)
+            if theirs.get(key) == ours.get(key):
+                continue
+            outcome.status = DIFFERENT
+            outcome.tables.append(table.name)
+            case_rows = row_labels(case_con, table.name, outcome.sha256, columns[table.name])
+            scratch_rows = row_labels(scratch_con, table.name, outcome.sha256, columns[table.name])
+            outcome.reasons.append(f"{table.name}: {describe_difference(case_rows, scratch_rows)}")
