@@ -196,6 +196,24 @@ def test_plan_gone_is_named(case: Path, scratch: Path) -> None:
     assert f"staging/{run_id}/ no longer holds the run's plan" in result.output
 
 
+def test_a_file_read_again_with_other_parameters_keeps_its_first_rows(tmp_path: Path, scratch: Path) -> None:
+    """A second run with another time zone parses the chat again, but the case keeps the first run's rows
+    (same message ids): reproduction loads the runs in their order, so it agrees."""
+    source = tmp_path / "in"
+    source.mkdir()
+    generate_export(source / "WhatsApp Chat with Sam.txt", 40, seed=8)
+    case = tmp_path / "case"
+    assert evidence("ingest", source, "--case", case, "--tz", "Europe/London").exit_code == 0
+    assert evidence("ingest", source, "--case", case, "--tz", "Asia/Tokyo").exit_code == 0
+    assert rows(case, "SELECT count(*) FROM run_files WHERE status = 'parsed'")[0][0] == 2
+    result = evidence("verify", "--case", case, "--reproduce")
+    assert result.exit_code == 0, result.output
+    assert "1 files re-extracted, 1 equal, 0 different" in result.output
+    execute(case, "UPDATE messages SET sent_at_utc = sent_at_utc - INTERVAL 9 HOUR")  # as Tokyo had read it
+    result = evidence("verify", "--case", case, "--reproduce")
+    assert result.exit_code == 1 and "[messages]" in result.output
+
+
 # --- plain verify -------------------------------------------------------------------------------------
 
 

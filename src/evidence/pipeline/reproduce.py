@@ -267,6 +267,8 @@ def _cannot_reproduce(
             f"read by parser {item.parser} version {item.parser_version}; this tool has version "
             f"{parser.version}, so the rows could differ for that reason alone"
         )
+    if item.parse_key is None:
+        return "its run recorded no parse key, so the parameters it was read with are unknown"
     if parse_key(parser.name, parser.version, options.key()) != item.parse_key:
         return f"the run's recorded parameters do not give its recorded parse key ({item.parse_key})"
     return None
