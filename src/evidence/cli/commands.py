@@ -273,7 +273,9 @@ def verify_command(
     if result.reproduction is not None:
         print_reproduction(result.reproduction)
     elif reproduce:
-        out_console.print("Reproduction not run: the case database has no tables yet.", soft_wrap=True)
+        out_console.print(
+            "Reproduction not run: the case has no database tables to compare with.", soft_wrap=True
+        )
     out_console.print(f"custody chain head: {result.chain_head}", soft_wrap=True)
     if not result.ok:
         raise typer.Exit(1)
