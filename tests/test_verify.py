@@ -112,6 +112,7 @@ def test_reproduce_passes_and_changes_nothing_but_one_custody_entry(case: Path, 
     entry = after[-1]
     assert entry["action"] == "verify" and entry["details"]["ok"] is True
     assert entry["details"]["reproduce"]["files_re_extracted"] == count
+    assert entry["details"]["reproduce"]["different"] == 0
     assert list(scratch.iterdir()) == []  # the scratch case is gone
 
 
@@ -130,7 +131,7 @@ def test_reproduce_names_the_file_and_table_of_an_edited_body(case: Path, scratc
     assert "1 different" in result.output
     entry = custody_entries(case)[-1]
     assert entry["details"]["ok"] is False
-    assert [d["source_path"] for d in entry["details"]["reproduce"]["different"]] == [source_path]
+    assert [d["source_path"] for d in entry["details"]["reproduce"]["different_files"]] == [source_path]
 
 
 def test_reproduce_names_other_tables_too(case: Path, scratch: Path) -> None:

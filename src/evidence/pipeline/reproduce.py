@@ -73,11 +73,14 @@ class ReproduceResult:
 
     def summary(self) -> dict[str, Any]:
         """The record kept in the custody log."""
+        different, not_reproducible = self.with_status(DIFFERENT), self.with_status(NOT_REPRODUCIBLE)
         return {
             "files_re_extracted": self.re_extracted,
             "equal": len(self.with_status(EQUAL)),
-            "different": [f.record() for f in self.with_status(DIFFERENT)][:100],
-            "not_reproducible": [f.record() for f in self.with_status(NOT_REPRODUCIBLE)][:100],
+            "different": len(different),
+            "not_reproducible": len(not_reproducible),
+            "different_files": [f.record() for f in different[:100]],
+            "not_reproducible_files": [f.record() for f in not_reproducible[:100]],
         }
 
 
