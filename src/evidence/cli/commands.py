@@ -111,15 +111,7 @@ def ingest_command(
     )
     with friendly_errors():
         params.validate()
-        with Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-        ) as progress:
+        with _progress() as progress:
             storing = progress.add_task("storing files", total=None)
             extracting = progress.add_task("extracting", total=None, visible=False)
 
@@ -243,26 +235,87 @@ def query_command(
 @app.command("verify")
 def verify_command(
     case: CaseOption,
+    reproduce: Annotated[
+        bool,
+        typer.Option(
+            "--reproduce",
+            help="Also extract every original again (recorded parser versions and parameters, in a "
+            "temporary scratch case) and compare each file's rows with the case's.",
+        ),
+    ] = False,
     examiner: Annotated[
         str | None, typer.Option("--examiner", help="Name recorded in the custody log.")
     ] = None,
 ) -> None:
-    """Re-hash every original and check the custody chain; exit 1 naming what fails."""
+    """Re-hash every original, check the custody chain and the database against them; exit 1 naming what fails.
+
+    With --reproduce, every file whose rows differ from a fresh extraction is named with its tables.
+    """
 
     from evidence.pipeline.verify import verify_case
 
-    with friendly_errors():
-        result = verify_case(case, examiner)
-    if result.ok:
+    progress = _progress() if reproduce else None  # (a progress display writes to stderr even unused)
+    with friendly_errors(), progress or contextlib.nullcontext():
+        on_progress = None
+        if progress is not None:
+            task = progress.add_task("re-extracting", total=None, visible=False)
+
+            def on_progress(done: int, total: int, source_path: str) -> None:
+                progress.update(task, completed=done, total=total, visible=True)
+
+        result = verify_case(case, examiner, reproduce=reproduce, on_progress=on_progress)
+    if not result.problems:
         out_console.print(
             f"OK: {result.originals_checked} originals intact, custody chain unbroken.", soft_wrap=True
         )
-        out_console.print(f"custody chain head: {result.chain_head}", soft_wrap=True)
-        return
     for problem in result.problems:
         out_console.print(f"FAIL: {problem}", highlight=False, markup=False, soft_wrap=True)
+    if result.reproduction is not None:
+        print_reproduction(result.reproduction)
+    elif reproduce:
+        out_console.print(
+            "Reproduction not run: the case has no database tables to compare with.", soft_wrap=True
+        )
     out_console.print(f"custody chain head: {result.chain_head}", soft_wrap=True)
-    raise typer.Exit(1)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+def _progress() -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+def print_reproduction(reproduction: Any) -> None:
+    """Counts first, then every file that differs or could not be re-extracted, with the reasons."""
+    from evidence.pipeline.reproduce import DIFFERENT, EQUAL, NOT_REPRODUCIBLE
+
+    different = reproduction.with_status(DIFFERENT)
+    not_reproducible = reproduction.with_status(NOT_REPRODUCIBLE)
+    out_console.print(
+        f"Reproduction: {reproduction.re_extracted} files re-extracted, "
+        f"{len(reproduction.with_status(EQUAL))} equal, {len(different)} different, "
+        f"{len(not_reproducible)} not reproducible.",
+        soft_wrap=True,
+    )
+    for label, files in (("DIFFERS", different), ("NOT REPRODUCIBLE", not_reproducible)):
+        for outcome in files:
+            tables = f" [{', '.join(outcome.tables)}]" if outcome.tables else ""
+            out_console.print(
+                f"{label}: {for_display(outcome.source_path)} ({outcome.sha256}){tables}",
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
+            for reason in outcome.reasons:
+                out_console.print(f"  {for_display(reason)}", highlight=False, markup=False, soft_wrap=True)
 
 
 def _emit(
