@@ -65,3 +65,37 @@ def test_parallel_writers_keep_one_chain(tmp_path: Path) -> None:
     entries = [json.loads(line) for line in path.read_text().splitlines()]
     assert [e["seq"] for e in entries] == list(range(1, 161))
     assert check_chain(path) == []
+
+
+def test_a_line_cut_short_is_kept_and_the_chain_goes_on_after_it(tmp_path: Path) -> None:
+    """A write cut short (a crash, a full disk) leaves half a line: the next entries start on a line of their
+    own, record that they found it, link to its hash, and the cut line stays the one problem."""
+    path = tmp_path / "custody.log"
+    log = CustodyLog(path, "tester")
+    for n in range(3):
+        log.append("step", n=n)
+    whole = path.read_bytes()
+    cut = whole[: len(whole) - 30]  # the third entry loses its end and its newline
+    path.write_bytes(cut)
+    cut_line = cut.rsplit(b"\n", 1)[-1]
+
+    written = log.append("step", n=3)
+
+    assert path.read_bytes().startswith(cut + b"\n")  # nothing before it rewritten
+    lines = path.read_bytes().splitlines()
+    found, after = json.loads(lines[3]), json.loads(lines[4])
+    assert found["action"] == "custody_log_cut_line_found"
+    assert found["details"]["line_sha256"] == line_hash(cut_line) == found["prev"]
+    assert (
+        found["seq"] == 3 and after["seq"] == 4 and after == written
+    )  # numbered on from the last whole entry
+    assert [p.line_number for p in check_chain(path)] == [3]
+
+
+def test_a_big_log_finds_its_last_entry_across_read_blocks(tmp_path: Path) -> None:
+    path = tmp_path / "custody.log"
+    log = CustodyLog(path, "tester")
+    log.append_many([("step", {"padding": "x" * 5000, "n": n}) for n in range(40)])  # 200 KB: several blocks
+    assert log.append("last")["seq"] == 41
+    assert log.head() == line_hash(path.read_bytes().splitlines()[-1])
+    assert check_chain(path) == []

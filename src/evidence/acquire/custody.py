@@ -55,8 +55,11 @@ class CustodyLog:
         with os.fdopen(fd, "r+b") as handle:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
             try:
-                seq, prev = _tail(handle)
-                chunks = []
+                tail = _tail(handle)
+                seq, prev = tail.seq, tail.prev
+                chunks = [] if tail.ends_in_newline else [b"\n"]  # a cut last line stays a line of its own
+                if tail.cut:
+                    entries = [("custody_log_cut_line_found", {"line_sha256": prev}), *entries]
                 for action, details in entries:
                     seq += 1
                     entry = {
@@ -85,7 +88,7 @@ class CustodyLog:
         if not self.path.exists():
             return GENESIS
         with open(self.path, "rb") as handle:
-            return _tail(handle)[1]
+            return _tail(handle).prev
 
 
 # Characters that str.splitlines() (and many editors) take for a line break although JSON leaves them raw:
@@ -107,26 +110,50 @@ def _json_line(entry: dict[str, Any]) -> bytes:
     return text.encode()
 
 
-def _tail(handle: Any) -> tuple[int, str]:
-    """Sequence number and hash of the last line, reading backwards from the end."""
+@dataclass(frozen=True)
+class _Tail:
+    seq: int  # sequence number of the last entry that reads as JSON
+    prev: str  # hash of the last line as it is, whole or not
+    cut: bool  # the last line is not a whole entry (a write cut short, or an edit)
+    ends_in_newline: bool
+
+
+def _tail(handle: Any) -> _Tail:
+    """Where the chain goes on, reading backwards from the end.
+
+    A last line that is not JSON (a crash or a full disk in the middle of a write) is kept as it is: the next
+    entry links to its hash and takes its sequence number from the last whole entry, and `check_chain`
+    names the cut line. Nothing in the log is ever rewritten.
+    """
     handle.seek(0, os.SEEK_END)
     end = handle.tell()
     if end == 0:
-        return 0, GENESIS
+        return _Tail(0, GENESIS, False, True)
+    handle.seek(end - 1)
+    ends_in_newline = handle.read(1) == b"\n"
     block = 65536
     pos = end
     data = b""
+    last_hash: str | None = None
     while pos > 0:
         step = min(block, pos)
         pos -= step
         handle.seek(pos)
         data = handle.read(step) + data
-        stripped = data.rstrip(b"\n")
-        if b"\n" in stripped or pos == 0:
-            last = stripped.rsplit(b"\n", 1)[-1]
-            entry = json.loads(last)
-            return int(entry["seq"]), line_hash(last)
-    return 0, GENESIS
+        lines = data.rstrip(b"\n").split(b"\n")
+        # lines[0] may be cut by the block boundary unless the file's start was reached
+        whole = lines if pos == 0 else lines[1:]
+        for line in reversed(whole):
+            if last_hash is None:
+                last_hash = line_hash(line)
+            try:
+                entry = json.loads(line)
+                return _Tail(int(entry["seq"]), last_hash, line_hash(line) != last_hash, ends_in_newline)
+            except (ValueError, KeyError, TypeError):
+                continue
+        if whole:
+            data = lines[0] if pos else b""
+    return _Tail(0, last_hash or GENESIS, last_hash is not None, ends_in_newline)
 
 
 @dataclass(frozen=True)
