@@ -110,7 +110,7 @@ def _decide(case: Path, examiner: str | None, apply: Callable[[Any, Any, str], l
         decide=review.decide, link=review.link, unlink=review.unlink, import_aliases=aliases.import_aliases
     )
     who = examiner or default_examiner()
-    with friendly_errors(), writing_case(case) as con:
+    with friendly_errors(), writing_case(case, who) as con:
         records = apply(actor_lib, con, who)
     _log(case, who, records)
     _report(records)

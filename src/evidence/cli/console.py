@@ -48,9 +48,12 @@ def friendly_errors() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def writing_case(case: Path) -> Iterator[Any]:
-    """The case database under the writer lock, in one transaction; never creates a case."""
+def writing_case(case: Path, examiner: str | None = None) -> Iterator[Any]:
+    """The case database under the writer lock, in one transaction; never creates a case. Once committed,
+    the viewers' snapshot is published (and that recorded in custody) before the lock is let go."""
+    from evidence.acquire.custody import CustodyLog
     from evidence.db import open_case
+    from evidence.pipeline.snapshot import publish_for_viewers
 
     if not (Path(case) / DB_NAME).exists():
         raise CaseNotFoundError(f"no case database at {Path(case) / DB_NAME}: run `evidence ingest` first")
@@ -62,6 +65,8 @@ def writing_case(case: Path) -> Iterator[Any]:
         except BaseException:
             con.execute("ROLLBACK")
             raise
+        action, details = publish_for_viewers(con, Path(case))
+    CustodyLog(Path(case) / "custody.log", examiner).append(action, **details)
 
 
 def emit_rows(columns: list[str], rows: list[tuple], format: str, title: str) -> None:
