@@ -406,7 +406,8 @@ def test_the_timeline_in_chromium_through_a_real_api_server(api_server: str, cas
     if not browser_available():
         pytest.skip("/usr/bin/chromium or /usr/bin/chromedriver is absent (make setup installs them)")
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import Select, WebDriverWait
 
     def count(where: str = "TRUE") -> int:
         return _snapshot_rows(cases_root, f"SELECT count(*) FROM timeline WHERE {where}")[0][0]
@@ -422,6 +423,12 @@ def test_the_timeline_in_chromium_through_a_real_api_server(api_server: str, cas
         def status() -> int:
             return int(driver.find_element(By.ID, "tl-status").get_attribute("data-total"))
 
+        def click_and_wait(element: Any) -> None:
+            """Follow a link or submit the form, and wait until the next page has replaced this one."""
+            page = driver.find_element(By.TAG_NAME, "html")
+            element.click()
+            WebDriverWait(driver, 30).until(expected_conditions.staleness_of(page))
+
         def rows() -> list[Any]:
             return driver.find_elements(By.CSS_SELECTOR, "#timeline tbody tr.event")
 
@@ -429,23 +436,23 @@ def test_the_timeline_in_chromium_through_a_real_api_server(api_server: str, cas
         assert status() == total and len(rows()) == min(total, 100)
         assert driver.execute_script("return document.querySelectorAll('script').length") == 0
         Select(driver.find_element(By.ID, "f-platform")).select_by_value("sms")
-        driver.find_element(By.ID, "f-apply").click()
+        click_and_wait(driver.find_element(By.ID, "f-apply"))
         assert status() == count("platform = 'sms'") == len(rows())
         assert all("sms" in r.find_element(By.CLASS_NAME, "channel").text for r in rows())
         driver.get(timeline)
         Select(driver.find_element(By.ID, "f-flag")).select_by_value("night")
-        driver.find_element(By.ID, "f-apply").click()
+        click_and_wait(driver.find_element(By.ID, "f-apply"))
         assert status() == count("list_contains(flags, 'night')") > 0
         assert all("night" in r.find_element(By.CLASS_NAME, "flags").text for r in rows())
         driver.get(timeline)
         driver.find_element(By.ID, "f-text").send_keys("<script>")
-        driver.find_element(By.ID, "f-apply").click()
+        click_and_wait(driver.find_element(By.ID, "f-apply"))
         assert status() == count("contains(lower(text), '<script>')") > 0
         assert SCRIPT_TAG in driver.find_element(By.ID, "timeline").text  # shown as text, never run
         # an event's detail names its source file by hash
         first = rows()[0]
         event_id = first.get_attribute("data-event-id")
-        first.find_element(By.CSS_SELECTOR, "a.event").click()
+        click_and_wait(first.find_element(By.CSS_SELECTOR, "a.event"))
         sha = _snapshot_rows(cases_root, "SELECT source_sha256 FROM timeline WHERE event_id = ?", [event_id])[
             0
         ][0]
