@@ -5,13 +5,14 @@ identifiers) with `evidence ingest`. Figures:
 - the snapshot published inside that ingest's load (from its custody entry) against the whole ingest
   (goal: at most 0.1 of it);
 - publish_snapshot alone (CHECKPOINT, copy, fsync, rename; the case already open by the writer) against
-  a plain copy of the same database file with shutil.copyfile, best of three each (goal: at most 1.5).
+  a plain durable copy of the same file (shutil.copyfile, then fsync), best of three each (goal: at most 1.5).
 Usage: .venv/bin/python benchmarks/snapshot_bench.py [MESSAGES] [ROUNDS]
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 
@@ -45,7 +46,10 @@ def main() -> None:
     )
 
     def plain_copy() -> None:
-        shutil.copyfile(case / "evidence.duckdb", work / "plain-copy.duckdb")
+        target = work / "plain-copy.duckdb"
+        shutil.copyfile(case / "evidence.duckdb", target)
+        with open(target, "rb+") as handle:  # durable, as the snapshot is before its rename
+            os.fsync(handle.fileno())
 
     with open_case(case, write=True) as con:  # as a writer holds it: open, with the lock
         publish_s = best_of(rounds, lambda: publish_snapshot(con, case))
