@@ -14,7 +14,7 @@ import hmac
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from airflow.api_fastapi.auth.managers.base_auth_manager import COOKIE_NAME_JWT_TOKEN
 from airflow.api_fastapi.auth.managers.models.resource_details import AccessView, DagAccessEntity
@@ -134,8 +134,9 @@ def timeline(
 ) -> HTMLResponse:
     folder = _case(name)
     chosen = reading.TimelineFilter(platform, who, flag, _day(date_from), _day(date_to), q.strip(), page)
+    stamp = reading.snapshot_stamp(folder)
     with reading.open_snapshot(folder) as con:
-        result = reading.timeline_page(con, chosen)
+        result = reading.timeline_page(con, chosen, stamp)
     shown = {"platform": platform, "who": who, "flag": flag, "from": date_from, "to": date_to, "q": q}
     kept = {k: v for k, v in shown.items() if v}
     bad_dates = [v for v in (date_from, date_to) if v and _day(v) is None]
@@ -208,7 +209,8 @@ def add_annotation(
             status_code=409, detail="the case is being loaded right now: try again in a minute"
         ) from None
     return RedirectResponse(
-        f"{_base(request)}/cases/{name}/events/{event_id}#{row['annotation_id']}", status_code=303
+        f"{_base(request)}/cases/{quote(name)}/events/{quote(event_id)}#{row['annotation_id']}",
+        status_code=303,
     )
 
 
