@@ -176,6 +176,11 @@ def test_the_plugin_is_loaded_by_airflow(client) -> None:
     assert viewer and viewer[0].external_views[0]["href"] == f"{PREFIX}/"
     mounted = [r for r in client.app.routes if getattr(r, "path", None) == PREFIX]
     assert mounted, "the viewer app is not mounted by create_app()"
+    # what the Airflow UI reads to put the entry in its navigation bar
+    listed = client.get("/api/v2/plugins", headers=_bearer(client, "reader"))
+    assert listed.status_code == 200, listed.text
+    (ours,) = [p for p in listed.json()["plugins"] if p["name"] == "evidence_viewer"]
+    assert ours["external_views"][0]["url_route"] == "evidence-timeline"
 
 
 def test_anonymous_requests_to_every_route_get_401(client) -> None:
