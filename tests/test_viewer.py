@@ -410,8 +410,8 @@ def _server_token(url: str, user: str) -> str:
 def test_the_timeline_in_chromium_through_a_real_api_server(api_server: str, cases_root: Path) -> None:
     if not browser_available():
         pytest.skip("/usr/bin/chromium or /usr/bin/chromedriver is absent (make setup installs them)")
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
     def count(where: str = "TRUE") -> int:
@@ -429,10 +429,14 @@ def test_the_timeline_in_chromium_through_a_real_api_server(api_server: str, cas
             return int(driver.find_element(By.ID, "tl-status").get_attribute("data-total"))
 
         def click_and_wait(element: Any) -> None:
-            """Follow a link or submit the form, and wait until the next page has replaced this one."""
-            page = driver.find_element(By.TAG_NAME, "html")
+            """Follow a link or submit the form, and wait until the next page has replaced this one (a
+            new document has a new window object, without the mark; Chromium may answer with errors
+            while it swaps them)."""
+            driver.execute_script("window.__leaving = true")
             element.click()
-            WebDriverWait(driver, 30).until(expected_conditions.staleness_of(page))
+            WebDriverWait(driver, 30, ignored_exceptions=(WebDriverException,)).until(
+                lambda d: d.execute_script("return !window.__leaving && document.readyState === 'complete'")
+            )
 
         def rows() -> list[Any]:
             return driver.find_elements(By.CSS_SELECTOR, "#timeline tbody tr.event")
