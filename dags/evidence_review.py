@@ -113,6 +113,7 @@ with DAG(
     def apply_decisions(reviews: list[dict], answer: dict | None) -> list[dict]:
         """Apply the analyst's choices (the same code as `evidence actors confirm|reject`); idempotent."""
         from evidence.db import waiting_for_case
+        from evidence.pipeline.snapshot import snapshot_publisher
 
         outcomes = []
         for case in answers_by_case(reviews, answer):
@@ -123,6 +124,7 @@ with DAG(
                     examiner=case["examiner"],
                     source="airflow review",
                     reason=case["note"],
+                    after_commit=snapshot_publisher(Path(case["case_dir"]), case["examiner"]),
                 )
             log.info(
                 "%s: %d decisions recorded, %d left open, %d already decided",

@@ -17,7 +17,7 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -258,8 +258,13 @@ def open_case(
 
 
 @contextlib.contextmanager
-def writing_case(case_dir: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    """An existing case database under the writer lock, in one transaction; never creates a case."""
+def writing_case(
+    case_dir: Path, after_commit: Callable[[duckdb.DuckDBPyConnection], None] | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """An existing case database under the writer lock, in one transaction; never creates a case.
+
+    `after_commit(con)` runs once the change is committed, still under the lock (the viewers' snapshot is
+    published there, so it never misses a change or shows one half made)."""
     if not (Path(case_dir) / DB_NAME).exists():
         raise CaseNotFoundError(
             f"no case database at {Path(case_dir) / DB_NAME}: run `evidence ingest` first"
@@ -272,6 +277,8 @@ def writing_case(case_dir: Path) -> Iterator[duckdb.DuckDBPyConnection]:
         except BaseException:
             con.execute("ROLLBACK")
             raise
+        if after_commit is not None:
+            after_commit(con)
 
 
 @lru_cache(maxsize=1)

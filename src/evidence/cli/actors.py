@@ -16,6 +16,7 @@ import typer
 
 from evidence.acquire.custody import default_examiner
 from evidence.cli.console import CaseOption, emit_rows, friendly_errors, out_console
+from evidence.pipeline.snapshot import snapshot_publisher
 
 actors_app = typer.Typer(
     help="People behind identifiers: list actors and suggestions, confirm, reject, link, unlink, import aliases.",
@@ -105,7 +106,9 @@ def _decide(case: Path, examiner: str | None, apply: Callable[[Any, Any, str], l
     )
     who = examiner or default_examiner()
     with friendly_errors():
-        records = apply_decisions(case, who, lambda con: apply(actor_lib, con, who))
+        records = apply_decisions(
+            case, who, lambda con: apply(actor_lib, con, who), after_commit=snapshot_publisher(case, who)
+        )
     _report(records)
     return records
 

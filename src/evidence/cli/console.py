@@ -53,11 +53,13 @@ def friendly_errors() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def writing_case(case: Path) -> Iterator[Any]:
-    """The case database under the writer lock, in one transaction; never creates a case."""
+def writing_case(case: Path, examiner: str | None = None) -> Iterator[Any]:
+    """The case database under the writer lock, in one transaction; never creates a case. Once committed,
+    the viewers' snapshot is published (and that recorded in custody) before the lock is let go."""
     from evidence.db import writing_case as writing
+    from evidence.pipeline.snapshot import snapshot_publisher
 
-    with writing(case) as con:
+    with writing(case, after_commit=snapshot_publisher(case, examiner)) as con:
         yield con
 
 

@@ -41,7 +41,7 @@ def add_command(
     from evidence.analysis.key_dates import add_event
 
     who = examiner or default_examiner()
-    with friendly_errors(), writing_case(case) as con:
+    with friendly_errors(), writing_case(case, who) as con:
         row = add_event(con, kind, at, note, who)
     _log(case, who, "key_date_added", row)
     out_console.print(f"added {row['event_id']}: {kind} at {row['at_utc']} ({row['at_local']})", markup=False)
@@ -73,7 +73,7 @@ def remove_command(
     from evidence.analysis.key_dates import remove_event
 
     who = examiner or default_examiner()
-    with friendly_errors(), writing_case(case) as con:
+    with friendly_errors(), writing_case(case, who) as con:
         row = remove_event(con, event_id, reason, who)
     _log(case, who, "key_date_removed", row)
     out_console.print(f"removed {event_id} ({row['kind']} at {row['at_local']})", markup=False)
@@ -93,7 +93,7 @@ def annotate_command(
     from evidence.analysis.annotations import annotate
 
     who = examiner or default_examiner()
-    with friendly_errors(), writing_case(case) as con:
+    with friendly_errors(), writing_case(case, who) as con:
         row = annotate(
             con,
             target,

@@ -1034,6 +1034,32 @@ def _prompts(
     }
 
 
+def template_environment() -> Any:
+    """The templates of the report and the viewer pages (which extend the same base.html.j2), autoescaped."""
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    return Environment(
+        loader=PackageLoader("evidence.outputs", "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def template_text(name: str) -> str:
+    """A static file of the templates folder (style sheets, the report's script)."""
+    return _template_text(name)
+
+
+def report_csp() -> str:
+    """The report's Content-Security-Policy: its own style and script (by hash), images inline, nothing else."""
+    return (
+        "default-src 'none'; img-src data:; "
+        f"style-src {csp_hash(_template_text('report.css'))}; script-src {csp_hash(_template_text('report.js'))}; "
+        "base-uri 'none'; form-action 'none'"
+    )
+
+
 def render(
     context: dict[str, Any],
     *,
@@ -1043,22 +1069,10 @@ def render(
     chain_head: str,
     generated_at: datetime,
 ) -> str:
-    from jinja2 import Environment, PackageLoader, select_autoescape
-
-    env = Environment(
-        loader=PackageLoader("evidence.outputs", "templates"),
-        autoescape=select_autoescape(default=True, default_for_string=True),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
     style = _template_text("report.css")
     script = _template_text("report.js")
-    csp = (
-        "default-src 'none'; img-src data:; "
-        f"style-src {csp_hash(style)}; script-src {csp_hash(script)}; "
-        "base-uri 'none'; form-action 'none'"
-    )
-    template = env.get_template("report.html.j2")
+    csp = report_csp()
+    template = template_environment().get_template("report.html.j2")
     return template.render(
         **context,
         csp=csp,
@@ -1081,8 +1095,16 @@ def build_report(case: Path, *, redact: bool = False, examiner: str | None = Non
     case = Path(case)
     head = CustodyLog(case / "custody.log").head()
     with open_case(case) as con:
-        redactor = redactor_for(con, redact)
-        context = gather(con, case, redactor)
+        return report_from(con, case, redact=redact, examiner=examiner, chain_head=head)
+
+
+def report_from(
+    con: Any, case: Path, *, redact: bool, examiner: str | None, chain_head: str
+) -> tuple[str, int, str]:
+    """The report's HTML from an open read-only connection (the case database or the viewers' snapshot of it)."""
+    head = chain_head
+    redactor = redactor_for(con, redact)
+    context = gather(con, case, redactor)
     html = render(
         context,
         redacted=redact,

@@ -9,6 +9,7 @@ from typing import Any
 from evidence.acquire.custody import CustodyLog, finished_runs
 from evidence.case import read_json, run_dir
 from evidence.pipeline.early_load import EarlyLoad
+from evidence.pipeline.snapshot import publish_for_viewers
 
 LOADED_TABLES_ORDER = ("messages", "attachments", "identifiers", "message_identifiers", "images")
 
@@ -58,6 +59,7 @@ def load_run(
             "SELECT started_at FROM ingest_runs WHERE run_id = ?) ORDER BY e.at_utc, e.event_id",
             [run_id],
         ).fetchall()
+        published = publish_for_viewers(con, case)
     custody = CustodyLog(case / "custody.log", plan["parameters"].get("examiner"))
     if run_id in finished_runs(custody.path):
         # The same run loaded again (a retried or re-run task): its rows were kept unique by their keys,
@@ -91,6 +93,7 @@ def load_run(
             for source_path, sha256, status, reason, parser, version, messages, warnings in outcomes
         ]
     )
+    custody.append(published[0], run_id=run_id, **published[1])
     custody.append("ingest_finished", run_id=run_id, summary=summary)
     return summary
 

@@ -23,12 +23,16 @@ def log_decisions(case: Path, examiner: str, records: list[dict[str, Any]]) -> N
 
 
 def apply_decisions(
-    case: Path, examiner: str, apply: Callable[[Any], list[dict[str, Any]]]
+    case: Path,
+    examiner: str,
+    apply: Callable[[Any], list[dict[str, Any]]],
+    after_commit: Callable[[Any], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Run `apply(connection)` (which records decisions) under the writer lock, commit, then log each."""
+    """Run `apply(connection)` (which records decisions) under the writer lock, commit, then log each.
+    `after_commit` is passed to db.writing_case (callers publish the viewers' snapshot there)."""
     from evidence.db import writing_case
 
-    with writing_case(Path(case)) as con:
+    with writing_case(Path(case), after_commit=after_commit) as con:
         records = apply(con)
     log_decisions(case, examiner, records)
     return records
@@ -41,6 +45,7 @@ def apply_review(
     examiner: str,
     source: str,
     reason: str | None = None,
+    after_commit: Callable[[Any], None] | None = None,
 ) -> dict[str, Any]:
     """An analyst's answers about suggestions (suggestion id -> confirm, reject or leave open).
 
@@ -73,7 +78,7 @@ def apply_review(
         already.extend(sorted(s for s in wanted if status[s] != "suggested"))
         return records
 
-    records = apply_decisions(case, examiner, apply) if wanted else []
+    records = apply_decisions(case, examiner, apply, after_commit) if wanted else []
     return {
         "decisions": records,
         "left_open": sorted(s for s, choice in choices.items() if choice == LEAVE_OPEN),

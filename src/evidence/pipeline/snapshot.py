@@ -1,0 +1,85 @@
+"""A read-only copy of the case database for viewers, published by every writer after it commits.
+
+DuckDB lets no other process open a database while one has it open read-write, not even read-only. The
+timeline viewer (the Airflow plugin) must never wait for, or block, a load: it reads
+CASE_DIR/snapshot/evidence.duckdb, which writers replace after each change. The writer still holds the
+case lock and its connection: a CHECKPOINT puts every committed change in the database file, which is
+then copied beside the snapshot and renamed over it, so a reader sees the old copy or the new one, never
+half of one. A copy costs about what reading the file costs (a few hundred MB/s); no SQL runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from evidence.acquire.custody import CustodyLog
+from evidence.case import DB_NAME
+
+SNAPSHOT_DIR = "snapshot"
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    path: Path
+    size_bytes: int
+    seconds: float
+
+    def as_details(self) -> dict[str, Any]:
+        """What the custody log records of a publication."""
+        return {"path": str(self.path), "size_bytes": self.size_bytes, "seconds": round(self.seconds, 3)}
+
+
+def snapshot_path(case_dir: Path) -> Path:
+    """Where viewers read the case: CASE_DIR/snapshot/evidence.duckdb."""
+    return Path(case_dir) / SNAPSHOT_DIR / DB_NAME
+
+
+def publish_snapshot(con: Any, case_dir: Path) -> Snapshot:
+    """Copy the case database to its snapshot; the caller holds the writer lock and `con`, with nothing
+    left uncommitted. Raises OSError when the copy cannot be written (the live database is untouched)."""
+    started = time.perf_counter()
+    case_dir = Path(case_dir)
+    con.execute("CHECKPOINT")  # every committed change into the database file, the WAL emptied
+    target = snapshot_path(case_dir)
+    target.parent.mkdir(mode=0o700, exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as out, open(case_dir / DB_NAME, "rb") as source:
+            shutil.copyfileobj(source, out, 1 << 20)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return Snapshot(target, target.stat().st_size, time.perf_counter() - started)
+
+
+def publish_for_viewers(con: Any, case_dir: Path) -> tuple[str, dict[str, Any]]:
+    """Publish the snapshot after a change; returns the custody action and details to record. A failed
+    copy never undoes the change: it is recorded (`snapshot_failed`) and viewers keep the previous copy."""
+    try:
+        return "snapshot_published", publish_snapshot(con, case_dir).as_details()
+    except OSError as exc:
+        log.warning("the viewers' snapshot of %s was not published: %s", case_dir, exc)
+        return "snapshot_failed", {"path": str(snapshot_path(case_dir)), "error": str(exc)}
+
+
+def snapshot_publisher(case_dir: Path, examiner: str | None = None) -> Callable[[Any], None]:
+    """An `after_commit` for db.writing_case: publish the snapshot and record it in the custody log."""
+
+    def publish(con: Any) -> None:
+        action, details = publish_for_viewers(con, Path(case_dir))
+        CustodyLog(Path(case_dir) / "custody.log", examiner).append(action, **details)
+
+    return publish

@@ -1,0 +1,109 @@
+"""The viewers' snapshot: published by the load and by every CLI change, readable while another process
+writes the case, and a copy that cannot be written is recorded, never a failed change."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+from whatsapp_generator import generate_export
+
+from evidence.acquire.custody import check_chain
+from evidence.cli.commands import app
+from evidence.pipeline import snapshot
+from evidence.pipeline.parameters import IngestParameters
+from evidence.pipeline.run import ingest
+
+runner = CliRunner()
+
+
+def _entries(case: Path) -> list[dict]:
+    return [json.loads(line) for line in (case / "custody.log").read_text(encoding="utf-8").splitlines()]
+
+
+def _count(path: Path, sql: str) -> int:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute(sql).fetchone()[0]
+
+
+@pytest.fixture
+def case(tmp_path: Path) -> Path:
+    export = tmp_path / "WhatsApp Chat with Alex.txt"
+    generate_export(export, 300, seed=5, identifiers=0.3)
+    case = tmp_path / "case"
+    ingest(IngestParameters(sources=[str(export)], case_dir=str(case), tz="Europe/London"))
+    return case
+
+
+def test_the_load_publishes_a_copy_equal_to_the_case(case: Path) -> None:
+    snap = snapshot.snapshot_path(case)
+    for sql in (
+        "SELECT count(*) FROM timeline",
+        "SELECT count(*) FROM files",
+        "SELECT count(*) FROM ingest_runs",
+    ):
+        assert _count(snap, sql) == _count(case / "evidence.duckdb", sql), sql
+    assert _count(snap, "SELECT count(*) FROM ingest_runs WHERE status = 'done'") == 1
+    actions = [e["action"] for e in _entries(case)]
+    assert actions[-2:] == ["snapshot_published", "ingest_finished"]
+
+
+def test_the_snapshot_is_read_while_another_process_writes_the_case(case: Path) -> None:
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\nfrom evidence.db import open_case\n"
+            "with open_case(sys.argv[1], write=True):\n    print('open', flush=True); time.sleep(60)",
+            str(case),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        with pytest.raises(duckdb.IOException):  # what the viewer would meet on the live database
+            duckdb.connect(str(case / "evidence.duckdb"), read_only=True)
+        assert _count(snapshot.snapshot_path(case), "SELECT count(*) FROM timeline") > 0
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_cli_changes_publish_and_a_failed_copy_is_recorded(
+    case: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    snap = snapshot.snapshot_path(case)
+    before = snap.stat().st_mtime_ns
+    time.sleep(0.01)
+    added = runner.invoke(
+        app, ["events", "add", "--case", str(case), "--kind", "order", "--at", "2024-03-01"]
+    )
+    assert added.exit_code == 0, added.output
+    assert snap.stat().st_mtime_ns > before
+    assert _count(snap, "SELECT count(*) FROM case_events WHERE kind = 'order'") == 1
+
+    def refuse(*_args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(snapshot.os, "replace", refuse)
+    again = runner.invoke(
+        app, ["events", "add", "--case", str(case), "--kind", "police_report", "--at", "2024-03-02"]
+    )
+    assert again.exit_code == 0, again.output  # the key date is kept
+    assert (
+        _count(case / "evidence.duckdb", "SELECT count(*) FROM case_events WHERE kind = 'police_report'") == 1
+    )
+    assert (
+        _count(snap, "SELECT count(*) FROM case_events WHERE kind = 'police_report'") == 0
+    )  # the last copy stays
+    assert not list(snap.parent.glob("*.tmp"))
+    failed = [e for e in _entries(case) if e["action"] == "snapshot_failed"]
+    assert len(failed) == 1 and "No space left" in failed[0]["details"]["error"]
+    assert check_chain(case / "custody.log") == []
