@@ -33,6 +33,8 @@ from evidence.pipeline.snapshot import snapshot_path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from browser import available as browser_available
 from browser import headless_chromium
+from payloads import DIALOG_HOOK, INJECTED_STATE, OCR_LINES, PAYLOADS
+from payloads import write_sources as write_payload_sources
 from test_report import SCRIPT_TAG, STALKER_EMAIL, STALKER_PHONE, write_sources
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,6 +70,13 @@ def cases_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "--actor", f"Jordan {SCRIPT_TAG} Blake", "--reason", "the victim knows both",
     )  # fmt: skip
     (root / "no-snapshot").mkdir()  # a folder without a snapshot is not a case for the viewer
+    # script and formula payloads in every place a stalker's text reaches (tests/payloads.py)
+    payload_case = root / "case-payloads"
+    _evidence("ingest", write_payload_sources(tmp_path_factory.mktemp("payloads")), "--case", payload_case)
+    _evidence(
+        "actors", "link", "+447700900123", "--case", payload_case, "--actor", PAYLOADS["svg_onload"],
+        "--reason", "the victim knows the number",
+    )  # fmt: skip
     return root
 
 
@@ -467,3 +476,63 @@ def test_the_timeline_in_chromium_through_a_real_api_server(api_server: str, cas
         ][0]
         assert driver.find_element(By.ID, "source-sha256").text == sha
         assert driver.find_element(By.ID, "occurrences").text.count(sha) >= 1
+
+
+def _payload_pages(client: Any, headers: dict[str, str], cases_root: Path) -> dict[str, str]:
+    """Every page of the payload case: the timeline's pages, each event's detail, people, report."""
+    pages: dict[str, str] = {}
+    page = 1
+    while True:
+        response = client.get(f"{PREFIX}/cases/case-payloads/?page={page}", headers=headers)
+        assert response.status_code == 200
+        pages[f"timeline {page}"] = response.text
+        if f"page={page + 1}" not in response.text:
+            break
+        page += 1
+    with duckdb.connect(str(snapshot_path(cases_root / "case-payloads")), read_only=True) as con:
+        events = [e for (e,) in con.execute("SELECT event_id FROM timeline ORDER BY 1").fetchall()]
+    for event_id in events:
+        response = client.get(f"{PREFIX}/cases/case-payloads/events/{event_id}", headers=headers)
+        assert response.status_code == 200, event_id
+        pages[event_id] = response.text
+    for name in ("actors", "report"):
+        response = client.get(f"{PREFIX}/cases/case-payloads/{name}", headers=headers)
+        assert response.status_code == 200, name
+        pages[name] = response.text
+    return pages
+
+
+def test_payloads_in_the_viewer_are_escaped_text_on_every_page(client, cases_root: Path) -> None:
+    """Script payloads in names, conversations, bodies, OCR text and file names never reach a viewer page
+    as markup; each one is there as text."""
+    import html
+
+    pages = _payload_pages(client, _bearer(client, "reader"), cases_root)
+    markup = ("<script>alert(", "<img src=x", "<svg onload")  # escaped text keeps "onerror=" after "&lt;"
+    for name, text in pages.items():
+        for piece in markup:
+            assert piece not in text, f"{name} carries {piece!r} as markup"
+    everything = html.unescape("".join(pages.values()))
+    for name, payload in PAYLOADS.items():
+        assert payload.strip() in everything, name
+    for line in OCR_LINES:
+        assert line in everything
+
+
+def test_payloads_run_nothing_in_chromium(api_server: str, cases_root: Path) -> None:
+    if not browser_available():
+        pytest.skip("/usr/bin/chromium or /usr/bin/chromedriver is absent (make setup installs them)")
+    with headless_chromium("--window-size=1280,1000") as driver:
+        driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": DIALOG_HOOK})
+        driver.get(f"{api_server}{PREFIX}/")
+        driver.add_cookie({"name": "_token", "value": _server_token(api_server, "reader"), "path": "/"})
+        with duckdb.connect(str(snapshot_path(cases_root / "case-payloads")), read_only=True) as con:
+            (event_id,) = con.execute(
+                "SELECT event_id FROM timeline WHERE contains(text, 'xss-img') ORDER BY 1 LIMIT 1"
+            ).fetchone()
+        for path in ("", f"events/{event_id}", "actors", "?q=xss"):
+            driver.get(f"{api_server}{PREFIX}/cases/case-payloads/{path}")
+            state = driver.execute_script(INJECTED_STATE)
+            assert state["dialogs"] == [] and state["handlers"] == [], path
+            assert state["scripts"] == 0 and state["svgs"] == 0 and state["images"] == 0, path
+            assert "xss-" in state["text"], path  # the payloads are on the page, as text
