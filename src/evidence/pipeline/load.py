@@ -64,7 +64,12 @@ def load_run(
     if run_id in finished_runs(custody.path):
         # The same run loaded again (a retried or re-run task): its rows were kept unique by their keys,
         # and its per-file entries are logged already; only the repeat itself is worth an entry.
-        custody.append("ingest_load_repeated", run_id=run_id, summary=summary)
+        custody.append_many(
+            [
+                ("ingest_load_repeated", {"run_id": run_id, "summary": summary}),
+                (published[0], {"run_id": run_id, **published[1]}),
+            ]
+        )
         return summary
     custody.append_many(
         [

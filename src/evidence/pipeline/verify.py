@@ -172,6 +172,9 @@ class _Logged:
     stored: dict[str, int] = field(default_factory=dict)  # sha256 -> line of its file_stored entry
 
 
+_CUSTODY_ACTIONS_READ = (b'"ingest_finished"', b'"ingest_load_repeated"', b'"file_stored"')
+
+
 def _read_custody(path: Path) -> _Logged:
     """What the custody log records about runs and stored originals (lines that are not JSON are skipped:
     check_chain names them)."""
@@ -180,13 +183,17 @@ def _read_custody(path: Path) -> _Logged:
         return logged
     with open(path, "rb") as handle:
         for number, line in enumerate(handle, start=1):
-            if b'"ingest_finished"' not in line and b'"file_stored"' not in line:
+            if not any(action in line for action in _CUSTODY_ACTIONS_READ):
                 continue
             with contextlib.suppress(ValueError, AttributeError):
                 entry = json.loads(line)
                 details = entry.get("details", {})
-                if entry.get("action") == "ingest_finished":
-                    logged.finished[details.get("run_id")] = (number, details.get("summary"))
+                run = details.get("run_id")
+                if entry.get("action") == "ingest_finished" or (
+                    # a finished run loaded again (a retried task) records the summary the database now holds
+                    entry.get("action") == "ingest_load_repeated" and run in logged.finished
+                ):
+                    logged.finished[run] = (number, details.get("summary"))
                 elif entry.get("action") == "file_stored" and details.get("sha256"):
                     logged.stored.setdefault(details["sha256"], number)
     return logged
