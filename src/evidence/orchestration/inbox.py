@@ -20,7 +20,6 @@ Inbox files are only read: never moved, changed or deleted. Plain Python, no Air
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 import os
@@ -33,7 +32,7 @@ from typing import Any
 
 from evidence.acquire.custody import CustodyLog
 from evidence.acquire.store import hash_file
-from evidence.case import DB_NAME, INBOX_NAME, WATCH_NAME, write_json
+from evidence.case import DB_NAME, INBOX_NAME, WATCH_NAME, holding_lock_file, write_json
 from evidence.errors import IngestError
 from evidence.pipeline.parameters import IngestParameters
 from evidence.pipeline.plan import create_case
@@ -143,18 +142,6 @@ def settled_files(
         else:
             ready.append((path, info))
     return ready
-
-
-@contextlib.contextmanager
-def _watch_lock(watch: Path) -> Iterator[None]:
-    """One watcher at a time reads and writes a case's watch state (short: hashing new files at most)."""
-    fd = os.open(watch / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
 
 
 def _watch_dir(case: Path) -> Path:
@@ -299,7 +286,7 @@ def claim_inbox(
     create_case(case)
     watch = _watch_dir(case)
     custody = CustodyLog(case / "custody.log", examiner or WATCHER)
-    with _watch_lock(watch):
+    with holding_lock_file(watch / ".lock"):  # one watcher at a time per case
         state = _read_state(watch)
         files = _hash_settled(ready, state)
         held, parameters = case_contents(case, {f.sha256 for f in files})
@@ -362,7 +349,7 @@ def release_claims(
     watch = case / WATCH_NAME
     if not (watch / "claims").is_dir():
         return {"ingested": 0, "released": 0}
-    with _watch_lock(watch):
+    with holding_lock_file(watch / ".lock"):  # one watcher at a time per case
         mine = [
             (path, claim)
             for path in sorted((watch / "claims").glob("*.json"))

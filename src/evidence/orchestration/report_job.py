@@ -9,18 +9,16 @@ and `evidence export` call).
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import logging
 import os
 import shutil
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from evidence.acquire.custody import default_examiner
-from evidence.case import DB_NAME
+from evidence.case import DB_NAME, holding_lock_file
 from evidence.db import case_lock, open_case, waiting_for_case
 from evidence.errors import CaseNotFoundError
 from evidence.orchestration.tasks import load_wait_seconds
@@ -102,7 +100,8 @@ def rebuild_outputs(
     wait = load_wait_seconds() if wait_seconds is None else wait_seconds
     out = case / REPORTS_DIR
     out.mkdir(mode=0o700, exist_ok=True)
-    with _reports_lock(out), waiting_for_case(wait), case_lock(case, exclusive=False):
+    # one rebuild of a case's reports at a time (two would write the same temporary files)
+    with holding_lock_file(out / REPORTS_LOCK), waiting_for_case(wait), case_lock(case, exclusive=False):
         report = write_report(case, out / REPORT_FILE, examiner=who, **details)
         done = RebuiltOutputs(case_dir=str(case), report=str(report.path), events=report.events)
         for fmt, name in EXPORT_NAMES.items():
@@ -153,15 +152,3 @@ def _swap_folder(new: Path, target: Path) -> None:
         os.replace(target, old)
     os.replace(new, target)
     shutil.rmtree(old, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def _reports_lock(folder: Path) -> Iterator[None]:
-    """One rebuild of a case's reports at a time (two would write the same temporary files)."""
-    fd = os.open(folder / REPORTS_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
