@@ -73,7 +73,8 @@ def match_messages(con: Any, lists: dict[str, list[Phrase]], where: str, params:
             """,
             {**params, "alternation": alternation},
         )
-        for phrase in phrases:
+        (candidates,) = con.execute("SELECT count(*) FROM _phrase_candidates").fetchall()[0]
+        for phrase in phrases if candidates else ():  # one statement per phrase costs even with no rows
             con.execute(
                 "INSERT OR IGNORE INTO phrase_matches SELECT message_id, $list, $text FROM _phrase_candidates "
                 "WHERE regexp_matches(body, $pattern)",

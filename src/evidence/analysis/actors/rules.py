@@ -317,7 +317,10 @@ def own_new_identifier(con: Any, run_id: str, owners: set[str], region: str) -> 
             UNION
             SELECT n.message_id FROM message_identifiers n
             WHERE n.role = 'mentioned' AND n.identifier_id IN (
-                SELECT identifier_id FROM message_identifiers WHERE loaded_in_run = $run AND role = 'sender')
+                SELECT identifier_id FROM message_identifiers WHERE loaded_in_run = $run AND role = 'sender'
+                EXCEPT  -- an identifier that wrote in an earlier run had its earlier announcements read then
+                SELECT identifier_id FROM message_identifiers
+                WHERE role = 'sender' AND loaded_in_run IS DISTINCT FROM $run)
             """,
             {"run": run_id},
         ).fetchall()
