@@ -285,3 +285,30 @@ def test_watch_dag_fails_without_retrying_when_the_case_has_no_inbox(dagbag, tmp
     assert not succeeded(run)
     acquire = next(ti for ti in run.get_task_instances() if ti.task_id == "acquire")
     assert str(acquire.state).endswith("failed") and acquire.try_number == 1
+
+
+def test_an_unreadable_file_is_recorded_once_and_read_when_it_can_be(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import evidence.orchestration.inbox as inbox
+
+    case = tmp_path / "case"
+    locked = drop(case, "locked.eml", mail(1, "cannot be read yet"))
+    drop(case, "fine.eml", mail(2, "readable"))
+    real_hash = inbox.hash_file
+
+    def refuse(path: Path) -> tuple[str, str, int]:
+        if Path(path).name == "locked.eml":
+            raise PermissionError(13, "Permission denied")
+        return real_hash(path)
+
+    monkeypatch.setattr(inbox, "hash_file", refuse)
+    assert watch_case_once(case, "watch-1", settle_seconds=0) is not None  # the other file goes on
+    assert watch_case_once(case, "watch-2", settle_seconds=0) is None
+    not_read = [e["details"] for e in custody(case) if e["action"] == "inbox_entry_not_read"]
+    assert [(Path(d["source_path"]).name, d["reason"]) for d in not_read] == [
+        ("locked.eml", "cannot be read (tried again next run): Permission denied")
+    ]  # recorded once, not on every run
+    monkeypatch.undo()
+    assert watch_case_once(case, "watch-3", settle_seconds=0) is not None
+    assert sha(locked) in {s for (s,) in rows(case, "SELECT sha256 FROM files")}

@@ -118,7 +118,7 @@ def _inbox_files(inbox: Path, not_read: list[tuple[str, str]]) -> Iterator[tuple
             try:
                 info = path.lstat()
             except OSError as exc:
-                log.warning("inbox file %s cannot be read: %s", escape_path(str(path)), exc)
+                not_read.append((str(path), f"cannot be read (tried again next run): {exc.strerror or exc}"))
                 continue
             if stat.S_ISREG(info.st_mode):
                 yield path, info
@@ -167,10 +167,12 @@ def _same_file(known: dict[str, Any] | None, info: os.stat_result) -> bool:
 
 
 def _hash_settled(
-    files: list[tuple[Path, os.stat_result]], state: dict[str, dict[str, Any]]
+    files: list[tuple[Path, os.stat_result]],
+    state: dict[str, dict[str, Any]],
+    not_read: list[tuple[str, str]],
 ) -> list[InboxFile]:
     """sha256 of each file (from the state when size, time and inode are unchanged); a file that changed
-    while it was read waits for a later run."""
+    while it was read waits for a later run; one that cannot be read goes to not_read (and is tried again)."""
     hashed = []
     for path, info in files:
         key = str(path)
@@ -179,7 +181,7 @@ def _hash_settled(
                 sha256, _md5, _size = hash_file(path)
                 after = path.lstat()
             except OSError as exc:
-                log.warning("inbox file %s cannot be read: %s", escape_path(key), exc)
+                not_read.append((key, f"cannot be read (tried again next run): {exc.strerror or exc}"))
                 continue
             if (after.st_size, after.st_mtime_ns) != (info.st_size, info.st_mtime_ns):
                 log.info("waiting for %s: it changed while it was read", escape_path(key))
@@ -288,7 +290,7 @@ def claim_inbox(
     custody = CustodyLog(case / "custody.log", examiner or WATCHER)
     with holding_lock_file(watch / ".lock"):  # one watcher at a time per case
         state = _read_state(watch)
-        files = _hash_settled(ready, state)
+        files = _hash_settled(ready, state, not_read)
         held, parameters = case_contents(case, {f.sha256 for f in files})
         notes: list[tuple[str, dict[str, Any]]] = []
         for path, reason in not_read:
