@@ -10,19 +10,17 @@ from __future__ import annotations
 
 import logging
 
-import pendulum
 from airflow.sdk import DAG, Param, get_current_context, task
 
 from evidence.images.languages import default_ocr_lang
 from evidence.orchestration.assets import CASE_DATABASE
 from evidence.orchestration.tasks import (
-    TASK_DEFAULTS,
+    DAG_DEFAULTS,
     ingest_run_id,
-    load_wait_seconds,
+    load_and_announce,
     no_retry_for_our_errors,
 )
 from evidence.pipeline.extract import extract_batch
-from evidence.pipeline.load import load_run
 from evidence.pipeline.parameters import IngestParameters
 from evidence.pipeline.plan import plan_run
 from evidence.text import for_display
@@ -46,11 +44,8 @@ with DAG(
     description="Hash, store and parse exported messages, emails and screenshots into a case database.",
     doc_md=DOC,
     schedule=None,
-    start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
-    catchup=False,
     max_active_runs=4,
-    default_args=TASK_DEFAULTS,
-    tags=["evidence"],
+    **DAG_DEFAULTS,
     params={
         "case_dir": Param(
             "",
@@ -137,20 +132,9 @@ with DAG(
 
     @task(trigger_rule="none_failed", outlets=[CASE_DATABASE])
     def load(plan: dict, batch_dirs: list[str] | None) -> dict:
-        """Load the staging into the case database (the single writer: waits for the case's lock).
-
-        Updates the case-database Asset; the event names the case, so the report and review DAGs know it.
-        """
-        from evidence.db import waiting_for_case  # duckdb and pyarrow: not when the DAG file is parsed
-
-        with waiting_for_case(load_wait_seconds()):
-            result = load_run(plan["case_dir"], plan["ingest_run_id"], list(batch_dirs or []))
-        get_current_context()["outlet_events"][CASE_DATABASE].extra = {
-            "case_dir": plan["case_dir"],
-            "ingest_run_id": plan["ingest_run_id"],
-            "messages_loaded": result["messages_loaded"],
-        }
-        return result
+        """Load the staging into the case database (the single writer: waits for the case's lock); the
+        Asset's event names the case, so the report and review DAGs know it."""
+        return load_and_announce(plan["case_dir"], plan["ingest_run_id"], list(batch_dirs or []))
 
     @task
     def summary(result: dict) -> dict:

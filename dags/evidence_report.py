@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import logging
 
-import pendulum
 from airflow.sdk import DAG, Param, get_current_context, task
 
 from evidence.orchestration.assets import CASE_DATABASE
-from evidence.orchestration.tasks import TASK_DEFAULTS, no_retry_for_our_errors
+from evidence.orchestration.tasks import DAG_DEFAULTS, no_retry_for_our_errors
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +31,7 @@ with DAG(
     description="Rebuild the HTML report and the exports of every case an ingest has just loaded.",
     doc_md=DOC,
     schedule=[CASE_DATABASE],
-    start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
-    catchup=False,
-    default_args=TASK_DEFAULTS,
-    tags=["evidence"],
+    **DAG_DEFAULTS,
     params={
         "case_dir": Param(
             "",

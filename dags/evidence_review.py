@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import pendulum
 from airflow.sdk import DAG, Param, get_current_context, task
 
 from evidence.analysis.actors.deciding import apply_review
@@ -21,7 +20,7 @@ from evidence.orchestration.review import (
     review_targets,
     suggestions_to_review,
 )
-from evidence.orchestration.tasks import TASK_DEFAULTS, load_wait_seconds, no_retry_for_our_errors
+from evidence.orchestration.tasks import DAG_DEFAULTS, load_wait_seconds, no_retry_for_our_errors
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +46,7 @@ with DAG(
     description="Ask an analyst to confirm or reject the identifier links a load suggested.",
     doc_md=DOC,
     schedule=[CASE_DATABASE],
-    start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
-    catchup=False,
-    default_args=TASK_DEFAULTS,
-    tags=["evidence"],
+    **DAG_DEFAULTS,
     params={
         "case_dir": Param(
             "",

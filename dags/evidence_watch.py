@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 
-import pendulum
 from airflow.sdk import DAG, Param, get_current_context, task
 
 from evidence.orchestration.assets import CASE_DATABASE
@@ -22,13 +21,13 @@ from evidence.orchestration.inbox import (
     watched_cases,
 )
 from evidence.orchestration.tasks import (
-    TASK_DEFAULTS,
+    DAG_DEFAULTS,
     ingest_run_id,
+    load_and_announce,
     load_wait_seconds,
     no_retry_for_our_errors,
 )
 from evidence.pipeline.extract import extract_batch
-from evidence.pipeline.load import load_run
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +55,8 @@ with DAG(
     description="Ingest files dropped into each case's inbox/ folder, exactly once per content.",
     doc_md=DOC,
     schedule="*/5 * * * *",
-    start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
-    catchup=False,
     max_active_runs=2,
-    default_args=TASK_DEFAULTS,
-    tags=["evidence"],
+    **DAG_DEFAULTS,
     params={
         "cases_root": Param(
             "",
@@ -151,17 +147,8 @@ with DAG(
     @task(trigger_rule="none_failed", outlets=[CASE_DATABASE])
     def load(plan: dict, staged: list[dict] | None) -> dict:
         """Load one case's staging (the single writer: waits for the case's lock); updates the Asset."""
-        from evidence.db import waiting_for_case
-
         dirs = sorted(s["batch_dir"] for s in staged or [] if s["ingest_run_id"] == plan["ingest_run_id"])
-        with waiting_for_case(load_wait_seconds()):
-            result = load_run(plan["case_dir"], plan["ingest_run_id"], dirs)
-        get_current_context()["outlet_events"][CASE_DATABASE].extra = {
-            "case_dir": plan["case_dir"],
-            "ingest_run_id": plan["ingest_run_id"],
-            "messages_loaded": result["messages_loaded"],
-        }
-        return result
+        return load_and_announce(plan["case_dir"], plan["ingest_run_id"], dirs)
 
     @task(trigger_rule="all_done")
     def release(plans: list[dict] | None) -> dict:

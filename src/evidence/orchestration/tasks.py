@@ -30,6 +30,14 @@ TASK_DEFAULTS: dict[str, Any] = {
 }
 """default_args of every evidence DAG: two more tries, about two then four minutes apart."""
 
+DAG_DEFAULTS: dict[str, Any] = {
+    "start_date": datetime(2024, 1, 1, tzinfo=UTC),
+    "catchup": False,
+    "default_args": TASK_DEFAULTS,
+    "tags": ["evidence"],
+}
+"""What every evidence DAG shares: `DAG(dag_id=..., schedule=..., **DAG_DEFAULTS)`."""
+
 DEFAULT_LOAD_WAIT_MINUTES = 60.0
 
 
@@ -66,3 +74,23 @@ def ingest_run_id(context: Any, *scope: str) -> str:
     started: datetime = dag_run.run_after or dag_run.logical_date or datetime.now(UTC)
     key = "/".join([dag_run.dag_id, dag_run.run_id, *scope])
     return f"run-{started.astimezone(UTC):%Y%m%dT%H%M%SZ}-{hashlib.sha256(key.encode()).hexdigest()[:6]}"
+
+
+def load_and_announce(case_dir: str, ingest_run_id: str, batch_dirs: list[str]) -> dict[str, Any]:
+    """The load task of every ingesting DAG: waits for the case's lock, loads the run's staging, and names
+    the case and run in the case-database Asset's event (the task must declare it in `outlets`), so the
+    report and review DAGs know which case changed."""
+    from airflow.sdk import get_current_context
+
+    from evidence.db import waiting_for_case  # duckdb and pyarrow: not when a DAG file is parsed
+    from evidence.orchestration.assets import CASE_DATABASE
+    from evidence.pipeline.load import load_run
+
+    with waiting_for_case(load_wait_seconds()):
+        result = load_run(case_dir, ingest_run_id, batch_dirs)
+    get_current_context()["outlet_events"][CASE_DATABASE].extra = {
+        "case_dir": case_dir,
+        "ingest_run_id": ingest_run_id,
+        "messages_loaded": result["messages_loaded"],
+    }
+    return result
