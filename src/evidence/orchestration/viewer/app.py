@@ -25,7 +25,7 @@ from markupsafe import Markup
 
 from evidence.acquire.custody import CustodyLog
 from evidence.analysis.annotations import AnnotationError, annotate
-from evidence.db import open_case
+from evidence.db import waiting_for_case, writing_case
 from evidence.errors import CaseLockedError
 from evidence.orchestration.viewer import reading
 from evidence.outputs.report import csp_hash, report_csp, report_from, template_environment, template_text
@@ -217,20 +217,18 @@ def add_annotation(
 def record_annotation(folder: Path, event_id: str, examiner: str, fields: dict[str, str]) -> dict[str, Any]:
     """annotate() in one transaction under the case lock, the snapshot published before the lock is let
     go, then both recorded in the custody log (as `evidence annotate` records its notes)."""
-    with open_case(folder, write=True, timeout=LOCK_WAIT) as con:
-        con.execute("BEGIN TRANSACTION")
-        try:
-            row = annotate(con, event_id, examiner=examiner, **fields)
-            if row["target_kind"] != "event":
-                raise AnnotationError(f"{event_id!r} is not an event")
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        published = publish_for_viewers(con, folder)
+    published: list[tuple[str, dict[str, Any]]] = []
+    with (
+        waiting_for_case(LOCK_WAIT),
+        writing_case(
+            folder, after_commit=lambda con: published.append(publish_for_viewers(con, folder))
+        ) as con,
+    ):
+        row = annotate(con, event_id, examiner=examiner, **fields)
+        if row["target_kind"] != "event":
+            raise AnnotationError(f"{event_id!r} is not an event")
     log = CustodyLog(folder / "custody.log", examiner)
-    log.append("annotation_added", **row, via="airflow viewer")
-    log.append(published[0], **published[1])
+    log.append_many([("annotation_added", {**row, "via": "airflow viewer"}), *published])
     return row
 
 
