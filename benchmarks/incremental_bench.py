@@ -2,7 +2,9 @@
 
 The big case holds 1,000,000 messages: five 200,000-message WhatsApp exports (different seeds and chat
 names, 38% of messages carrying identifiers from one pool), ingested one after another. The empty case
-has the schema and nothing else. One 2,000-message export is then ingested into a copy of each.
+has the schema and nothing else. One 2,000-message export is then ingested into a copy of each. Neither is
+a case the timeline viewer lists, so neither publishes the viewers' snapshot, a copy of the whole database
+that grows with the case (`snapshot_bench.py` measures it for the cases viewers read).
 
 Prints T(add to the big case) / T(add to the empty case) (goal: at most 2). Building the big case takes
 minutes, so it is cached under benchmarks/.work keyed by the generator parameters, the generator's source

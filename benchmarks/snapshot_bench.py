@@ -1,7 +1,8 @@
 """What publishing the viewers' snapshot adds to a load, on a big case.
 
 A case is built from one generated WhatsApp export (200,000 messages by default, 40% carrying
-identifiers) with `evidence ingest`. Figures:
+identifiers) with `evidence ingest`, as a case the viewer lists (a subfolder of EVIDENCE_CASES_ROOT; other
+cases get no snapshot). Figures:
 - the snapshot published inside that ingest's load (from its custody entry) against the whole ingest
   (goal: at most 0.1 of it);
 - publish_snapshot alone (CHECKPOINT, copy, fsync, rename; the case already open by the writer) against
@@ -22,7 +23,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from whatsapp_generator import generate_export
 
 from evidence.db import open_case
-from evidence.pipeline.snapshot import publish_snapshot
+from evidence.pipeline.snapshot import CASES_ROOT_ENV, publish_snapshot
 
 
 def main() -> None:
@@ -31,7 +32,8 @@ def main() -> None:
     work = scratch("snapshot")
     export = work / "WhatsApp Chat with Alex.txt"
     generate_export(export, messages, seed=7, identifiers=0.4)
-    case = work / "case"
+    case = work / "cases" / "case"
+    os.environ[CASES_ROOT_ENV] = str(case.parent)  # inherited by the ingest: the viewer lists this case
     ingest_s, _ = run_measured([EVIDENCE, "ingest", export, "--case", case], log=work / "ingest.log")
     entries = [json.loads(line) for line in (case / "custody.log").read_text(encoding="utf-8").splitlines()]
     (published,) = [e["details"] for e in entries if e["action"] == "snapshot_published"]

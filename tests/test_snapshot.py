@@ -1,5 +1,6 @@
-"""The viewers' snapshot: published by the load and by every CLI change, readable while another process
-writes the case, and a copy that cannot be written is recorded, never a failed change."""
+"""The viewers' snapshot: published by the load and by every CLI change of a case a viewer reads, readable
+while another process writes the case, and a copy that cannot be written is recorded, never a failed change.
+A case no viewer reads gets no copy."""
 
 from __future__ import annotations
 
@@ -32,13 +33,51 @@ def _count(path: Path, sql: str) -> int:
         return con.execute(sql).fetchone()[0]
 
 
-@pytest.fixture
-def case(tmp_path: Path) -> Path:
+def _build(tmp_path: Path, case: Path) -> Path:
     export = tmp_path / "WhatsApp Chat with Alex.txt"
     generate_export(export, 300, seed=5, identifiers=0.3)
-    case = tmp_path / "case"
     ingest(IngestParameters(sources=[str(export)], case_dir=str(case), tz="Europe/London"))
     return case
+
+
+@pytest.fixture
+def case(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A case the viewer lists: a direct subfolder of EVIDENCE_CASES_ROOT."""
+    monkeypatch.setenv(snapshot.CASES_ROOT_ENV, str(tmp_path / "cases"))
+    return _build(tmp_path, tmp_path / "cases" / "case")
+
+
+def test_a_case_no_viewer_reads_gets_no_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(snapshot.CASES_ROOT_ENV, str(tmp_path / "cases"))
+    deeper = _build(tmp_path, tmp_path / "cases" / "unit" / "case")  # the viewer lists direct subfolders only
+    monkeypatch.delenv(snapshot.CASES_ROOT_ENV)
+    elsewhere = tmp_path / "laptop-case"
+    generate_export(tmp_path / "chat.txt", 50, seed=6)
+    ingest(
+        IngestParameters(sources=[str(tmp_path / "chat.txt")], case_dir=str(elsewhere), tz="Europe/London")
+    )
+    for built in (deeper, elsewhere):
+        added = runner.invoke(
+            app, ["events", "add", "--case", str(built), "--kind", "order", "--at", "2024-03-01"]
+        )
+        assert added.exit_code == 0, added.output
+        assert not snapshot.snapshot_path(built).parent.exists()
+        actions = [e["action"] for e in _entries(built)]
+        assert "ingest_finished" in actions and "key_date_added" in actions
+        assert not [a for a in actions if a.startswith("snapshot_")]
+        assert check_chain(built / "custody.log") == []
+
+
+def test_a_case_with_a_snapshot_keeps_it_fresh_outside_the_root(
+    case: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(snapshot.CASES_ROOT_ENV)  # e.g. the case was moved, or the CLI runs elsewhere
+    added = runner.invoke(
+        app, ["events", "add", "--case", str(case), "--kind", "order", "--at", "2024-03-01"]
+    )
+    assert added.exit_code == 0, added.output
+    assert _count(snapshot.snapshot_path(case), "SELECT count(*) FROM case_events WHERE kind = 'order'") == 1
+    assert "snapshot_published" in [e["action"] for e in _entries(case)[-2:]]
 
 
 def test_the_load_publishes_a_copy_equal_to_the_case(case: Path) -> None:

@@ -28,7 +28,7 @@ from evidence.acquire.custody import check_chain
 from evidence.cli.commands import app as cli_app
 from evidence.pipeline.parameters import IngestParameters
 from evidence.pipeline.run import ingest
-from evidence.pipeline.snapshot import snapshot_path
+from evidence.pipeline.snapshot import CASES_ROOT_ENV, snapshot_path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from browser import available as browser_available
@@ -55,6 +55,19 @@ def _evidence(*args: object) -> None:
 @pytest.fixture(scope="module")
 def cases_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("cases")
+    saved = os.environ.get(CASES_ROOT_ENV)
+    os.environ[CASES_ROOT_ENV] = str(root)  # the cases the viewer lists get a snapshot on every change
+    try:
+        _build_cases(root, tmp_path_factory)
+    finally:
+        if saved is None:
+            os.environ.pop(CASES_ROOT_ENV)
+        else:
+            os.environ[CASES_ROOT_ENV] = saved
+    return root
+
+
+def _build_cases(root: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
     case = root / "case-a"
     ingest(
         IngestParameters(
@@ -77,7 +90,6 @@ def cases_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "actors", "link", "+447700900123", "--case", payload_case, "--actor", PAYLOADS["svg_onload"],
         "--reason", "the victim knows the number",
     )  # fmt: skip
-    return root
 
 
 @pytest.fixture(scope="module")

@@ -67,7 +67,7 @@ def load_run(
         custody.append_many(
             [
                 ("ingest_load_repeated", {"run_id": run_id, "summary": summary}),
-                (published[0], {"run_id": run_id, **published[1]}),
+                *[(action, {"run_id": run_id, **details}) for action, details in published],
             ]
         )
         return summary
@@ -98,7 +98,7 @@ def load_run(
             for source_path, sha256, status, reason, parser, version, messages, warnings in outcomes
         ]
     )
-    custody.append(published[0], run_id=run_id, **published[1])
+    custody.append_many([(action, {"run_id": run_id, **details}) for action, details in published])
     custody.append("ingest_finished", run_id=run_id, summary=summary)
     return summary
 

@@ -6,6 +6,10 @@ CASE_DIR/snapshot/evidence.duckdb, which writers replace after each change. The 
 case lock and its connection: a CHECKPOINT puts every committed change in the database file, which is
 then copied beside the snapshot and renamed over it, so a reader sees the old copy or the new one, never
 half of one. A copy costs about what reading the file costs (a few hundred MB/s); no SQL runs.
+
+That copy grows with the case, so it is made only for cases a viewer reads (`read_by_viewers`): the ones
+the viewer lists (direct subfolders of EVIDENCE_CASES_ROOT) and any case that already has a snapshot, which
+must never go stale. A case built with the CLI alone pays nothing for viewers it does not have.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from evidence.acquire.custody import CustodyLog
 from evidence.case import DB_NAME
 
 SNAPSHOT_DIR = "snapshot"
+CASES_ROOT_ENV = "EVIDENCE_CASES_ROOT"  # the folder whose direct subfolders the viewer lists as cases
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +46,24 @@ class Snapshot:
 def snapshot_path(case_dir: Path) -> Path:
     """Where viewers read the case: CASE_DIR/snapshot/evidence.duckdb."""
     return Path(case_dir) / SNAPSHOT_DIR / DB_NAME
+
+
+def cases_root() -> Path | None:
+    """The viewers' cases root, or None when this machine serves no viewer."""
+    root = os.environ.get(CASES_ROOT_ENV)
+    return Path(root) if root else None
+
+
+def read_by_viewers(case_dir: Path) -> bool:
+    """Whether a change to this case must publish its snapshot: it already has one, or the viewer lists it."""
+    case_dir = Path(case_dir)
+    if snapshot_path(case_dir).is_file():
+        return True
+    root = cases_root()
+    try:
+        return root is not None and case_dir.resolve().parent == root.resolve()
+    except OSError:
+        return False
 
 
 def publish_snapshot(con: Any, case_dir: Path) -> Snapshot:
@@ -65,9 +88,16 @@ def publish_snapshot(con: Any, case_dir: Path) -> Snapshot:
     return Snapshot(target, target.stat().st_size, time.perf_counter() - started)
 
 
-def publish_for_viewers(con: Any, case_dir: Path) -> tuple[str, dict[str, Any]]:
-    """Publish the snapshot after a change; returns the custody action and details to record. A failed
-    copy never undoes the change: it is recorded (`snapshot_failed`) and viewers keep the previous copy."""
+def publish_for_viewers(con: Any, case_dir: Path) -> list[tuple[str, dict[str, Any]]]:
+    """Publish the snapshot after a change if viewers read the case; returns the custody entries to record
+    (none when no viewer reads it). A failed copy never undoes the change: it is recorded
+    (`snapshot_failed`) and viewers keep the previous copy."""
+    if not read_by_viewers(case_dir):
+        return []
+    return [_publish_or_record(con, case_dir)]
+
+
+def _publish_or_record(con: Any, case_dir: Path) -> tuple[str, dict[str, Any]]:
     try:
         return "snapshot_published", publish_snapshot(con, case_dir).as_details()
     except OSError as exc:
@@ -79,7 +109,8 @@ def snapshot_publisher(case_dir: Path, examiner: str | None = None) -> Callable[
     """An `after_commit` for db.writing_case: publish the snapshot and record it in the custody log."""
 
     def publish(con: Any) -> None:
-        action, details = publish_for_viewers(con, Path(case_dir))
-        CustodyLog(Path(case_dir) / "custody.log", examiner).append(action, **details)
+        entries = publish_for_viewers(con, Path(case_dir))
+        if entries:
+            CustodyLog(Path(case_dir) / "custody.log", examiner).append_many(entries)
 
     return publish

@@ -221,7 +221,7 @@ def record_annotation(folder: Path, event_id: str, examiner: str, fields: dict[s
     with (
         waiting_for_case(LOCK_WAIT),
         writing_case(
-            folder, after_commit=lambda con: published.append(publish_for_viewers(con, folder))
+            folder, after_commit=lambda con: published.extend(publish_for_viewers(con, folder))
         ) as con,
     ):
         row = annotate(con, event_id, examiner=examiner, **fields)

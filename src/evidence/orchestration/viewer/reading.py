@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -14,19 +13,13 @@ from typing import Any
 
 import duckdb
 
-from evidence.pipeline.snapshot import snapshot_path
+from evidence.pipeline.snapshot import cases_root, snapshot_path
 
 PAGE_SIZE = 100
-ROOT_ENV = "EVIDENCE_CASES_ROOT"
 
 
 class UnknownCase(LookupError):
     """No case of that name with a published snapshot under the cases root."""
-
-
-def cases_root() -> Path | None:
-    root = os.environ.get(ROOT_ENV)
-    return Path(root) if root else None
 
 
 def list_cases() -> list[dict[str, Any]]:
