@@ -141,6 +141,44 @@ def test_reingest_adds_occurrences_not_messages(ingested: Path) -> None:
     assert {s for p, s in statuses.items() if p not in archives} == {"skipped", "unsupported"}
 
 
+def test_reingest_of_parsed_files_loads_no_parser_library(tmp_path: Path) -> None:
+    """A re-ingest whose files were all parsed before records its run (run, occurrences, custody) without
+    importing pyarrow, libmagic or any other parser than the ones those files had: start-up is most of
+    such a run. A changed parameter makes the same file parse again."""
+    from whatsapp_generator import generate_export
+
+    export = tmp_path / "WhatsApp Chat with Alex.txt"
+    generate_export(export, 200, seed=3, identifiers=0.3)
+    case = tmp_path / "case"
+    assert evidence("ingest", export, "--case", case).exit_code == 0
+    script = (
+        "import sys\nfrom evidence.cli.commands import app\n"
+        "try:\n    app(sys.argv[1:])\nexcept SystemExit as exit:\n    code = exit.code\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('pyarrow', 'magic', 'numpy')"
+        " or m.startswith(('evidence.parsers.mbox', 'evidence.parsers.image', 'evidence.parsers.email')))\n"
+        "print('LOADED', loaded, code)"
+    )
+    again = subprocess.run(
+        [sys.executable, "-c", script, "ingest", str(export), "--case", str(case)],
+        capture_output=True,
+        text=True,
+    )
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip().splitlines()[-1] == "LOADED [] 0"
+    runs = rows(case, "SELECT run_id, status FROM ingest_runs ORDER BY started_at")
+    assert [status for _, status in runs] == ["done", "done"]
+    assert rows(case, f"SELECT status, status_reason FROM run_files WHERE run_id = '{runs[1][0]}'") == [
+        ("skipped", "already parsed in an earlier run with the same parser and parameters")
+    ]
+    assert rows(case, "SELECT count(*) FROM file_occurrences") == [(2,)]
+    assert rows(case, "SELECT count(DISTINCT run_id) FROM file_occurrences") == [(2,)]
+    assert check_chain(case / "custody.log") == []
+    changed = evidence("ingest", export, "--case", case, "--region", "US")
+    assert changed.exit_code == 0, changed.output
+    third = rows(case, "SELECT run_id FROM ingest_runs ORDER BY started_at DESC LIMIT 1")[0][0]
+    assert rows(case, f"SELECT status FROM run_files WHERE run_id = '{third}'") == [("parsed",)]
+
+
 def test_verify_passes_then_names_a_flipped_byte(ingested: Path) -> None:
     result = evidence("verify", "--case", ingested)
     assert result.exit_code == 0 and "OK" in result.output

@@ -44,3 +44,24 @@ def test_parsers_declare_what_they_are() -> None:
 def test_no_sniff_claims_noise(head: bytes) -> None:
     sample = Sample(head=head, name="noise.bin", mime="application/octet-stream", size=len(head))
     assert REGISTRY.detect(sample) is None
+
+
+def test_each_parser_is_found_by_its_module_alone() -> None:
+    """get imports one module by the parser's name (MODULE_OF_PARSER for the exceptions): every
+    parser must be reachable that way, in a process that has loaded no parser yet."""
+    import subprocess
+    import sys
+
+    names = REGISTRY.names()
+    script = (
+        "import sys\nfrom evidence.parsers.registry import REGISTRY\n"
+        "for name in sys.argv[1:]:\n    assert REGISTRY.get(name).name == name, name\n"
+        "loaded = [m for m in sys.modules if m.startswith('evidence.parsers.') and m.count('.') == 2]\n"
+        "print(len(loaded))"
+    )
+    for name in names:  # one process per parser: each finds its own module, and loads not all of them
+        done = subprocess.run([sys.executable, "-c", script, name], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert int(done.stdout) < len(names), f"{name}: every parser module was imported"
+    with pytest.raises(KeyError):
+        REGISTRY.get("no_such_parser")

@@ -21,15 +21,19 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from evidence.case import DB_NAME, LOCK_NAME
 from evidence.errors import CaseLockedError, CaseNotFoundError
 from evidence.text import repair_value
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+# pyarrow (with numpy, about a tenth of a second) is imported by the functions that build Arrow tables:
+# opening a case, recording a run and querying never need it.
 
 SCHEMA_VERSION = "1"
 
@@ -68,18 +72,22 @@ _CATALOG_LOCK = threading.Lock()
 
 # DuckDB column types and the Arrow types DuckDB itself exports them as (tests/test_layout.py checks the
 # two agree for every column); a column of another type is exported by DuckDB, table by table.
-_ARROW_TYPES = {
-    "BIGINT": pa.int64(),
-    "INTEGER": pa.int32(),
-    "SMALLINT": pa.int16(),
-    "UBIGINT": pa.uint64(),
-    "DOUBLE": pa.float64(),
-    "BOOLEAN": pa.bool_(),
-    "VARCHAR": pa.string(),
-    "JSON": pa.string(),
-    "TIMESTAMP WITH TIME ZONE": pa.timestamp("us", tz="Etc/UTC"),
-    "VARCHAR[]": pa.list_(pa.field("l", pa.string())),
-}
+@lru_cache(maxsize=1)
+def arrow_types() -> dict[str, pa.DataType]:
+    import pyarrow as pa
+
+    return {
+        "BIGINT": pa.int64(),
+        "INTEGER": pa.int32(),
+        "SMALLINT": pa.int16(),
+        "UBIGINT": pa.uint64(),
+        "DOUBLE": pa.float64(),
+        "BOOLEAN": pa.bool_(),
+        "VARCHAR": pa.string(),
+        "JSON": pa.string(),
+        "TIMESTAMP WITH TIME ZONE": pa.timestamp("us", tz="Etc/UTC"),
+        "VARCHAR[]": pa.list_(pa.field("l", pa.string())),
+    }
 
 
 @lru_cache(maxsize=1)
@@ -88,6 +96,9 @@ def _catalog_cached() -> SchemaCatalog:
     open for this would hold about 30 MB in every process. CREATE statements only (the COMMENT ON
     statements, four in five, are for case databases and would double the time). Arrow types come from
     one catalog query; only tables with other column types are exported by DuckDB (a query each)."""
+    import pyarrow as pa
+
+    known_types = arrow_types()
     con = duckdb.connect(":memory:")
     try:
         for statement in con.extract_statements(schema_sql()):
@@ -102,8 +113,8 @@ def _catalog_cached() -> SchemaCatalog:
             by_table.setdefault(table, []).append((column, data_type))
         arrow = {}
         for table, cols in by_table.items():
-            if all(dt in _ARROW_TYPES for _, dt in cols):
-                arrow[table] = pa.schema([pa.field(c, _ARROW_TYPES[dt]) for c, dt in cols])
+            if all(dt in known_types for _, dt in cols):
+                arrow[table] = pa.schema([pa.field(c, known_types[dt]) for c, dt in cols])
             else:
                 arrow[table] = con.sql(f'SELECT * FROM "{table}" LIMIT 0').to_arrow_table().schema
         keys = {
@@ -119,7 +130,7 @@ def _catalog_cached() -> SchemaCatalog:
 
 
 def exported_arrow_schema(table: str) -> pa.Schema:
-    """The Arrow schema DuckDB itself exports for a table of schemas/*.sql (what _ARROW_TYPES mirrors)."""
+    """The Arrow schema DuckDB itself exports for a table of schemas/*.sql (what arrow_types() mirrors)."""
     con = duckdb.connect(":memory:")
     try:
         for statement in con.extract_statements(schema_sql()):
@@ -357,6 +368,8 @@ def arrow_view(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> It
     The rows go through a temporary Parquet file: DuckDB's own Arrow hand-off (register, from_arrow,
     replacement scans) imports pandas, which costs half a second in every process that loads a case.
     """
+    import pyarrow.parquet as pq
+
     with tempfile.TemporaryDirectory(prefix="evidence-bulk-") as tmp:
         path = Path(tmp) / f"{name}.parquet"
         pq.write_table(table, path)
@@ -385,6 +398,8 @@ def build_table(table: str, rows: list[dict[str, Any]]) -> tuple[pa.Table, int]:
     U+FFFD, in the row dict too, and a table with a `flags` column gets `decode_errors` on that row.
     Arrow refuses such text, so the check costs nothing until a column fails to convert.
     """
+    import pyarrow as pa
+
     if table not in table_names():
         raise ValueError(f"staging table {table!r} is not defined in schemas/*.sql")
     schema = arrow_schema(table)

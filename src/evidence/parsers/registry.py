@@ -31,6 +31,9 @@ FORMAT_MODULES = (
     "google_voice_html",
 )
 PACKAGE = "evidence.parsers"
+# Parsers whose module is not named after them (every other parser lives in evidence.parsers.<its name>);
+# tests/test_registry.py checks this against what each module registers.
+MODULE_OF_PARSER = {"whatsapp_txt": "whatsapp"}
 
 
 class DuplicateParserError(ValueError):
@@ -45,6 +48,7 @@ class ParserRegistry:
     def __init__(self, modules: tuple[str, ...] = (), package: str = PACKAGE) -> None:
         self._parsers: dict[str, Parser] = {}
         self._modules: dict[str, str] = {}
+        self._package = package
         self._module_order = {f"{package}.{name}": index for index, name in enumerate(modules)}
         self._loaded = not modules
         self._loading = threading.RLock()  # re-entrant: importing a parser module registers it
@@ -77,7 +81,16 @@ class ParserRegistry:
             self._loaded = True
 
     def get(self, name: str) -> Parser:
-        self._load()
+        """The parser of that name, importing its module alone (a re-ingest checks the version of the
+        parsers its files had, and parses them, without loading them all). KeyError when no listed module
+        has it."""
+        if name not in self._parsers:
+            module = f"{self._package}.{MODULE_OF_PARSER.get(name, name)}"
+            if module not in self._module_order:
+                self._load()  # a registry of modules named otherwise (tests): load them all
+                return self._parsers[name]
+            with self._loading:
+                importlib.import_module(module)
         return self._parsers[name]
 
     def names(self) -> list[str]:

@@ -25,7 +25,6 @@ from evidence.acquire.store import OriginalsStore
 from evidence.case import read_json, run_dir
 from evidence.errors import DiskFullError, is_disk_full
 from evidence.parsers.context import ParseContext, ParseOptions, parse_key
-from evidence.parsers.detect import detect, sample_file
 from evidence.parsers.registry import REGISTRY
 from evidence.parsers.rows import MAX_BODY_CHARS, ParsedRows
 from evidence.pipeline.parameters import IngestParameters
@@ -38,6 +37,8 @@ MAX_DERIVED_DEPTH = 3
 
 def identify(item: FoundFile, store: OriginalsStore) -> FoundFile:
     """Fill mime and format from the stored bytes."""
+    from evidence.parsers.detect import detect, sample_file  # libmagic: only when a file needs it
+
     sample = sample_file(store.path_for(item.sha256), item.name, item.size_bytes)
     parser = detect(sample)
     return replace(item, mime=sample.mime, format=parser.name if parser else None)

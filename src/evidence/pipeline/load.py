@@ -117,7 +117,13 @@ def _load(
     counted the messages there were `before` it began.
     """
     from evidence.db import to_json
-    from evidence.pipeline.staging import load_parts, staged_files, staged_tables
+    from evidence.pipeline.staging import (
+        insert_json_parts,
+        load_parts,
+        staged_files,
+        staged_json_files,
+        staged_tables,
+    )
 
     for table in ("run_files", "file_occurrences", "ingest_errors"):
         con.execute(f"DELETE FROM {table} WHERE run_id = ?", [run_id])
@@ -145,10 +151,13 @@ def _load(
     if before is None:
         before = con.execute("SELECT count(*) FROM messages").fetchall()[0][0]
     run_files = staged_files(dirs, "run_files")
-    if run_files:
+    if run_files:  # staged by an earlier version as Parquet
         con.execute(
             "INSERT INTO run_files BY NAME SELECT * FROM read_parquet(?, union_by_name = true)", [run_files]
         )
+    json_run_files = staged_json_files(dirs, "run_files")
+    if json_run_files:
+        insert_json_parts(con, "run_files", json_run_files)
     con.execute(
         """
         INSERT INTO files (sha256, md5, size_bytes, mime, format, status, first_seen_path, parser, parser_version,

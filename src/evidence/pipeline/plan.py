@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     pass
 
 # The parsers and the database layer (duckdb, pyarrow, parser libraries) are imported where they are
-# used, or by warm_up() on a second thread while acquisition hashes: start-up then overlaps with I/O.
+# used, or by WarmUp on a second thread while acquisition hashes: start-up then overlaps with I/O.
 
 log = logging.getLogger(__name__)
 
@@ -65,16 +65,63 @@ def new_run_id() -> str:
     return f"run-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
 
 
-def warm_up() -> threading.Thread:
-    """Import the parsers and the database layer on a second thread.
+@dataclass(frozen=True)
+class KnownFile:
+    """A content this case parsed before, as its files row has it."""
 
-    Hashing releases the GIL, so on two cores these imports cost little wall time while the first files
-    are copied. The caller joins the thread before importing any of these modules itself.
+    parse_key: str
+    mime: str | None
+    format: str | None
+
+
+class WarmUp:
+    """Imports and reads on a second thread while acquisition hashes the sources.
+
+    Hashing releases the GIL, so on two cores this costs little wall time. First the database layer and
+    what the case parsed before (`known`); then the parsers, libmagic and pyarrow, but only once a file
+    turns out new to the case (`on_file`) or acquisition ends with something to parse: a re-ingest of
+    unchanged files never imports them. The caller calls `finish` before using any of these itself.
     """
 
-    def work() -> None:
+    def __init__(self, case: Path) -> None:
+        self.case = case
+        self.known: dict[str, KnownFile] = {}
+        self._known_read = threading.Event()
+        self._decided = threading.Event()
+        self._parsers_wanted = False
+        self._thread = threading.Thread(target=self._work, name="evidence-warm-up", daemon=True)
+        self._thread.start()
+
+    def on_file(self, item: FoundFile) -> None:
+        """Acquisition's callback: a content new to the case will be parsed, so start on the parsers."""
+        if item.is_new and not self._decided.is_set():
+            self.want_parsers()
+
+    def want_parsers(self) -> None:
+        self._parsers_wanted = True
+        self._decided.set()
+
+    def known_files(self) -> dict[str, KnownFile]:
+        """What the case parsed before (waits for the first phase only)."""
+        self._known_read.wait()
+        return self.known
+
+    def finish(self) -> None:
+        """Acquisition is over and any wish for the parsers was said: wait for the thread."""
+        self._decided.set()
+        self._thread.join()
+
+    def _work(self) -> None:
         try:
-            import evidence.analysis.steps
+            self.known = known_files(self.case)
+        except Exception:
+            log.debug("reading the case's parsed files failed", exc_info=True)
+        finally:
+            self._known_read.set()
+        self._decided.wait()
+        if not self._parsers_wanted:
+            return
+        try:
             import evidence.pipeline.extract
             import evidence.pipeline.staging  # noqa: F401
             from evidence.db import schema_catalog
@@ -87,13 +134,9 @@ def warm_up() -> threading.Thread:
         except Exception:
             log.debug("warm-up import failed", exc_info=True)
 
-    thread = threading.Thread(target=work, name="evidence-warm-up", daemon=True)
-    thread.start()
-    return thread
 
-
-def known_parse_keys(case: Path) -> dict[str, str]:
-    """sha256 -> parse_key of files already parsed in this case (so a re-ingest can skip parsing)."""
+def known_files(case: Path) -> dict[str, KnownFile]:
+    """sha256 -> how each file already parsed in this case was parsed (so a re-ingest can skip parsing)."""
     if not (case / DB_NAME).exists():
         return {}
     from evidence.db import open_case
@@ -104,9 +147,9 @@ def known_parse_keys(case: Path) -> dict[str, str]:
         ]:
             return {}  # an ingest stopped before its first load left the database empty: start afresh
         rows = con.execute(
-            "SELECT sha256, parse_key FROM files WHERE status = 'parsed' AND parse_key IS NOT NULL"
-        )
-        return dict(rows.fetchall())
+            "SELECT sha256, parse_key, mime, format FROM files WHERE status = 'parsed' AND parse_key IS NOT NULL"
+        ).fetchall()
+    return {sha256: KnownFile(key, mime, fmt) for sha256, key, mime, fmt in rows}
 
 
 PLANNED_NAME = "planned.json"  # written last: the plan of this run is complete
@@ -141,27 +184,36 @@ def plan_run(
     with stops_recorded(case, run_id, params.examiner, "plan"):
         store = OriginalsStore(case / "originals")
         options = params.options()
-        warming = warm_up()
-        acquirer = Acquirer(store, on_file=on_file, tz=params.tz, case_dir=case)
-        result = acquirer.acquire([Path(s) for s in params.sources])
-        warming.join()
-        from evidence.parsers.registry import REGISTRY
-        from evidence.pipeline.extract import identify
+        warming = WarmUp(case)
 
-        known = known_parse_keys(case)
+        def found(item: FoundFile) -> None:
+            warming.on_file(item)
+            if on_file is not None:
+                on_file(item)
+
+        acquirer = Acquirer(store, on_file=found, tz=params.tz, case_dir=case)
+        result = acquirer.acquire([Path(s) for s in params.sources])
+        already = _already_parsed(result.items, warming.known_files(), options.key())
+        if any(item.format != ARCHIVE_FORMAT and item.sha256 not in already for item in result.items):
+            warming.want_parsers()
+        warming.finish()
         first_seen: dict[str, str] = {}
         for index, item in enumerate(result.items):
-            if item.format != ARCHIVE_FORMAT:
+            if item.sha256 in already and item.format != ARCHIVE_FORMAT:
+                # parsed before with this parser version and these parameters: its format is known
+                known = already[item.sha256]
+                item.mime, item.format = known.mime, known.format
+            elif item.format != ARCHIVE_FORMAT:
+                from evidence.pipeline.extract import identify
+
                 try:
                     result.items[index] = item = identify(item, store)
                 except Exception as exc:
                     log.warning("could not identify %s: %s", item.source_path, exc)
             if item.sha256 in first_seen:
                 item.skip_reason = f"same content as {first_seen[item.sha256]} earlier in this run"
-            elif item.format and item.format != ARCHIVE_FORMAT:
-                parser = REGISTRY.get(item.format)
-                if known.get(item.sha256) == parse_key(parser.name, parser.version, options.key()):
-                    item.skip_reason = "already parsed in an earlier run with the same parser and parameters"
+            elif item.sha256 in already and item.format != ARCHIVE_FORMAT:
+                item.skip_reason = "already parsed in an earlier run with the same parser and parameters"
             first_seen.setdefault(item.sha256, item.source_path)
         custody.append_many(
             [
@@ -210,6 +262,27 @@ def plan_run(
             },
         )
         return plan
+
+
+def _already_parsed(
+    items: list[FoundFile], known: dict[str, KnownFile], options_key: str
+) -> dict[str, KnownFile]:
+    """The items' contents this case parsed before with the current version of the same parser and the
+    same parameters: nothing to parse again. Imports only the parsers these contents had."""
+    from evidence.parsers.registry import REGISTRY
+
+    already = {}
+    for item in items:
+        previous = known.get(item.sha256)
+        if previous is None or previous.format is None or item.sha256 in already:
+            continue
+        try:
+            parser = REGISTRY.get(previous.format)
+        except KeyError:
+            continue  # a parser this version no longer has: detect and parse afresh
+        if previous.parse_key == parse_key(parser.name, parser.version, options_key):
+            already[item.sha256] = previous
+    return already
 
 
 def make_batches(items: list[FoundFile]) -> list[list[FoundFile]]:

@@ -1,18 +1,25 @@
 """Parquet staging: extraction writes here, the single loader reads from here into DuckDB.
 
-Layout: CASE_DIR/staging/<run_id>/<batch>/<table>.parquet, one file per table a batch produced, with the
-column types of schemas/*.sql. Passing folders rather than rows keeps Airflow XComs small.
+Layout: CASE_DIR/staging/<run_id>/<batch>/<table>-NNNNN.parquet, the parts of each table a batch produced,
+with the column types of schemas/*.sql. Passing folders rather than rows keeps Airflow XComs small.
+`run_files` (one row per file) is written as JSON lines instead: a run whose files were all parsed before
+stages nothing else, and then never needs pyarrow (a tenth of a second of a re-ingest's start-up).
 """
 
 from __future__ import annotations
 
+import json
 import shutil
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from evidence.case import read_json, run_dir, write_json  # noqa: F401 - staging's JSON files
 from evidence.db import arrow_schema, unique_key
 from evidence.parsers.rows import ParsedRows, write_rows
+from evidence.text import repair_value
+
+JSON_TABLES = frozenset({"run_files"})
 
 
 def write_extraction(extraction: ParsedRows, batch_dir: Path, moved: dict[Path, Path] | None = None) -> Path:
@@ -32,7 +39,9 @@ def write_extraction(extraction: ParsedRows, batch_dir: Path, moved: dict[Path, 
             if moved is not None:
                 moved[part] = batch_dir / name
         rows = extraction.rows.get(table)
-        if rows:
+        if rows and table in JSON_TABLES:
+            write_json_rows(rows, tmp / f"{table}-{len(parts):05d}.jsonl")
+        elif rows:
             write_rows(table, rows, tmp / f"{table}-{len(parts):05d}.parquet")
     if extraction.spill_dir is not None and extraction.spill_dir.exists():
         shutil.rmtree(extraction.spill_dir)
@@ -40,6 +49,43 @@ def write_extraction(extraction: ParsedRows, batch_dir: Path, moved: dict[Path, 
         shutil.rmtree(batch_dir)
     tmp.rename(batch_dir)
     return batch_dir
+
+
+def write_json_rows(rows: list[dict[str, Any]], path: Path) -> None:
+    """Rows as JSON lines; text UTF-8 cannot hold (lone surrogates) becomes U+FFFD, as in Parquet parts."""
+    with open(path, "w", encoding="utf-8") as out:
+        for row in rows:
+            fixed = {key: repair_value(value)[0] for key, value in row.items()}
+            out.write(json.dumps(fixed, ensure_ascii=False, default=_json_value) + "\n")
+
+
+def _json_value(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} cannot be staged as JSON")
+
+
+def insert_json_parts(con: Any, table: str, files: list[str]) -> None:
+    """Insert JSON-lines parts into a table, each column read with the table's own type."""
+    columns = con.execute(
+        "SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = 'main' AND table_name = ? "
+        "ORDER BY column_index",
+        [table],
+    ).fetchall()
+    quoted = ", ".join(
+        "'{}': '{}'".format(name.replace("'", "''"), data_type.replace("'", "''"))
+        for name, data_type in columns
+    )
+    con.execute(
+        f"INSERT INTO \"{table}\" BY NAME SELECT * FROM read_json(?, format = 'newline_delimited', "
+        f"columns = {{{quoted}}})",
+        [files],
+    )
+
+
+def staged_json_files(batch_dirs: list[Path], table: str) -> list[str]:
+    """Every JSON-lines part of one table in the given batch folders."""
+    return [str(p) for d in batch_dirs for p in sorted(Path(d).glob(f"{table}-*.jsonl"))]
 
 
 def staged_files(batch_dirs: list[Path], table: str) -> list[str]:
