@@ -112,6 +112,8 @@ class WarmUp:
         self._thread.join()
 
     def _work(self) -> None:
+        if not (self.case / DB_NAME).exists():
+            self.want_parsers()  # a new case: everything will be parsed, start on the parsers at once
         try:
             self.known = known_files(self.case)
         except Exception:
