@@ -87,6 +87,7 @@ class WarmUp:
         self.case = case
         self.known: dict[str, KnownFile] = {}
         self._known_read = threading.Event()
+        self._known_error: Exception | None = None
         self._decided = threading.Event()
         self._parsers_wanted = False
         self._thread = threading.Thread(target=self._work, name="evidence-warm-up", daemon=True)
@@ -102,8 +103,11 @@ class WarmUp:
         self._decided.set()
 
     def known_files(self) -> dict[str, KnownFile]:
-        """What the case parsed before (waits for the first phase only)."""
+        """What the case parsed before (waits for the first phase only); raises what reading it raised."""
         self._known_read.wait()
+        if self._known_error is not None:
+            self.finish()
+            raise self._known_error
         return self.known
 
     def finish(self) -> None:
@@ -116,8 +120,8 @@ class WarmUp:
             self.want_parsers()  # a new case: everything will be parsed, start on the parsers at once
         try:
             self.known = known_files(self.case)
-        except Exception:
-            log.debug("reading the case's parsed files failed", exc_info=True)
+        except Exception as exc:  # e.g. another writer kept the case: raised again in the caller's thread
+            self._known_error = exc
         finally:
             self._known_read.set()
         self._decided.wait()
