@@ -107,14 +107,11 @@ def test_a_full_disk_stops_the_run_and_a_rerun_completes_it(
     assert evidence("ingest", first, "--case", case).exit_code == 0
     with monkeypatch.context() as patch:
         if writer == "originals store":
-            copy = store_module.copy_hashing
 
-            def copy_to_a_full_disk(stream: Any, out: Any, max_bytes: int | None = None) -> Any:
-                if out is not None:  # writing into the store (hashing for verify only reads)
-                    raise no_space()
-                return copy(stream, out, max_bytes)
+            def write_to_a_full_disk(out: Any, data: Any) -> None:  # every write into the store
+                raise no_space()
 
-            patch.setattr(store_module, "copy_hashing", copy_to_a_full_disk)
+            patch.setattr(store_module, "write_all", write_to_a_full_disk)
         else:
             import pyarrow.parquet as pq
 

@@ -73,9 +73,63 @@ def test_large_chunks_on_threads_and_a_small_last_chunk_hash_in_order(tmp_path: 
     data = os.urandom(2 * store_module.CHUNK_BYTES + 100)  # two chunks on the hash threads, one inline
     source = tmp_path / "in.bin"
     source.write_bytes(data)
-    blob = OriginalsStore(tmp_path / "originals").put_file(source)
+    with open(source, "rb", buffering=0) as stream:  # the streaming copy (put_file reads this size whole)
+        blob = OriginalsStore(tmp_path / "originals").put_stream(stream)
     assert blob.sha256 == hashlib.sha256(data).hexdigest()
     assert blob.md5 == hashlib.md5(data).hexdigest()
+    assert blob.path.read_bytes() == data
+
+
+def test_a_file_stored_before_is_hashed_and_never_copied_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from evidence.acquire import store as store_module
+
+    data = os.urandom(store_module.CHUNK_BYTES + 5)
+    source = tmp_path / "chat.txt"
+    source.write_bytes(data)
+    store = OriginalsStore(tmp_path / "originals")
+    first = store.put_file(source)
+    assert first.is_new and first.path.read_bytes() == data
+    assert (first.sha256, first.md5) == (hashlib.sha256(data).hexdigest(), hashlib.md5(data).hexdigest())
+
+    def no_writes(*_args: object) -> None:
+        raise AssertionError("a copy was written")
+
+    monkeypatch.setattr(store_module, "write_all", no_writes)
+    again = store.put_file(source)
+    assert (again.sha256, again.md5, again.size_bytes, again.is_new) == (
+        first.sha256,
+        first.md5,
+        len(data),
+        False,
+    )
+    assert not list(store.incoming.iterdir())
+
+
+def test_files_above_the_whole_read_size_and_files_that_grow_are_streamed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from evidence.acquire import store as store_module
+
+    monkeypatch.setattr(store_module, "HASH_FIRST_BYTES", 1000)
+    store = OriginalsStore(tmp_path / "originals")
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(5000))
+    assert store.put_file(big).path.read_bytes() == big.read_bytes()
+    growing = tmp_path / "growing.log"
+    growing.write_bytes(b"a" * 900)  # under the limit when opened ...
+    real_read = store_module._read_up_to
+
+    def read_while_it_grows(stream: object, limit: int) -> bytearray:
+        with open(growing, "ab") as more:  # ... and written to before it is read
+            more.write(b"b" * 400)
+        return real_read(stream, limit)
+
+    monkeypatch.setattr(store_module, "_read_up_to", read_while_it_grows)
+    blob = store.put_file(growing)
+    assert blob.size_bytes == 1300 and blob.path.read_bytes() == b"a" * 900 + b"b" * 400
+    assert blob.sha256 == hashlib.sha256(b"a" * 900 + b"b" * 400).hexdigest()
 
 
 def test_only_a_kept_copy_is_synced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,13 +1,15 @@
 """Content-addressed, read-only store of originals: CASE_DIR/originals/<sha256[:2]>/<sha256>.
 
 Bytes are hashed (SHA-256 and MD5) while they are copied, in one pass, into a temporary file in the same
-folder, fsynced and renamed into place, then made read-only. Nothing here ever modifies or deletes a
+folder, fsynced and renamed into place, then made read-only (files up to 64 MiB are read whole and hashed
+first, so content stored before is never copied again). Nothing here ever modifies or deletes a
 stored original.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import tempfile
 import threading
@@ -92,19 +94,97 @@ class OriginalsStore:
             raise
 
     def put_file(self, path: Path) -> StoredBlob:
-        """Store a file from disk without following a symbolic link at its last component."""
+        """Store a file from disk without following a symbolic link at its last component.
+
+        A file of up to HASH_FIRST_BYTES is read whole and hashed before anything is written: when its
+        content is stored already (a re-ingest), no copy is written at all."""
         flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
         try:
             fd = os.open(path, flags)
         except OSError as exc:
             raise StoreError(f"cannot open {path}: {exc.strerror or exc}") from exc
         with os.fdopen(fd, "rb", buffering=0) as stream:
+            size = os.fstat(stream.fileno()).st_size
+            if size <= HASH_FIRST_BYTES:
+                data = _read_up_to(stream, HASH_FIRST_BYTES + 1)
+                if len(data) <= HASH_FIRST_BYTES:  # the whole file (it may have changed since fstat)
+                    return self._put_read(data)
+                return self.put_stream(_Chained(data, stream))  # it grew: copy as a stream
             return self.put_stream(stream)
 
-    def put_bytes(self, data: bytes) -> StoredBlob:
-        import io
+    def _put_read(self, data: bytearray) -> StoredBlob:
+        """Store bytes read whole: hashed first, written (and fsynced) only when the content is new."""
+        self.ensure()
+        sha256, md5 = hash_bytes(data)
+        final = self.path_for(sha256)
+        if final.exists():
+            return StoredBlob(sha256, md5, len(data), final, False)
+        fd, tmp_name = tempfile.mkstemp(dir=self.incoming, prefix="in-")
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb", buffering=0) as out:
+                write_all(out, memoryview(data))
+                if os.fstat(out.fileno()).st_size != len(data):
+                    raise StoreError(f"copy holds {os.fstat(out.fileno()).st_size} of {len(data)} bytes")
+                os.fsync(out.fileno())
+            final.parent.mkdir(mode=0o700, exist_ok=True)
+            os.chmod(tmp, 0o444)
+            os.replace(tmp, final)
+            _fsync_dir(final.parent)
+            return StoredBlob(sha256, md5, len(data), final, True)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
+    def put_bytes(self, data: bytes) -> StoredBlob:
         return self.put_stream(io.BytesIO(data))
+
+
+HASH_FIRST_BYTES = 64 * 1024 * 1024  # files up to this size are hashed before a copy is written
+
+
+def _read_up_to(stream: BinaryIO, limit: int) -> bytearray:
+    """Read until end of file or `limit` bytes, whichever comes first."""
+    data = bytearray()
+    while len(data) < limit:
+        chunk = stream.read(min(CHUNK_BYTES, limit - len(data)))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+class _Chained(io.RawIOBase):
+    """Bytes already read, then the rest of the stream they came from."""
+
+    def __init__(self, head: bytearray, rest: BinaryIO) -> None:
+        self._head = memoryview(head)
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        if self._head:
+            count = min(len(buffer), len(self._head))
+            buffer[:count] = self._head[:count]
+            self._head = self._head[count:]
+            return count
+        return self._rest.readinto(buffer)
+
+
+def hash_bytes(data: bytes | bytearray) -> tuple[str, str]:
+    """SHA-256 and MD5 of bytes in memory, on the two hash threads when it is worth it."""
+    sha = hashlib.sha256()
+    md5 = hashlib.md5(usedforsecurity=False)
+    if len(data) < INLINE_BYTES:
+        sha.update(data)
+        md5.update(data)
+    else:
+        sha_pool, md5_pool = _pools()
+        for future in (sha_pool.submit(sha.update, data), md5_pool.submit(md5.update, data)):
+            future.result()
+    return sha.hexdigest(), md5.hexdigest()
 
 
 _hash_pools: tuple[ThreadPoolExecutor, ThreadPoolExecutor] | None = None

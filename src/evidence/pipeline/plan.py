@@ -106,7 +106,6 @@ class WarmUp:
         """What the case parsed before (waits for the first phase only); raises what reading it raised."""
         self._known_read.wait()
         if self._known_error is not None:
-            self.finish()
             raise self._known_error
         return self.known
 
@@ -198,11 +197,13 @@ def plan_run(
                 on_file(item)
 
         acquirer = Acquirer(store, on_file=found, tz=params.tz, case_dir=case)
-        result = acquirer.acquire([Path(s) for s in params.sources])
-        already = _already_parsed(result.items, warming.known_files(), options.key())
-        if any(item.format != ARCHIVE_FORMAT and item.sha256 not in already for item in result.items):
-            warming.want_parsers()
-        warming.finish()
+        try:
+            result = acquirer.acquire([Path(s) for s in params.sources])
+            already = _already_parsed(result.items, warming.known_files(), options.key())
+            if any(item.format != ARCHIVE_FORMAT and item.sha256 not in already for item in result.items):
+                warming.want_parsers()
+        finally:
+            warming.finish()  # also when acquisition stops: its reading of the case is over before we go on
         first_seen: dict[str, str] = {}
         for index, item in enumerate(result.items):
             if item.sha256 in already and item.format != ARCHIVE_FORMAT:
