@@ -84,10 +84,7 @@ class OriginalsStore:
                 # of thousands of files used to spend a third of its time syncing copies it then deleted.
                 tmp.unlink()
                 return StoredBlob(sha256, md5, size, final, False)
-            final.parent.mkdir(mode=0o700, exist_ok=True)
-            os.chmod(tmp, 0o444)
-            os.replace(tmp, final)
-            _fsync_dir(final.parent)
+            _keep(tmp, final)
             return StoredBlob(sha256, md5, size, final, True)
         except BaseException:
             tmp.unlink(missing_ok=True)
@@ -127,10 +124,7 @@ class OriginalsStore:
                 if os.fstat(out.fileno()).st_size != len(data):
                     raise StoreError(f"copy holds {os.fstat(out.fileno()).st_size} of {len(data)} bytes")
                 os.fsync(out.fileno())
-            final.parent.mkdir(mode=0o700, exist_ok=True)
-            os.chmod(tmp, 0o444)
-            os.replace(tmp, final)
-            _fsync_dir(final.parent)
+            _keep(tmp, final)
             return StoredBlob(sha256, md5, len(data), final, True)
         except BaseException:
             tmp.unlink(missing_ok=True)
@@ -281,6 +275,14 @@ def hash_file(path: Path) -> tuple[str, str, int]:
     """SHA-256, MD5 and size of a file, for verification."""
     with open(path, "rb", buffering=0) as stream:
         return copy_hashing(stream, None)
+
+
+def _keep(tmp: Path, final: Path) -> None:
+    """Rename a durable copy into place, read-only, and make the rename durable too."""
+    final.parent.mkdir(mode=0o700, exist_ok=True)
+    os.chmod(tmp, 0o444)
+    os.replace(tmp, final)
+    _fsync_dir(final.parent)
 
 
 def _fsync_dir(path: Path) -> None:
