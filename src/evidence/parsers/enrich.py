@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -160,7 +161,10 @@ def _keys(table: pa.Table, norm: pa.Array) -> tuple[pa.Array, pa.Array]:
     unsafe = pc.fill_null(unsafe, False)
     for index in pc.indices_nonzero(unsafe).to_pylist():
         joined[index] = json.dumps([f[index].as_py() for f in fields], ensure_ascii=False).encode()
-    dedup = pa.array([key_of(text) for text in joined], pa.int64())
+    # key_of per row, its 8-byte digests read as little-endian int64 in one go
+    blake2b = hashlib.blake2b
+    digests = b"".join([blake2b(text, digest_size=8).digest() for text in joined])
+    dedup = pa.array(np.frombuffer(digests, "<i8"), pa.int64())
     external = pc.utf8_trim_whitespace(_column(table, "external_id"))
     has_id = pc.greater(pc.utf8_length(external), 0)
     source: list[int | None] = [None] * table.num_rows
