@@ -157,9 +157,12 @@ def primary_key(table: str) -> tuple[str, ...]:
 
 
 # Keys kept unique by the loader instead of by an index: an ART index makes DuckDB's bulk insert of a
-# large export two to three times slower. staging.load_parts inserts only rows whose key is new, and
-# `evidence verify` checks these keys (see docs/decisions.md).
-UNIQUE_BY_LOADER: dict[str, tuple[str, ...]] = {"messages": ("message_id",)}
+# large export two to three times slower. staging.load_parts (and db.insert_rows with or_ignore) insert only
+# rows whose key is new, and `evidence verify` checks these keys (see docs/decisions.md).
+UNIQUE_BY_LOADER: dict[str, tuple[str, ...]] = {
+    "messages": ("message_id",),
+    "message_identifiers": ("message_id", "identifier_id", "role"),
+}
 
 
 def unique_key(table: str) -> tuple[str, ...]:
@@ -444,8 +447,17 @@ def insert_rows(
     if not isinstance(rows[0], dict):
         names = arrow_schema(table).names
         rows = [dict(zip(names, row, strict=True)) for row in rows]
-    verb = "INSERT OR IGNORE" if or_ignore else "INSERT"
+    key = UNIQUE_BY_LOADER.get(table, ()) if or_ignore else ()
     with arrow_view(con, "_insert_rows", rows_to_table(table, rows)):
+        if key:  # no index to ignore conflicts against: rows whose key is there already are left out
+            cols = ", ".join(f'"{c}"' for c in key)
+            match = " AND ".join(f't."{c}" = s."{c}"' for c in key)
+            con.execute(
+                f'INSERT INTO "{table}" BY NAME SELECT DISTINCT ON ({cols}) * FROM _insert_rows s '
+                f'WHERE NOT EXISTS (SELECT 1 FROM "{table}" t WHERE {match})'
+            )
+            return
+        verb = "INSERT OR IGNORE" if or_ignore else "INSERT"
         con.execute(f'{verb} INTO "{table}" BY NAME SELECT * FROM _insert_rows')
 
 

@@ -190,13 +190,28 @@ WHERE m.dedup_key IN (SELECT key FROM _dedup_keys WHERE rule = 'g') AND m.source
   AND m.source_key NOT IN (SELECT key FROM _dedup_keys WHERE rule = 's')
 """
 
+# The rows sharing a closed key, as far as they can be decided: only keys held by two rows or more (a
+# content key in two files or more) can make copies, so the windows below see those rows and the rows
+# whose duplicate_of may have to be cleared, not every row of the run (most keys are held once). The
+# closure keeps every row of such a key, so the windows count exactly as over all rows of the keys.
 CANDIDATES_SQL = """
-WITH rows AS (
+WITH shared_g AS (
+    SELECT dedup_key AS key FROM messages WHERE dedup_key IN (SELECT key FROM _dedup_keys WHERE rule = 'g')
+    GROUP BY dedup_key HAVING count(DISTINCT source_sha256) > 1
+),
+shared_s AS (
+    SELECT source_key AS key FROM messages WHERE source_key IN (SELECT key FROM _dedup_keys WHERE rule = 's')
+    GROUP BY source_key HAVING count(*) > 1
+),
+rows AS (
     SELECT m.message_id, m.source_sha256, m.source_locator, m.sent_at_utc, m.time_precision, m.duplicate_of,
            nullif(trim(m.external_id), '') AS xid, m.source_key, m.dedup_key
     FROM messages m
-    WHERE m.dedup_key IN (SELECT key FROM _dedup_keys WHERE rule = 'g')
-       OR m.source_key IN (SELECT key FROM _dedup_keys WHERE rule = 's')
+    WHERE m.dedup_key IN (SELECT key FROM shared_g)
+       OR m.source_key IN (SELECT key FROM shared_s)
+       OR ((m.duplicate_of IS NOT NULL OR m.dedup_key IS NULL)
+           AND (m.dedup_key IN (SELECT key FROM _dedup_keys WHERE rule = 'g')
+                OR m.source_key IN (SELECT key FROM _dedup_keys WHERE rule = 's')))
 ),
 counted AS (
     SELECT *,

@@ -56,29 +56,36 @@ def read_lists(case_dir: Path | None) -> tuple[dict[str, list[Phrase]], str]:
     return lists, digest.hexdigest()
 
 
+PHRASES_PER_STATEMENT = 100  # a case's own lists may be long: one statement checks this many phrases
+
+
 def match_messages(con: Any, lists: dict[str, list[Phrase]], where: str, params: dict[str, Any]) -> int:
     """Insert phrase_matches for the canonical messages selected by `where` (SQL on messages m); returns
-    how many matches. One RE2 pass over the bodies per list finds the candidates, then each phrase is
-    checked on those few."""
+    how many matches. One RE2 pass over the bodies for every list at once finds the candidates, then one
+    statement checks each phrase on those few (a pass per list, and a statement per phrase, cost about
+    twice as much over 200,000 messages)."""
     before = con.execute("SELECT count(*) FROM phrase_matches").fetchall()[0][0]
-    for name, phrases in lists.items():
-        if not phrases:
-            continue
-        alternation = "|".join(f"(?:{p.pattern})" for p in phrases)
-        con.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE _phrase_candidates AS
-            SELECT m.message_id, m.body FROM messages m
-            WHERE {where} AND m.body IS NOT NULL AND regexp_matches(m.body, $alternation)
-            """,
-            {**params, "alternation": alternation},
-        )
-        (candidates,) = con.execute("SELECT count(*) FROM _phrase_candidates").fetchall()[0]
-        for phrase in phrases if candidates else ():  # one statement per phrase costs even with no rows
-            con.execute(
-                "INSERT OR IGNORE INTO phrase_matches SELECT message_id, $list, $text FROM _phrase_candidates "
-                "WHERE regexp_matches(body, $pattern)",
-                {"list": name, "text": phrase.text, "pattern": phrase.pattern},
+    phrases = [(name, phrase) for name, listed in lists.items() for phrase in listed]
+    if not phrases:
+        return 0
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _phrase_candidates AS
+        SELECT m.message_id, m.body FROM messages m
+        WHERE {where} AND m.body IS NOT NULL AND regexp_matches(m.body, $alternation)
+        """,
+        {**params, "alternation": "|".join(f"(?:{phrase.pattern})" for _, phrase in phrases)},
+    )
+    (candidates,) = con.execute("SELECT count(*) FROM _phrase_candidates").fetchall()[0]
+    for first in range(0, len(phrases) if candidates else 0, PHRASES_PER_STATEMENT):
+        values: dict[str, str] = {}
+        checks = []
+        for k, (name, phrase) in enumerate(phrases[first : first + PHRASES_PER_STATEMENT]):
+            values.update({f"list{k}": name, f"text{k}": phrase.text, f"pattern{k}": phrase.pattern})
+            checks.append(
+                f"SELECT message_id, $list{k}, $text{k} FROM _phrase_candidates "
+                f"WHERE regexp_matches(body, $pattern{k})"
             )
-        con.execute("DROP TABLE IF EXISTS _phrase_candidates")
+        con.execute("INSERT OR IGNORE INTO phrase_matches " + " UNION ".join(checks), values)
+    con.execute("DROP TABLE IF EXISTS _phrase_candidates")
     return con.execute("SELECT count(*) FROM phrase_matches").fetchall()[0][0] - before

@@ -15,10 +15,13 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -160,7 +163,10 @@ def _keys(table: pa.Table, norm: pa.Array) -> tuple[pa.Array, pa.Array]:
     unsafe = pc.fill_null(unsafe, False)
     for index in pc.indices_nonzero(unsafe).to_pylist():
         joined[index] = json.dumps([f[index].as_py() for f in fields], ensure_ascii=False).encode()
-    dedup = pa.array([key_of(text) for text in joined], pa.int64())
+    # key_of per row, its 8-byte digests read as little-endian int64 in one go
+    blake2b = hashlib.blake2b
+    digests = b"".join([blake2b(text, digest_size=8).digest() for text in joined])
+    dedup = pa.array(np.frombuffer(digests, "<i8"), pa.int64())
     external = pc.utf8_trim_whitespace(_column(table, "external_id"))
     has_id = pc.greater(pc.utf8_length(external), 0)
     source: list[int | None] = [None] * table.num_rows
@@ -262,10 +268,14 @@ def _pieces_in_bulk(table: pa.Table) -> pa.Table:
         con.unregister("bodies")
 
 
-def mentions(table: pa.Table, region: str) -> tuple[list[dict[str, Any]], pa.Table]:
+def mentions(
+    table: pa.Table, region: str, pieces: pa.Table | None = None
+) -> tuple[list[dict[str, Any]], pa.Table]:
     """Identifier rows and `mentioned` links (message_id, identifier_id, role) for what the bodies name
-    (media file names left out). Python reads each distinct piece once; the links are joined in bulk."""
-    pieces = _pieces_in_bulk(table) if table.num_rows >= BULK_SCAN_ROWS else _pieces_in_python(table)
+    (media file names left out). Python reads each distinct piece once; the links are joined in bulk.
+    `pieces`: the scan's result when the caller ran it already (_pieces_in_bulk)."""
+    if pieces is None:
+        pieces = _pieces_in_bulk(table) if table.num_rows >= BULK_SCAN_ROWS else _pieces_in_python(table)
     distinct = pieces.group_by(["platform", "piece"]).aggregate([]).to_pylist()
     identifiers: dict[str, dict[str, Any]] = {}
     found: list[tuple[str, str, str]] = []
@@ -296,17 +306,36 @@ def enrich_messages(table: pa.Table, region: str) -> Enriched:
     """The messages table with ENRICHED_COLUMNS filled, and what its bodies mention."""
     if table.num_rows == 0:
         return Enriched(table, [], pa.table({"message_id": [], "identifier_id": [], "role": []}))
+    # Two halves on two threads: the scan for identifiers (DuckDB) and match_text (Arrow kernels) release
+    # the GIL, so they run beside the keys, whose hashing is Python.
+    helper = _helper() if table.num_rows >= BULK_SCAN_ROWS else None
+    if helper is not None:
+        pieces = helper.submit(_pieces_in_bulk, table)
+        match = helper.submit(match_text, table["body"])
     norm = _normalised_bodies(table["body"])
     dedup, source = _keys(table, norm)
     computed = {
         "dedup_key": dedup,
         "source_key": source,
-        "match_text": match_text(table["body"]),
         "phrase_hits": _phrase_hits(table["body"]),
+        "match_text": match.result() if helper is not None else match_text(table["body"]),
     }
     for name, values in computed.items():
         index = table.schema.get_field_index(name)
         field = table.schema.field(index)
         table = table.set_column(index, field, values.cast(field.type))
-    identifiers, links = mentions(table, region)
+    identifiers, links = mentions(table, region, pieces.result() if helper is not None else None)
     return Enriched(table, identifiers, links)
+
+
+_HELPER: dict[int, ThreadPoolExecutor] = {}  # one helper thread per process (enrich_messages), by pid
+
+
+def _helper() -> ThreadPoolExecutor:
+    """The process's helper thread; a forked extraction worker starts its own (the parent's thread is not
+    copied into the child, and a task given to its executor would never run)."""
+    pid = os.getpid()
+    if pid not in _HELPER:
+        _HELPER.clear()
+        _HELPER[pid] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evidence-enrich")
+    return _HELPER[pid]

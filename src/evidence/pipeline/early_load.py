@@ -2,8 +2,8 @@
 
 ParsedRows (Python and Arrow) and DuckDB's insert into `messages` (compressing and writing) each keep
 about one core busy, one after the other. An EarlyLoader opens the case database as the single writer
-when extraction starts and inserts each `messages` Parquet part on a second thread as soon as it is
-written, so on two cores the two overlap (docs/decisions.md has the measurements and what was tried).
+when extraction starts and inserts each `messages` (and `message_identifiers`) Parquet part on a second
+thread as soon as it is written, so on two cores the two overlap (docs/decisions.md has the measurements and what was tried).
 
 It is speculative and never changes what ends up in the case: it works inside the load's one transaction
 and loads only what load_run would load. If a part it loaded is not among the parts finally staged (its
@@ -27,13 +27,17 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
+# Tables whose parts are inserted as they are written: the two large ones of a chat export (the links of
+# 200,000 messages took a tenth of a second of the load after extraction).
+EARLY_TABLES = ("messages", "message_identifiers")
+
 
 @dataclass(frozen=True)
 class EarlyLoad:
     """An open transaction with some messages parts inserted, for load_run to finish."""
 
     con: Any
-    parts: frozenset[str]  # final staged paths of the parts already inserted
+    parts: frozenset[str]  # final staged paths of the parts already inserted (EARLY_TABLES)
     before: int  # messages in the case before this run
     close: Callable[[], None]  # releases the connection and the case lock
 
@@ -47,7 +51,7 @@ class EarlyLoad:
 
 
 class EarlyLoader:
-    """Inserts messages parts on a background thread as extraction writes them."""
+    """Inserts messages and links parts on a background thread as extraction writes them."""
 
     def __init__(self, case: Path, staging: Path) -> None:
         self.case = case
@@ -55,7 +59,7 @@ class EarlyLoader:
         # Parts are moved when a batch is finished; the loader reads its own hard links to them.
         self.links = staging / "early-load"
         self.links.mkdir(mode=0o700, exist_ok=True)
-        self.queue: queue.SimpleQueue[tuple[Path, Path] | None] = queue.SimpleQueue()
+        self.queue: queue.SimpleQueue[tuple[str, Path, Path] | None] = queue.SimpleQueue()
         self.loaded: list[Path] = []  # parts as written, in insert order
         self.numbers = itertools.count()
         self.error: BaseException | None = None
@@ -66,8 +70,8 @@ class EarlyLoader:
         self.thread.start()
 
     def on_part(self, table: str, path: Path) -> None:
-        """ParsedRows.on_part: queue a messages part (called on the extracting thread)."""
-        if table != "messages" or self.error is not None:
+        """ParsedRows.on_part: queue a part of EARLY_TABLES (called on the extracting thread)."""
+        if table not in EARLY_TABLES or self.error is not None:
             return
         link = self.links / f"{next(self.numbers):05d}.parquet"
         try:
@@ -77,7 +81,7 @@ class EarlyLoader:
             # up (finish() then returns None and the run loads from staging); the file is not to blame.
             self.error = exc
             return
-        self.queue.put((path, link))
+        self.queue.put((table, path, link))
 
     def _work(self) -> None:
         from evidence.db import open_case
@@ -91,8 +95,8 @@ class EarlyLoader:
             # the cores, and several appends made from one thread cost less to commit.
             self.con.execute("SET threads = 1")
             while (item := self.queue.get()) is not None:
-                path, link = item
-                load_parts(self.con, "messages", [str(link)], self.run_id)  # only ids not already in the case
+                table, path, link = item
+                load_parts(self.con, table, [str(link)], self.run_id)  # only keys not already in the case
                 link.unlink()
                 self.loaded.append(path)
         except BaseException as exc:  # any failure means: load from staging instead

@@ -113,8 +113,8 @@ def _load(
 ) -> int:
     """Insert a run's staged rows (one transaction, the caller's); returns the number of new messages.
 
-    `preloaded` messages parts were already inserted in this transaction by an EarlyLoader, which also
-    counted the messages there were `before` it began.
+    `preloaded` parts were already inserted in this transaction by an EarlyLoader, which also counted the
+    messages there were `before` it began.
     """
     from evidence.db import to_json
     from evidence.pipeline.staging import (
@@ -181,7 +181,7 @@ def _load(
     staged = staged_tables(dirs) - {"run_files", "ingest_errors"}
     ordered = [t for t in LOADED_TABLES_ORDER if t in staged] + sorted(staged - set(LOADED_TABLES_ORDER))
     for table in ordered:
-        files = [f for f in staged_files(dirs, table) if table != "messages" or f not in preloaded]
+        files = [f for f in staged_files(dirs, table) if f not in preloaded]
         if files:
             load_parts(con, table, files, run_id)
     errors = staged_files(dirs, "ingest_errors")

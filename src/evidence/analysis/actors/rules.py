@@ -278,7 +278,16 @@ JOIN message_identifiers n ON n.message_id = m.message_id AND n.role = 'mentione
 JOIN identifiers ni ON ni.identifier_id = n.identifier_id AND ni.kind IN ('email', 'phone', 'handle')
 WHERE m.duplicate_of IS NULL AND m.kind <> 'ocr' AND list_contains(m.phrase_hits, 'own_identifier')
   AND NOT list_contains(m.phrase_hits, 'third_party_identifier') AND n.identifier_id <> s.identifier_id
-  AND m.message_id IN (SELECT unnest($messages::VARCHAR[]))
+  AND m.message_id IN (
+    SELECT message_id FROM messages
+    WHERE loaded_in_run = $run AND list_contains(phrase_hits, 'own_identifier')
+    UNION
+    SELECT l.message_id FROM message_identifiers l
+    WHERE l.role = 'mentioned' AND l.identifier_id IN (
+        SELECT identifier_id FROM message_identifiers WHERE loaded_in_run = $run AND role = 'sender'
+        EXCEPT  -- an identifier that wrote in an earlier run had its earlier announcements read then
+        SELECT identifier_id FROM message_identifiers
+        WHERE role = 'sender' AND loaded_in_run IS DISTINCT FROM $run))
 """
 
 
@@ -308,28 +317,11 @@ def announced_identifiers(body: str, region: str, platform: str | None) -> dict[
 def own_new_identifier(con: Any, run_id: str, owners: set[str], region: str) -> list[dict[str, Any]]:
     """First-person announcements naming another identifier: the run's announcements, and earlier ones
     naming an identifier that wrote for the first time in this run."""
-    messages = [
-        r[0]
-        for r in con.execute(
-            """
-            SELECT message_id FROM messages
-            WHERE loaded_in_run = $run AND list_contains(phrase_hits, 'own_identifier')
-            UNION
-            SELECT n.message_id FROM message_identifiers n
-            WHERE n.role = 'mentioned' AND n.identifier_id IN (
-                SELECT identifier_id FROM message_identifiers WHERE loaded_in_run = $run AND role = 'sender'
-                EXCEPT  -- an identifier that wrote in an earlier run had its earlier announcements read then
-                SELECT identifier_id FROM message_identifiers
-                WHERE role = 'sender' AND loaded_in_run IS DISTINCT FROM $run)
-            """,
-            {"run": run_id},
-        ).fetchall()
-    ]
-    if not messages:
-        return []
     found = []
     announced: dict[str, dict[str, str]] = {}
-    for row in con.execute(_ANNOUNCEMENTS, {"messages": messages}).fetchall():
+    # one query: the run's announcements and the earlier ones naming a new writer (tens of thousands of
+    # message ids for a large first export) are never fetched into Python and sent back as a list
+    for row in con.execute(_ANNOUNCEMENTS, {"run": run_id}).fetchall():
         message_id, platform, sender, sent_at, body, sender_id, sender_shown, named, named_shown, wrote = row
         if sender_id in owners or named in owners:
             continue

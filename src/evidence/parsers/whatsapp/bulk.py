@@ -3,13 +3,14 @@ streaming reader's."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from evidence.parsers.context import ParseContext, message_id_for, message_ids_for
+from evidence.parsers.context import ParseContext, message_id_for
 from evidence.parsers.whatsapp.dates import _order_from_fields, warn_order
 from evidence.parsers.whatsapp.lines import _BIDI, _MEDIA_ENDINGS, _SP, _SYSTEM_AUTHOR, PLATFORM, _Author
 from evidence.parsers.whatsapp.reader import Reader
@@ -142,9 +143,24 @@ class _FastPlan:
         return plan
 
     def commit(self) -> None:
-        """Report every message, chunk by chunk, then the reader's warnings."""
-        for start in range(0, self.n, FAST_CHUNK):
-            self.report_chunk(start, min(self.n, start + FAST_CHUNK))
+        """Report every message, chunk by chunk, then the reader's warnings.
+
+        A chunk's tables go to ParsedRows (per-message work, Parquet parts) on a second thread while the
+        next chunk is built on this one: most of that work is Arrow, RE2 and Parquet, which release the
+        GIL. One chunk is handed over at a time, in order, so parts are written as they were before.
+        Only this thread adds rows of other tables (attachments, warnings) meanwhile.
+        """
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="evidence-chunks") as writer:
+            handed: Future[None] | None = None
+            for start in range(0, self.n, FAST_CHUNK):
+                stop = min(self.n, start + FAST_CHUNK)
+                tables = self.report_chunk(start, stop)
+                if handed is not None:
+                    handed.result()  # at most one chunk waits while another is being built
+                handed = writer.submit(_hand_over, self.ctx, tables)
+                self.ctx.message_count += stop - start
+            if handed is not None:
+                handed.result()
         reader = self.reader
         reader.emitted = self.n
         reader.finish_warnings()
@@ -154,8 +170,9 @@ class _FastPlan:
                 "date or time"
             )
 
-    def report_chunk(self, start: int, stop: int) -> None:
-        """Messages start..stop-1 (header order) with their continuation lines, identifiers and media."""
+    def report_chunk(self, start: int, stop: int) -> list[tuple[str, Any]]:
+        """Messages start..stop-1 (header order) with their continuation lines, identifiers and media:
+        attachments are reported here, the tables (messages, sender identifiers and links) returned."""
         import numpy as np
         import pyarrow as pa
         import pyarrow.compute as pc
@@ -354,8 +371,7 @@ class _FastPlan:
                 "parser": pa.array([ctx.parser_name] * n, string),
             }
         )
-        ctx.out.add_table("messages", messages)
-        ctx.message_count += n
+        tables: list[tuple[str, Any]] = [("messages", messages)]
         del messages, body
 
         # Sender identifiers: one identifiers row and one link per message that has one.
@@ -364,33 +380,46 @@ class _FastPlan:
             ident_slots = author_index.take(linked)
             ident_rows = [i.row() if i is not None else None for i in idents]
             id_of = [r["identifier_id"] if r else None for r in ident_rows]
-            ctx.out.add_table(
-                "identifiers",
-                pa.table(
-                    {
-                        "identifier_id": pa.array(id_of, string).take(ident_slots),
-                        "kind": pa.array([r and r["kind"] for r in ident_rows], string).take(ident_slots),
-                        "value": pa.array([r and r["value"] for r in ident_rows], string).take(ident_slots),
-                        "raw": pa.array([r and r["raw"] for r in ident_rows], string).take(ident_slots),
-                        "is_valid": pa.array([r and r["is_valid"] for r in ident_rows], pa.bool_()).take(
-                            ident_slots
-                        ),
-                        "flags": pa.array(
-                            [r["flags"] if r else None for r in ident_rows], pa.list_(string)
-                        ).take(ident_slots),
-                    }
-                ),
+            tables.append(
+                (
+                    "identifiers",
+                    pa.table(
+                        {
+                            "identifier_id": pa.array(id_of, string).take(ident_slots),
+                            "kind": pa.array([r and r["kind"] for r in ident_rows], string).take(ident_slots),
+                            "value": pa.array([r and r["value"] for r in ident_rows], string).take(
+                                ident_slots
+                            ),
+                            "raw": pa.array([r and r["raw"] for r in ident_rows], string).take(ident_slots),
+                            "is_valid": pa.array([r and r["is_valid"] for r in ident_rows], pa.bool_()).take(
+                                ident_slots
+                            ),
+                            "flags": pa.array(
+                                [r["flags"] if r else None for r in ident_rows], pa.list_(string)
+                            ).take(ident_slots),
+                        }
+                    ),
+                )
             )
-            ctx.out.add_table(
-                "message_identifiers",
-                pa.table(
-                    {
-                        "message_id": message_ids.take(linked),
-                        "identifier_id": pa.array(id_of, string).take(ident_slots),
-                        "role": pa.array(["sender"] * len(linked), string),
-                    }
-                ),
+            tables.append(
+                (
+                    "message_identifiers",
+                    pa.table(
+                        {
+                            "message_id": message_ids.take(linked),
+                            "identifier_id": pa.array(id_of, string).take(ident_slots),
+                            "role": pa.array(["sender"] * len(linked), string),
+                        }
+                    ),
+                )
             )
+        return tables
+
+
+def _hand_over(ctx: ParseContext, tables: list[tuple[str, Any]]) -> None:
+    """A chunk's tables into the file's ParsedRows, in order (on the commit's second thread)."""
+    for name, table in tables:
+        ctx.out.add_table(name, table)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -422,10 +451,25 @@ def _parts(array: Any, count: int) -> list[Any]:
 
 
 def _message_ids(sha256: str, line_numbers: list[int]) -> Any:
-    """message_id_for(sha256, f"line/{k}") for every header line number k, as a pyarrow string array."""
+    """message_id_for(sha256, f"line/{k}") for every header line number k, as a pyarrow string array.
+
+    As message_ids_for, with the digests hex-encoded in one pass and the array built over that buffer
+    (ids are 32 characters each): a Python string per id cost as much again as the hashing.
+    """
+    import numpy as np
     import pyarrow as pa
 
-    return pa.array(message_ids_for(sha256, "line/", line_numbers), pa.string())
+    copy = hashlib.blake2b(f"{sha256}|line/".encode(), digest_size=16).copy
+
+    def digest(number: int) -> bytes:
+        state = copy()
+        state.update(b"%d" % number)
+        return state.digest()
+
+    data = b"".join(map(digest, line_numbers)).hex().encode("ascii")
+    n = len(line_numbers)
+    offsets = np.arange(0, 32 * (n + 1), 32, dtype=np.int32)
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data), null_count=0)
 
 
 def _split_lines(data: bytes) -> Any:
