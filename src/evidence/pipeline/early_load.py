@@ -27,6 +27,16 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
+# DuckDB's memory limits in an early-loaded run, where the extraction's own memory (imports, parser,
+# Arrow) sits beside DuckDB's in one process. While parts are inserted beside extraction: the rows a
+# transaction appends stay in memory, uncompressed, until a whole row group (122,880 rows) is written
+# out, about 190 MB of mail at the connection's usual limit; beyond this one DuckDB writes them to its
+# temporary folder instead. Then for the rest of the load and the link steps (measured on a
+# 150,000-mail mailbox: everything runs within 64 MB, spilling where it must). A limit set in
+# EVIDENCE_DUCKDB_MEMORY is kept for the load instead.
+EARLY_LOAD_MEMORY = "32MB"
+LOAD_MEMORY = "64MB"
+
 
 @dataclass(frozen=True)
 class EarlyLoad:
@@ -90,6 +100,7 @@ class EarlyLoader:
             # One DuckDB thread while extraction runs: a second one mostly competed with extraction for
             # the cores, and several appends made from one thread cost less to commit.
             self.con.execute("SET threads = 1")
+            self.con.execute(f"SET memory_limit = '{EARLY_LOAD_MEMORY}'")
             while (item := self.queue.get()) is not None:
                 path, link = item
                 load_parts(self.con, "messages", [str(link)], self.run_id)  # only ids not already in the case
@@ -110,7 +121,11 @@ class EarlyLoader:
         self.thread.join()
         missing = [str(path) for path in self.loaded if path not in moved]
         if self.error is None and not missing:
+            from evidence.db import MEMORY_ENV, connection_config
+
             self.con.execute("RESET threads")
+            limit = connection_config()["memory_limit"] if os.environ.get(MEMORY_ENV) else LOAD_MEMORY
+            self.con.execute(f"SET memory_limit = '{limit}'")
             parts = frozenset(str(moved[path]) for path in self.loaded)
             return EarlyLoad(self.con, parts, self.before, self.close)
         if self.error is not None:
