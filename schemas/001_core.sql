@@ -222,7 +222,7 @@ CREATE TABLE IF NOT EXISTS message_identifiers (
     role VARCHAR NOT NULL,
     loaded_in_run VARCHAR
 );
-COMMENT ON TABLE message_identifiers IS 'Which identifiers appear in which message, and in what role. One row per (message_id, identifier_id, role): the loader inserts only links not already present (no index, which made loading a large export markedly slower; cases created earlier keep theirs); evidence verify checks it.';
+COMMENT ON TABLE message_identifiers IS 'Which identifiers appear in which message, and in what role. One row per (message_id, identifier_id, role): the loader inserts only links not already present (no index: it made loading a large export markedly slower, and DuckDB keeps it whole in memory, about 80 MB per 800,000 links; cases created earlier keep theirs); evidence verify checks it.';
 COMMENT ON COLUMN message_identifiers.message_id IS 'Message (messages.message_id).';
 COMMENT ON COLUMN message_identifiers.identifier_id IS 'Identifier (identifiers.identifier_id).';
 COMMENT ON COLUMN message_identifiers.role IS 'sender, recipient, mentioned or relay (an IP address in the delivery path).';

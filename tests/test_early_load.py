@@ -151,3 +151,7 @@ def test_reparsing_with_other_parameters_adds_no_repeated_ids(tmp_path: Path) ->
         assert con.execute("SELECT count(*), count(DISTINCT message_id) FROM messages").fetchall() == [
             (total, total)
         ]
+        links, distinct = con.execute(
+            "SELECT count(*), count(DISTINCT (message_id, identifier_id, role)) FROM message_identifiers"
+        ).fetchall()[0]
+        assert links == distinct > 0  # no index: the loader's anti-join keeps them unique

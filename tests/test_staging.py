@@ -10,7 +10,7 @@ from whatsapp_generator import generate_export
 
 import evidence.parsers.context
 import evidence.parsers.rows
-from evidence.db import rows_to_table
+from evidence.db import ensure_schema, insert_rows, rows_to_table
 from evidence.parsers.registry import REGISTRY
 from evidence.pipeline.parameters import IngestParameters
 from evidence.pipeline.run import ingest
@@ -20,6 +20,21 @@ def _messages(case: Path) -> list[tuple]:
     with duckdb.connect(str(case / "evidence.duckdb"), read_only=True) as con:
         # loaded_in_run names the run, which differs between the two cases
         return con.execute("SELECT * EXCLUDE (loaded_in_run) FROM messages ORDER BY message_id").fetchall()
+
+
+def test_insert_or_ignore_keeps_a_key_without_an_index_unique(tmp_path: Path) -> None:
+    """message_identifiers has no primary key (db.UNIQUE_BY_LOADER): or_ignore still adds each key once."""
+    with duckdb.connect(str(tmp_path / "case.duckdb")) as con:
+        ensure_schema(con)
+        link = {"message_id": "m1", "identifier_id": "i1", "role": "sender"}
+        insert_rows(con, "message_identifiers", [link, link, {**link, "role": "recipient"}], or_ignore=True)
+        insert_rows(con, "message_identifiers", [link], or_ignore=True)
+        assert con.execute(
+            "SELECT message_id, identifier_id, role FROM message_identifiers ORDER BY ALL"
+        ).fetchall() == [
+            ("m1", "i1", "recipient"),
+            ("m1", "i1", "sender"),
+        ]
 
 
 def test_spilled_parts_load_the_same_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

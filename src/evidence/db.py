@@ -157,8 +157,10 @@ def primary_key(table: str) -> tuple[str, ...]:
 
 
 # Keys kept unique by the loader instead of by an index: an ART index makes DuckDB's bulk insert of a
-# large export two to three times slower. staging.load_parts (and db.insert_rows with or_ignore) insert only
-# rows whose key is new, and `evidence verify` checks these keys (see docs/decisions.md).
+# large export two to three times slower, and DuckDB keeps it whole in memory (the links of a
+# 150,000-mail mailbox: about 80 MB, twice that while the load commits). staging.load_parts (and
+# db.insert_rows with or_ignore) insert only rows whose key is new, and `evidence verify` checks these
+# keys (see docs/decisions.md).
 UNIQUE_BY_LOADER: dict[str, tuple[str, ...]] = {
     "messages": ("message_id",),
     "message_identifiers": ("message_id", "identifier_id", "role"),
@@ -300,11 +302,14 @@ def schema_hash() -> str:
     return hashlib.sha256(schema_sql().encode()).hexdigest()
 
 
+MEMORY_ENV = "EVIDENCE_DUCKDB_MEMORY"  # DuckDB's memory limit for case databases (default 192MB)
+
+
 def connection_config() -> dict[str, str]:
     """DuckDB settings for case databases: bounded memory (DuckDB spills to disk beyond it) so a load of
     hundreds of thousands of messages fits beside Airflow workers; insertion order is not needed."""
     return {
-        "memory_limit": os.environ.get("EVIDENCE_DUCKDB_MEMORY", "192MB"),
+        "memory_limit": os.environ.get(MEMORY_ENV, "192MB"),
         "preserve_insertion_order": "false",
     }
 
@@ -440,7 +445,8 @@ def insert_rows(
 ) -> None:
     """Bulk-insert rows (positional tuples of every column, or dicts by column name) through Parquet.
 
-    executemany manages about 1,000 rows a second; this is the one way link steps write data.
+    executemany manages about 1,000 rows a second; this is the one way link steps write data. or_ignore
+    leaves out rows whose key is already there, also for keys without an index (UNIQUE_BY_LOADER).
     """
     if not rows:
         return

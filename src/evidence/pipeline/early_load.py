@@ -31,6 +31,18 @@ log = logging.getLogger(__name__)
 # 200,000 messages took a tenth of a second of the load after extraction).
 EARLY_TABLES = ("messages", "message_identifiers")
 
+# DuckDB's memory limits in an early-loaded run, where the extraction's own memory (imports, parser,
+# Arrow) sits beside DuckDB's in one process. While parts are inserted beside extraction: the rows a
+# transaction appends stay in memory, uncompressed, until a whole row group (122,880 rows) is written
+# out, about 190 MB of mail at the connection's usual limit; beyond this one DuckDB writes them to its
+# temporary folder instead (32 MB was too little for the 40,000-row parts of a WhatsApp export: the
+# early load ran out of memory and the run fell back to loading from staging). The same limit holds
+# for the rest of the load and the link steps (measured on a 150,000-mail mailbox and on five
+# 200,000-message exports loaded into one case). A limit set in EVIDENCE_DUCKDB_MEMORY is kept for
+# the load instead.
+EARLY_LOAD_MEMORY = "64MB"
+LOAD_MEMORY = "64MB"
+
 
 @dataclass(frozen=True)
 class EarlyLoad:
@@ -94,6 +106,7 @@ class EarlyLoader:
             # One DuckDB thread while extraction runs: a second one mostly competed with extraction for
             # the cores, and several appends made from one thread cost less to commit.
             self.con.execute("SET threads = 1")
+            self.con.execute(f"SET memory_limit = '{EARLY_LOAD_MEMORY}'")
             while (item := self.queue.get()) is not None:
                 table, path, link = item
                 load_parts(self.con, table, [str(link)], self.run_id)  # only keys not already in the case
@@ -114,7 +127,11 @@ class EarlyLoader:
         self.thread.join()
         missing = [str(path) for path in self.loaded if path not in moved]
         if self.error is None and not missing:
+            from evidence.db import MEMORY_ENV, connection_config
+
             self.con.execute("RESET threads")
+            limit = connection_config()["memory_limit"] if os.environ.get(MEMORY_ENV) else LOAD_MEMORY
+            self.con.execute(f"SET memory_limit = '{limit}'")
             parts = frozenset(str(moved[path]) for path in self.loaded)
             return EarlyLoad(self.con, parts, self.before, self.close)
         if self.error is not None:

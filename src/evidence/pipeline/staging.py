@@ -118,11 +118,13 @@ def load_parts(con: Any, table: str, files: list[str], run_id: str | None = None
         con.execute(f'INSERT OR IGNORE INTO "{table}" BY NAME SELECT * FROM {source}', [files])
         return
     cols = ", ".join(f'"{c}"' for c in key)
-    staged_rows, staged_keys = con.execute(
-        f"SELECT count(*), (SELECT count(*) FROM (SELECT DISTINCT {cols} FROM {source})) FROM {source}",
-        [files, files],
+    # As many distinct 64-bit hashes of the keys as rows proves the keys distinct, in a fraction of the
+    # memory the keys themselves take (the 800,000 links of a mailbox: about 60 MB); otherwise DISTINCT ON
+    # (which gives every row when the keys were distinct after all: a hash collision costs only time).
+    staged_rows, staged_hashes = con.execute(
+        f"SELECT count(*), count(DISTINCT hash({cols})) FROM {source}", [files]
     ).fetchall()[0]
-    distinct = "" if staged_rows == staged_keys else f"DISTINCT ON ({cols}) "
+    distinct = "" if staged_rows == staged_hashes else f"DISTINCT ON ({cols}) "
     where = ""
     if con.execute(f'SELECT EXISTS (SELECT 1 FROM "{table}")').fetchall()[0][0]:
         match = " AND ".join(f't."{c}" = s."{c}"' for c in key)
