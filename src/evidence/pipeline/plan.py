@@ -204,6 +204,8 @@ def plan_run(
                 warming.want_parsers()
         finally:
             warming.finish()  # also when acquisition stops: its reading of the case is over before we go on
+        from evidence.pipeline.extract import identify  # after the warm-up: it may have imported it
+
         first_seen: dict[str, str] = {}
         for index, item in enumerate(result.items):
             if item.sha256 in already and item.format != ARCHIVE_FORMAT:
@@ -211,8 +213,6 @@ def plan_run(
                 known = already[item.sha256]
                 item.mime, item.format = known.mime, known.format
             elif item.format != ARCHIVE_FORMAT:
-                from evidence.pipeline.extract import identify
-
                 try:
                     result.items[index] = item = identify(item, store)
                 except Exception as exc:
