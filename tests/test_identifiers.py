@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from evidence.identifiers import identifier_id, normalize_email, normalize_ip, normalize_phone
+import itertools
+import string
+import subprocess
+import sys
+
+from evidence.identifiers import (
+    identifier_id,
+    is_phone_region,
+    normalize_email,
+    normalize_ip,
+    normalize_phone,
+)
 
 
 def test_drama_number_is_possible_not_valid_and_still_e164() -> None:
@@ -47,3 +58,24 @@ def test_display_address_never_raises() -> None:
     assert display_address("Alex", "alex@example.net") == "Alex <alex@example.net>"
     assert display_address("Bad\x00Name", "jö\x07@example.net") == "Bad\x00Name <jö\x07@example.net>"
     assert display_address("", "x@y.z") == "x@y.z"
+
+
+def test_phone_region_check_agrees_with_phonenumbers_without_importing_it() -> None:
+    """is_phone_region reads phonenumbers' per-region metadata modules instead of importing the library:
+    its answer must be phonenumbers' own for every pair of letters, in a process where it is not loaded."""
+    script = (
+        "import itertools, string, sys\n"
+        "from evidence.identifiers import is_phone_region\n"
+        "pairs = [a + b for a, b in itertools.product(string.ascii_uppercase, repeat=2)]\n"
+        "print(' '.join(p for p in pairs if is_phone_region(p)), 'phonenumbers' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    *known, imported = done.stdout.split()
+    assert imported == "False"
+    import phonenumbers
+
+    assert set(known) == set(phonenumbers.SUPPORTED_REGIONS)
+    pairs = ["".join(p) for p in itertools.product(string.ascii_uppercase, repeat=2)]
+    assert {p for p in pairs if is_phone_region(p)} == set(phonenumbers.SUPPORTED_REGIONS)  # once loaded
+    assert is_phone_region("gb") and not is_phone_region("XX")
+    assert not any(is_phone_region(code) for code in ("", "G", "GBR", "001", "G1", "ＧＢ"))

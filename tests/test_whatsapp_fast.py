@@ -17,7 +17,6 @@ import pyarrow.parquet as pq
 import pytest
 from whatsapp_generator import generate_export
 
-import evidence.parsers.whatsapp as whatsapp
 import evidence.parsers.whatsapp.bulk as bulk
 from evidence.acquire.found_file import FoundFile
 from evidence.acquire.store import OriginalsStore
@@ -51,7 +50,7 @@ def _extract(
 ) -> tuple[dict[str, list[dict[str, Any]]], bool]:
     mode = "fast" if fast else "slow"
     taken: list[bool] = []
-    original = whatsapp.fast_parse
+    original = bulk.fast_parse
 
     def spy(ctx):
         result = original(ctx) if fast else False
@@ -59,7 +58,7 @@ def _extract(
         return result
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(whatsapp, "fast_parse", spy)
+        patch.setattr(bulk, "fast_parse", spy)
         patch.setattr(bulk, "FAST_MIN_BYTES", 0)
         patch.setattr(bulk, "FAST_CHUNK", 7)  # several chunks even in small files
         store = OriginalsStore(tmp / f"originals-{mode}")
@@ -329,14 +328,14 @@ def test_small_files_keep_the_streaming_reader(tmp_path: Path) -> None:
     blob = store.put_file(path)
     item = FoundFile(blob.sha256, blob.md5, blob.size_bytes, str(path), path.name)
     calls: list[bool] = []
-    original = whatsapp.fast_parse
+    original = bulk.fast_parse
 
     def spy(ctx):
         calls.append(original(ctx))
         return calls[-1]
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(whatsapp, "fast_parse", spy)
+        patch.setattr(bulk, "fast_parse", spy)
         extract_items([item], store=store, run_id="t", options=ParseOptions(), per_message=False)
     assert calls == [False]
 
@@ -399,13 +398,13 @@ def test_full_ingest_loads_the_same_rows(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setattr(evidence.parsers.rows, "SPILL_ROWS", 37)  # attachments rows spill, messages do not
     monkeypatch.setattr(bulk, "FAST_MIN_BYTES", 0)
     taken: list[bool] = []
-    original = whatsapp.fast_parse
+    original = bulk.fast_parse
 
     def spy(ctx):
         taken.append(original(ctx))
         return taken[-1]
 
-    monkeypatch.setattr(whatsapp, "fast_parse", spy)
+    monkeypatch.setattr(bulk, "fast_parse", spy)
     fast = ingest(IngestParameters(sources=[str(export.parent)], case_dir=str(tmp_path / "fast")))
     assert taken == [True]
     monkeypatch.setattr(bulk, "FAST_PATH", False)

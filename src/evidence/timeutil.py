@@ -6,7 +6,6 @@ off around clock changes, so this module makes each decision visible as a `tz_so
 
 from __future__ import annotations
 
-import email.utils
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -93,9 +92,11 @@ def from_email_date(value: str | None) -> TimeValue:
     """Parse an RFC 5322 Date header. A header with -0000 or no zone is flagged rather than trusted."""
     if not value or not value.strip():
         return TimeValue.missing(None)
+    from email.utils import parsedate_to_datetime  # imported here: only mail parsers need it
+
     text = " ".join(value.split())
     try:
-        parsed = email.utils.parsedate_to_datetime(text)
+        parsed = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError, OverflowError):
         return TimeValue.missing(text, "unparseable_date")
     if parsed is None:

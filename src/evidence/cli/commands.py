@@ -16,14 +16,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
 
 from evidence import __version__
@@ -281,7 +273,39 @@ def verify_command(
         raise typer.Exit(1)
 
 
-def _progress() -> Progress:
+class _NoProgress:
+    """The progress display where stderr is no terminal (a log file, Airflow, a pipe): nothing to animate,
+    and rich's progress module is not even imported."""
+
+    def __enter__(self) -> _NoProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def add_task(self, description: str, **fields: Any) -> int:
+        return 0
+
+    def advance(self, task: int, advance: float = 1) -> None:
+        return None
+
+    def update(self, task: int, **fields: Any) -> None:
+        return None
+
+
+def _progress() -> Any:
+    """A live progress display on a terminal; elsewhere one that shows nothing."""
+    if not console.is_terminal:
+        return _NoProgress()
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     return Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),

@@ -7,9 +7,8 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import phonenumbers
-
 from evidence.errors import IngestError
+from evidence.identifiers import is_phone_region
 from evidence.images.languages import default_ocr_lang
 from evidence.parsers.context import ParseOptions
 from evidence.text import escape_path
@@ -36,7 +35,7 @@ class IngestParameters:
             zone(self.tz)
         except ValueError as exc:
             raise IngestError(str(exc)) from exc
-        if self.region.upper() not in phonenumbers.SUPPORTED_REGIONS:
+        if not is_phone_region(self.region):
             raise IngestError(
                 f"unknown phone region {self.region!r}: use a two-letter country code such as GB"
             )

@@ -144,16 +144,18 @@ def known_files(case: Path) -> dict[str, KnownFile]:
     """sha256 -> how each file already parsed in this case was parsed (so a re-ingest can skip parsing)."""
     if not (case / DB_NAME).exists():
         return {}
+    import duckdb
+
     from evidence.db import open_case
 
     with open_case(case, write=False) as con:
-        if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'files'").fetchall()[0][
-            0
-        ]:
+        try:
+            rows = con.execute(
+                "SELECT sha256, parse_key, mime, format FROM files "
+                "WHERE status = 'parsed' AND parse_key IS NOT NULL"
+            ).fetchall()
+        except duckdb.CatalogException:
             return {}  # an ingest stopped before its first load left the database empty: start afresh
-        rows = con.execute(
-            "SELECT sha256, parse_key, mime, format FROM files WHERE status = 'parsed' AND parse_key IS NOT NULL"
-        ).fetchall()
     return {sha256: KnownFile(key, mime, fmt) for sha256, key, mime, fmt in rows}
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,8 @@ def _extract_and_load(
     batch_dirs: list[str] = []
     total = len(plan.batch_files)
     if params.jobs > 1 and total > 1:
+        from concurrent.futures import ProcessPoolExecutor, as_completed  # (multiprocessing: only here)
+
         workers = min(params.jobs, total)
         with ProcessPoolExecutor(max_workers=workers, initializer=share_cores, initargs=(workers,)) as pool:
             futures = [pool.submit(extract_batch, plan.case_dir, plan.run_id, b) for b in plan.batch_files]

@@ -21,34 +21,19 @@ Decisions a reader of the rows should know:
 
 from __future__ import annotations
 
-import contextlib
-import gc
 from typing import TYPE_CHECKING
 
 from evidence.parsers.base import Parser, Sample
 from evidence.parsers.registry import register
-from evidence.parsers.whatsapp.bulk import fast_parse
-from evidence.parsers.whatsapp.dates import decide_order, warn_order
-from evidence.parsers.whatsapp.lines import HEADER, PLATFORM, _plausible, conversation_from_name
-from evidence.parsers.whatsapp.reader import Reader
-from evidence.parsers.whatsapp.utf16 import read_as_utf8, utf16_encoding
-from evidence.timeutil import zone
 
 if TYPE_CHECKING:
     from evidence.parsers.context import ParseContext
 
-__all__ = ["PLATFORM", "WhatsAppParser", "conversation_from_name"]
+# The reading modules (lines, dates, reader, bulk) compile many patterns on import: sniff and parse import
+# them, so a re-ingest that only checks this parser's name and version does not pay for them.
+PLATFORM = "whatsapp"
 
-
-def _sniff_header(line: str) -> bool:
-    """A strict header: brackets (iOS) always carry seconds, which also keeps Signal's [date, HH:MM] out;
-    Android-style lines never combine an ISO date with seconds, which keeps application logs out."""
-    m = HEADER.match(line)
-    if m is None or not m["rest"].strip() or not _plausible(m):
-        return False
-    if m["br"] and m["s"] is None:
-        return False
-    return not (not m["br"] and m["s"] is not None and len(m["a"]) == 4 and m["sep"] == "-")
+__all__ = ["PLATFORM", "WhatsAppParser"]
 
 
 @register
@@ -59,6 +44,9 @@ class WhatsAppParser(Parser):
     description = "WhatsApp chat export (.txt), Android and iOS, any locale"
 
     def sniff(self, sample: Sample) -> bool:
+        from evidence.parsers.whatsapp.lines import sniff_header
+        from evidence.parsers.whatsapp.utf16 import utf16_encoding
+
         head = sample.head[:16384]
         encoding = "utf-8"
         if b"\x00" in head:
@@ -69,13 +57,18 @@ class WhatsAppParser(Parser):
         if sample.size > len(head) and len(lines) > 1:
             lines = lines[:-1]  # the last line may be cut in the middle
         nonempty = [line for line in lines[:400] if line.strip()][:40]
-        if not nonempty or not _sniff_header(nonempty[0]):
+        if not nonempty or not sniff_header(nonempty[0]):
             return False
-        headers = sum(1 for line in nonempty if _sniff_header(line))
+        headers = sum(1 for line in nonempty if sniff_header(line))
         whole_file = sample.size <= len(head)
         return headers >= 2 or (whole_file and headers == 1)
 
     def parse(self, ctx: ParseContext) -> None:
+        import contextlib
+
+        from evidence.parsers.whatsapp.utf16 import read_as_utf8, utf16_encoding
+        from evidence.timeutil import zone
+
         zone(ctx.options.tz)  # a bad --tz is a run error; say so before reading anything
         with open(ctx.path, "rb") as handle:
             encoding = utf16_encoding(handle.read(4096))
@@ -83,12 +76,18 @@ class WhatsAppParser(Parser):
             self._parse(ctx)
 
     def _parse(self, ctx: ParseContext) -> None:
+        import gc
+
+        from evidence.parsers.whatsapp import bulk
+        from evidence.parsers.whatsapp.dates import decide_order, warn_order
+        from evidence.parsers.whatsapp.reader import Reader
+
         # Rows are plain acyclic dicts; letting the cycle collector re-scan the growing row lists every few
         # thousand messages costs more than the parse itself on large exports.
         collecting = gc.isenabled()
         gc.disable()
         try:
-            if not fast_parse(ctx):  # the bulk path decides the day/month order from its own fields
+            if not bulk.fast_parse(ctx):  # the bulk path decides the day/month order from its own fields
                 order = decide_order(ctx)
                 if order.headers == 0:
                     raise ValueError("no line looks like a WhatsApp message header (date, time, author)")

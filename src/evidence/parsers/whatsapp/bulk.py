@@ -11,8 +11,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from evidence.parsers.context import ParseContext, message_id_for
+from evidence.parsers.whatsapp import PLATFORM
 from evidence.parsers.whatsapp.dates import _order_from_fields, warn_order
-from evidence.parsers.whatsapp.lines import _BIDI, _MEDIA_ENDINGS, _SP, _SYSTEM_AUTHOR, PLATFORM, _Author
+from evidence.parsers.whatsapp.lines import _BIDI, _MEDIA_ENDINGS, _SP, _SYSTEM_AUTHOR, _Author
 from evidence.parsers.whatsapp.reader import Reader
 from evidence.timeutil import TZ_RUN_PARAMETER, TimeValue
 

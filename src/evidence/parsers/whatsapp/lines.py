@@ -188,9 +188,6 @@ def _media_of(first: str) -> str | None:
     return None
 
 
-PLATFORM = "whatsapp"
-
-
 _CHAT_FILE = re.compile(
     r"(?:WhatsApp[ _-]?Chat(?:[ _]with| mit| met| con| med| z| avec)?|Chat de WhatsApp con|"
     r"Conversa do WhatsApp com|Discussion WhatsApp avec|Chat WhatsApp con|WhatsApp-keskustelu)"
@@ -213,3 +210,14 @@ def conversation_from_name(name: str, source_path: str = "") -> str:
 
 # (year, month, day) or None, order flags, UTC instant of local midnight (None on clock-change days)
 _Day = tuple[tuple[int, int, int] | None, tuple[str, ...], datetime | None]
+
+
+def sniff_header(line: str) -> bool:
+    """A strict header: brackets (iOS) always carry seconds, which also keeps Signal's [date, HH:MM] out;
+    Android-style lines never combine an ISO date with seconds, which keeps application logs out."""
+    m = HEADER.match(line)
+    if m is None or not m["rest"].strip() or not _plausible(m):
+        return False
+    if m["br"] and m["s"] is None:
+        return False
+    return not (not m["br"] and m["s"] is not None and len(m["a"]) == 4 and m["sep"] == "-")

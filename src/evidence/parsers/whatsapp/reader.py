@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from evidence.parsers.context import ParseContext
+from evidence.parsers.whatsapp import PLATFORM
 from evidence.parsers.whatsapp.dates import _chunks, _DateOrder, _steady_midnight, _valid
 from evidence.parsers.whatsapp.lines import (
     _BIDI,
@@ -18,7 +19,6 @@ from evidence.parsers.whatsapp.lines import (
     _SYSTEM_AUTHOR,
     _SYSTEM_NAME,
     HEADER,
-    PLATFORM,
     WARN_EACH,
     _Author,
     _Day,
