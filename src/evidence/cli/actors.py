@@ -5,8 +5,6 @@ custody log (one entry per decision: action, actor, identifier, reason, examiner
 anything on its own: suggestions are only listed until an analyst confirms them.
 """
 
-from __future__ import annotations
-
 import json
 from collections.abc import Callable
 from pathlib import Path

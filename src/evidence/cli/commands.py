@@ -4,8 +4,6 @@ Exit codes: 0 success (a run where some files failed is still a success: they ar
 failed or nothing could be ingested, 2 usage error.
 """
 
-from __future__ import annotations
-
 import contextlib
 import logging
 import os
@@ -277,7 +275,7 @@ class _NoProgress:
     """The progress display where stderr is no terminal (a log file, Airflow, a pipe): nothing to animate,
     and rich's progress module is not even imported."""
 
-    def __enter__(self) -> _NoProgress:
+    def __enter__(self) -> "_NoProgress":
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -1,8 +1,6 @@
 """What the command-line modules share: consoles, the case option, and turning library errors into
 one-line messages with the contract's exit codes. Only the CLI layer does that translation."""
 
-from __future__ import annotations
-
 import contextlib
 import sys
 from collections.abc import Iterator

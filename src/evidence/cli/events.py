@@ -1,8 +1,6 @@
 """`evidence events ...` (key dates of the case) and `evidence annotate` (an advocate's notes on an event or
 an incident). Every change is written to the case database and, once committed, to the custody log."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated, Any
 

@@ -4,8 +4,6 @@ The case is read through a read-only connection; each export is then written to 
 SHA-256 of every file it wrote, and the chain's head hash is printed so it can be recorded elsewhere.
 """
 
-from __future__ import annotations
-
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated

@@ -1,7 +1,5 @@
 """`evidence report`: the offline HTML report for advocates, recorded in the custody log."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated
 
