@@ -6,6 +6,7 @@ import hashlib
 import os
 import stat
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
@@ -119,14 +120,14 @@ def test_files_above_the_whole_read_size_and_files_that_grow_are_streamed(
     assert store.put_file(big).path.read_bytes() == big.read_bytes()
     growing = tmp_path / "growing.log"
     growing.write_bytes(b"a" * 900)  # under the limit when opened ...
-    real_read = store_module._read_up_to
+    real_read = store_module.read_hashing
 
-    def read_while_it_grows(stream: object, limit: int) -> bytearray:
+    def read_while_it_grows(stream: BinaryIO, size: int) -> tuple[bytearray, tuple[str, str] | None]:
         with open(growing, "ab") as more:  # ... and written to before it is read
             more.write(b"b" * 400)
-        return real_read(stream, limit)
+        return real_read(stream, size)
 
-    monkeypatch.setattr(store_module, "_read_up_to", read_while_it_grows)
+    monkeypatch.setattr(store_module, "read_hashing", read_while_it_grows)
     blob = store.put_file(growing)
     assert blob.size_bytes == 1300 and blob.path.read_bytes() == b"a" * 900 + b"b" * 400
     assert blob.sha256 == hashlib.sha256(b"a" * 900 + b"b" * 400).hexdigest()
@@ -189,3 +190,28 @@ def test_a_short_write_is_finished_and_a_full_disk_stores_nothing(
     assert raised.value.errno == errno.ENOSPC
     assert [p.name for p in store.iter_blobs()] == [blob.sha256]
     assert list(store.incoming.iterdir()) == []
+
+
+@pytest.mark.parametrize("size", [0, 1000, 3 * 1024 * 1024 + 7])
+def test_read_hashing_hashes_every_chunk_in_order_and_notices_a_file_that_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int
+) -> None:
+    """Reading and hashing overlap chunk by chunk (on the hash threads above INLINE_BYTES): the digests
+    must be those of the whole file; a file shorter than measured is read as it is, a longer one is
+    handed back unhashed with the bytes read so far."""
+    from evidence.acquire import store as store_module
+
+    monkeypatch.setattr(store_module, "CHUNK_BYTES", 256 * 1024 + 3)  # many chunks, none aligned
+    data = os.urandom(size)
+    path = tmp_path / "file.bin"
+    path.write_bytes(data)
+    expected = (hashlib.sha256(data).hexdigest(), hashlib.md5(data).hexdigest())
+    with open(path, "rb", buffering=0) as stream:
+        assert store_module.read_hashing(stream, size) == (bytearray(data), expected)
+    with open(path, "rb", buffering=0) as stream:  # measured as longer than it is: it shrank
+        shorter = store_module.read_hashing(stream, size + 10)
+    assert shorter == (bytearray(data), expected)
+    if size:
+        with open(path, "rb", buffering=0) as stream:  # measured as shorter: it grew
+            head, hashes = store_module.read_hashing(stream, size - 1)
+            assert hashes is None and head == bytearray(data) and stream.read() == b""

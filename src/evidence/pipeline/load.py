@@ -75,35 +75,36 @@ def load_run(
             ]
         )
         return summary
+    # One write and one fsync for the run's closing entries, in this order.
     custody.append_many(
         [
-            (
-                "key_date_detected",
-                {"run_id": run_id, "event_id": e, "kind": k, "at_utc": at, "message_id": m, "note": note},
-            )
-            for e, k, at, m, note in detected
+            *[
+                (
+                    "key_date_detected",
+                    {"run_id": run_id, "event_id": e, "kind": k, "at_utc": at, "message_id": m, "note": note},
+                )
+                for e, k, at, m, note in detected
+            ],
+            *[
+                (
+                    f"file_{status}",
+                    {
+                        "run_id": run_id,
+                        "source_path": source_path,
+                        "sha256": sha256,
+                        "reason": reason,
+                        "parser": parser,
+                        "parser_version": version,
+                        "messages": messages,
+                        "warnings": warnings,
+                    },
+                )
+                for source_path, sha256, status, reason, parser, version, messages, warnings in outcomes
+            ],
+            *[(action, {"run_id": run_id, **details}) for action, details in published],
+            ("ingest_finished", {"run_id": run_id, "summary": summary}),
         ]
     )
-    custody.append_many(
-        [
-            (
-                f"file_{status}",
-                {
-                    "run_id": run_id,
-                    "source_path": source_path,
-                    "sha256": sha256,
-                    "reason": reason,
-                    "parser": parser,
-                    "parser_version": version,
-                    "messages": messages,
-                    "warnings": warnings,
-                },
-            )
-            for source_path, sha256, status, reason, parser, version, messages, warnings in outcomes
-        ]
-    )
-    custody.append_many([(action, {"run_id": run_id, **details}) for action, details in published])
-    custody.append("ingest_finished", run_id=run_id, summary=summary)
     return summary
 
 
