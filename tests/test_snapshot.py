@@ -146,3 +146,35 @@ def test_cli_changes_publish_and_a_failed_copy_is_recorded(
     failed = [e for e in _entries(case) if e["action"] == "snapshot_failed"]
     assert len(failed) == 1 and "No space left" in failed[0]["details"]["error"]
     assert check_chain(case / "custody.log") == []
+
+
+@pytest.mark.parametrize("sendfile", ["works", "refused", "missing"])
+def test_the_copy_is_whole_with_or_without_sendfile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sendfile: str
+) -> None:
+    """The kernel copy is an optimisation: where sendfile refuses the pair of files (EINVAL) or the
+    system has none, the same bytes are copied through Python; any other error is raised."""
+    import errno
+    import os
+
+    data = os.urandom(3 * 1024 * 1024 + 11)
+    source = tmp_path / "source.bin"
+    source.write_bytes(data)
+    if sendfile == "refused":
+
+        def refuse(*_args: object) -> int:
+            raise OSError(errno.EINVAL, "Invalid argument")
+
+        monkeypatch.setattr(os, "sendfile", refuse)
+    elif sendfile == "missing":
+        monkeypatch.delattr(os, "sendfile")
+    with open(source, "rb") as src, open(tmp_path / "copy.bin", "wb") as out:
+        snapshot._copy(src, out)
+    assert (tmp_path / "copy.bin").read_bytes() == data
+
+    def full_disk(*_args: object) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "sendfile", full_disk, raising=False)
+    with open(source, "rb") as src, open(tmp_path / "other.bin", "wb") as out, pytest.raises(OSError):
+        snapshot._copy(src, out)

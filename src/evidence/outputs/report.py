@@ -10,8 +10,9 @@ hundred at a time, so a case of 100,000 events opens in seconds.
 The report states facts and where they come from. It never scores, never concludes, and never says that
 a limb of a Stalking Protection Order application is met: it shows which evidence relates to each.
 
-What the report shows is gathered in outputs/report_data.py from a read-only connection (the case
-database, or the viewers' snapshot); this module renders it and writes the file and its custody entry.
+What the report shows is gathered by outputs/report_data.py (with report_queries, report_rows and
+report_wording) from a read-only connection (the case database, or the viewers' snapshot); this module
+renders it and writes the file and its custody entry.
 """
 
 from __future__ import annotations

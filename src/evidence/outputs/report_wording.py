@@ -1,0 +1,98 @@
+"""The words and time formats the report uses: what each flag means and does not, the names of key dates,
+times and gaps as a reader sees them, a sender as written."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import lru_cache
+
+# What each flag means, and what it does not: shown wherever the flag appears. {tz} is the case's zone.
+FLAG_TEXT: dict[str, tuple[str, str]] = {
+    "night": (
+        "sent between 00:00 and 05:59 in {tz}.",
+        "It says nothing about why; a time is only as good as its source (see the time's precision).",
+    ),
+    "after_stop_request": (
+        "sent after the first stop request that is kept in the key dates.",
+        "It does not show that the sender saw the request; the key date's note says where it comes from.",
+    ),
+    "after_order": (
+        "sent after the date and time of an order (for example a Stalking Protection Order) in the key dates.",
+        "It does not show that the order had been served or what it forbids: check the order's terms.",
+    ),
+    "threat_for_review": (
+        "the text matches a phrase of the threat list and needs a person to read it.",
+        "A phrase match is not a finding that the message is a threat; it can also miss threats.",
+    ),
+    "first_from_identifier": (
+        "the first message in this case from this number, address or account.",
+        "It does not show who uses the identifier, or that it was new when the message was sent.",
+    ),
+    "ocr": (
+        "read from a screenshot by text recognition (OCR), not taken from an exported message.",
+        "OCR can misread letters and numbers: compare with the screenshot before quoting it.",
+    ),
+    "no_date": (
+        "the source gives no date for this event; it is listed at the end.",
+        "It does not mean the event did not happen.",
+    ),
+    "dst_gap": (
+        "the time as written falls in the hour skipped when clocks go forward; it was read as the next valid time.",
+        "The real moment may differ by up to an hour.",
+    ),
+    "ambiguous_day_month": (
+        "the date could be read day-first or month-first and the file did not settle it.",
+        "The date shown may have day and month swapped.",
+    ),
+    "decode_errors": (
+        "part of the text could not be decoded and was replaced by the character \ufffd.",
+        "The rest of the text is as in the source.",
+    ),
+    "body_truncated": (
+        "the text was longer than a million characters and was cut to that length.",
+        "The whole text is in the stored original file.",
+    ),
+}
+ANALYSIS_FLAGS = ("threat_for_review", "after_order", "after_stop_request", "night", "first_from_identifier")
+KEY_DATE_NAMES = {
+    "stop_request": "Stop request",
+    "order": "Order",
+    "police_report": "Police report",
+    "other": "Key date",
+}
+
+
+def shown_time(moment: datetime | None, precision: str | None) -> str:
+    if moment is None:
+        return "undated"
+    if precision == "day":
+        return moment.strftime("%Y-%m-%d")
+    if precision == "second":
+        return moment.strftime("%Y-%m-%d %H:%M:%S")
+    return moment.strftime("%Y-%m-%d %H:%M")
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "first"
+    seconds = float(seconds)
+    if seconds < 3600:
+        return f"{round(seconds / 60)} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} hours"
+    return f"{seconds / 86400:.1f} days"
+
+
+def digits_of(text: str) -> str:
+    return "".join(c for c in text if c.isdigit())
+
+
+@lru_cache(maxsize=8192)
+def sender_text(sender: str, ident: str | None) -> str:
+    """The sender as written, with the identifier when the name does not already show it."""
+    if not ident or ident in sender:
+        return sender
+    digits = digits_of(ident)
+    if len(digits) >= 7 and digits_of(sender)[-9:] == digits[-9:]:
+        return sender  # the same number written another way (+44 7700 900123)
+    return f"{sender} ({ident})" if sender else ident
