@@ -6,7 +6,10 @@ import json
 import multiprocessing
 from pathlib import Path
 
-from evidence.acquire.custody import GENESIS, CustodyLog, check_chain, line_hash
+import pytest
+
+from evidence.acquire import custody
+from evidence.acquire.custody import GENESIS, CustodyLog, check_chain, line_hash, run_finished
 
 
 def test_entries_chain_and_carry_the_required_fields(tmp_path: Path) -> None:
@@ -99,3 +102,40 @@ def test_a_big_log_finds_its_last_entry_across_read_blocks(tmp_path: Path) -> No
     assert log.append("last")["seq"] == 41
     assert log.head() == line_hash(path.read_bytes().splitlines()[-1])
     assert check_chain(path) == []
+
+
+def test_run_finished_reads_back_to_the_runs_start_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run is finished when its ingest_finished entry is logged; the log is read from the end and no
+    further back than the run's ingest_started entry, across read blocks, whatever else mentions its id."""
+    path = tmp_path / "custody.log"
+    log = CustodyLog(path, "tester")
+    log.append("ingest_started", run_id="old")
+    log.append_many([("file_stored", {"run_id": "old", "padding": "x" * 3000, "n": n}) for n in range(30)])
+    log.append("ingest_finished", run_id="old", summary={})
+    log.append("ingest_started", run_id="stopped")
+    log.append("file_stored", run_id="stopped", note='mentions "old" in its text')
+    log.append("ingest_started", run_id="new")
+    log.append_many(
+        [("file_seen_again", {"run_id": "new", "padding": "y" * 3000, "n": n}) for n in range(30)]
+    )
+    assert [run_finished(path, r) for r in ("old", "stopped", "new", "never")] == [True, False, False, False]
+    log.append("ingest_finished", run_id="new", summary={})
+    assert run_finished(path, "new") and not run_finished(path, "stopped")
+    assert not run_finished(tmp_path / "missing.log", "new")
+
+    read: list[int] = []
+    real_lines = custody._lines_from_end
+
+    def counting(handle: object, block: int = 4096):  # small blocks: the old run's entries span many
+        for line in real_lines(handle, block):
+            read.append(len(line))
+            yield line
+
+    monkeypatch.setattr(custody, "_lines_from_end", counting)
+    assert run_finished(path, "new")
+    assert len(read) == 1  # its ingest_finished is the last line
+    read.clear()
+    assert not run_finished(path, "stopped")
+    assert len(read) == 34  # the new run's 32 entries and the stopped run's 2: nothing of the old run

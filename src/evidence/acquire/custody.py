@@ -131,29 +131,36 @@ def _tail(handle: Any) -> _Tail:
         return _Tail(0, GENESIS, False, True)
     handle.seek(end - 1)
     ends_in_newline = handle.read(1) == b"\n"
-    block = 65536
-    pos = end
-    data = b""
     last_hash: str | None = None
+    for line in _lines_from_end(handle):
+        if last_hash is None:
+            last_hash = line_hash(line)
+        try:
+            entry = json.loads(line)
+            return _Tail(int(entry["seq"]), last_hash, line_hash(line) != last_hash, ends_in_newline)
+        except (ValueError, KeyError, TypeError):
+            continue
+    return _Tail(0, last_hash or GENESIS, last_hash is not None, ends_in_newline)
+
+
+def _lines_from_end(handle: Any, block: int = 65536) -> Iterator[bytes]:
+    """The file's lines, the last first (newlines at its very end left out), read in blocks from the end:
+    the cost follows how far back the caller reads, not the size of the log."""
+    handle.seek(0, os.SEEK_END)
+    pos = handle.tell()
+    rest = b""
+    at_end = True
     while pos > 0:
         step = min(block, pos)
         pos -= step
         handle.seek(pos)
-        data = handle.read(step) + data
-        lines = data.rstrip(b"\n").split(b"\n")
-        # lines[0] may be cut by the block boundary unless the file's start was reached
-        whole = lines if pos == 0 else lines[1:]
-        for line in reversed(whole):
-            if last_hash is None:
-                last_hash = line_hash(line)
-            try:
-                entry = json.loads(line)
-                return _Tail(int(entry["seq"]), last_hash, line_hash(line) != last_hash, ends_in_newline)
-            except (ValueError, KeyError, TypeError):
-                continue
-        if whole:
-            data = lines[0] if pos else b""
-    return _Tail(0, last_hash or GENESIS, last_hash is not None, ends_in_newline)
+        data = handle.read(step) + rest
+        if at_end:
+            data = data.rstrip(b"\n")
+            at_end = not data and pos > 0
+        lines = data.split(b"\n")
+        rest = lines[0] if pos else b""  # may be cut by the block boundary until the file's start is read
+        yield from reversed(lines[1:] if pos else lines)
 
 
 @dataclass(frozen=True)
@@ -162,19 +169,30 @@ class ChainProblem:
     problem: str
 
 
-def finished_runs(path: Path) -> set[str]:
-    """Runs the custody log records as finished (ingest_finished entries)."""
-    runs: set[str] = set()
+def run_finished(path: Path, run_id: str) -> bool:
+    """Whether the log records the run as finished (its ingest_finished entry).
+
+    Read from the end back to the run's ingest_started entry at most: every entry of a run comes after
+    that one, so a load (whose run is at the end of the log) reads its own entries, not a case's months of
+    them."""
     if not Path(path).exists():
-        return runs
+        return False
+    needle = json.dumps(run_id).encode()
     with open(path, "rb") as handle:
-        for line in handle:
-            if b'"ingest_finished"' in line:
-                try:
-                    runs.add(json.loads(line).get("details", {}).get("run_id"))
-                except ValueError:
-                    continue
-    return runs
+        for line in _lines_from_end(handle):
+            if needle not in line:
+                continue
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(entry, dict) or (entry.get("details") or {}).get("run_id") != run_id:
+                continue
+            if entry.get("action") == "ingest_finished":
+                return True
+            if entry.get("action") == "ingest_started":
+                return False
+    return False
 
 
 def iter_entries(path: Path) -> Iterator[tuple[int, bytes]]:

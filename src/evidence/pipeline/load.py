@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from evidence.acquire.custody import CustodyLog, finished_runs
+from evidence.acquire.custody import CustodyLog, run_finished
 from evidence.case import read_json, run_dir
 from evidence.pipeline.early_load import EarlyLoad
 from evidence.pipeline.snapshot import publish_for_viewers
@@ -65,7 +65,7 @@ def load_run(
         ).fetchall()
         published = publish_for_viewers(con, case)
     custody = CustodyLog(case / "custody.log", plan["parameters"].get("examiner"))
-    if run_id in finished_runs(custody.path):
+    if run_finished(custody.path, run_id):
         # The same run loaded again (a retried or re-run task): its rows were kept unique by their keys,
         # and its per-file entries are logged already; only the repeat itself is worth an entry.
         custody.append_many(
