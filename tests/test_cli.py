@@ -143,8 +143,8 @@ def test_reingest_adds_occurrences_not_messages(ingested: Path) -> None:
 
 def test_reingest_of_parsed_files_loads_no_parser_library(tmp_path: Path) -> None:
     """A re-ingest whose files were all parsed before records its run (run, occurrences, custody) without
-    importing pyarrow, libmagic, phonenumbers, a progress display nobody sees, or any parser module beyond
-    the registering one of the parsers those files had: start-up is most of such a run. A changed
+    importing pyarrow, libmagic, phonenumbers, rich (its output is no terminal), or any parser module
+    beyond the registering one of the parsers those files had: start-up is most of such a run. A changed
     parameter makes the same file parse again."""
     from whatsapp_generator import generate_export
 
@@ -156,8 +156,8 @@ def test_reingest_of_parsed_files_loads_no_parser_library(tmp_path: Path) -> Non
         "import sys\nfrom evidence.cli.commands import app\n"
         "try:\n    app(sys.argv[1:])\nexcept SystemExit as exit:\n    code = exit.code\n"
         "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('pyarrow', 'magic', 'numpy',"
-        " 'phonenumbers', 'multiprocessing') or m.startswith(('evidence.parsers.mbox', 'evidence.parsers.image',"
-        " 'evidence.parsers.email', 'evidence.parsers.whatsapp.', 'rich.progress')))\n"
+        " 'phonenumbers', 'multiprocessing', 'rich') or m.startswith(('evidence.parsers.mbox',"
+        " 'evidence.parsers.image', 'evidence.parsers.email', 'evidence.parsers.whatsapp.')))\n"
         "print('LOADED', loaded, code)"
     )
     again = subprocess.run(
@@ -433,3 +433,52 @@ def test_a_failing_link_step_is_recorded_and_the_load_kept(
     assert error[:2] == ("link", "error") and "broken_step" in error[2]
     # the other steps still ran: the duplicate forwarded email is one event seen twice
     assert rows(case, f"SELECT occurrences FROM timeline WHERE {DUPLICATED_EMAIL}") == [(2,)]
+
+
+def _summary() -> dict:
+    counts = dict.fromkeys(
+        ("files_seen", "new", "duplicate", "parsed", "skipped", "unsupported", "failed", "warnings"), 1
+    )
+    return {
+        "run_id": "run-1",
+        **counts,
+        "files_seen": 3,
+        "messages_read": 12,
+        "messages_loaded": 10,
+        "failures": [{"source_path": "evil\nname\u202egpj.exe", "reason": "parser crashed"}],
+        "not_read": [{"source_path": "deep/folder", "reason": "nested too deep"}],
+        "link_errors": ["link step dedup failed [and was rolled back]"],
+    }
+
+
+def test_the_summary_off_a_terminal_is_plain_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    """Where stdout is a file, a pipe or a log: one "label: value" line per count and every failed or
+    unread file on its own line, names escaped so that a newline or U+202E cannot fake a line."""
+    from evidence.cli.commands import print_summary
+
+    print_summary(_summary())
+    out = capsys.readouterr().out.splitlines()
+    assert out[:4] == [
+        "Run run-1",
+        "  files seen: 3",
+        "  new to this case: 1",
+        "  duplicates (already stored): 1",
+    ]
+    assert "  messages loaded (new): 10" in out and "  not read (see reasons): 1" in out
+    assert "Linking problem: link step dedup failed [and was rolled back]" in out
+    failed = out.index("Failed:")
+    assert out[failed + 1].startswith("  evil\\nname") and "\u202e" not in out[failed + 1]
+    assert out[failed + 2 :] == ["Not read:", "  deep/folder: nested too deep"]
+    assert not any(ch in "".join(out) for ch in "┌│└")
+
+
+def test_the_summary_on_a_terminal_is_a_table(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from evidence.cli import commands
+
+    monkeypatch.setattr(commands, "is_terminal", lambda stream: True)
+    commands.print_summary(_summary())
+    out = capsys.readouterr().out
+    assert "┌" in out and "│ messages loaded (new)" in out and "Failed:" in out and "Not read:" in out
+    assert "[and was rolled back]" in out  # markup in an error is shown, not interpreted

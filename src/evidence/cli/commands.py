@@ -13,12 +13,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from evidence import __version__
 from evidence.cli.actors import actors_app
-from evidence.cli.console import CaseOption, console, fail, friendly_errors, out_console
+from evidence.cli.console import CaseOption, console, escape, fail, friendly_errors, is_terminal, out_console
 from evidence.cli.events import annotate_command, events_app
 from evidence.cli.exports import export_command
 from evidence.cli.report import report_command
@@ -117,39 +115,59 @@ def ingest_command(
         fail("nothing could be ingested: no readable file in the sources", 1)
 
 
+SUMMARY_LINES = (
+    ("files seen", "files_seen"),
+    ("new to this case", "new"),
+    ("duplicates (already stored)", "duplicate"),
+    ("parsed", "parsed"),
+    ("skipped (already parsed)", "skipped"),
+    ("unsupported (stored, listed)", "unsupported"),
+    ("failed", "failed"),
+    ("not read (see reasons)", "not_read"),
+    ("warnings", "warnings"),
+    ("messages read", "messages_read"),
+    ("messages loaded (new)", "messages_loaded"),
+)
+
+
 def print_summary(summary: dict[str, Any]) -> None:
-    """The run summary an investigator reads: every file accounted for."""
+    """The run summary an investigator reads: every file accounted for. A table on a terminal; plain
+    "label: value" lines where the output goes to a file, a pipe or a log (no box drawing to read past,
+    and rich is not imported for it)."""
+    counts = [
+        (label, str(len(value) if isinstance(value, list) else value))
+        for label, key in SUMMARY_LINES
+        for value in [summary[key]]
+    ]
+    # Names are shown with control and right-to-left characters escaped (evidence.text): a newline or
+    # U+202E in a file name must not disguise a line of the summary.
+    listed = [
+        (
+            title,
+            [f"  {for_display(e['source_path'])}: {for_display(e['reason'] or '')}" for e in summary[key]],
+        )
+        for title, key in (("Failed", "failures"), ("Not read", "not_read"))
+        if summary[key]
+    ]
+    if not is_terminal(sys.stdout):
+        lines = [f"Run {summary['run_id']}", *(f"  {label}: {value}" for label, value in counts)]
+        lines += [f"Linking problem: {for_display(error)}" for error in summary.get("link_errors", [])]
+        for title, entries in listed:
+            lines += [f"{title}:", *entries]
+        print("\n".join(lines), flush=True)
+        return
+    from rich.table import Table
+
     table = Table(title=f"Run {summary['run_id']}", show_header=False, title_justify="left")
-    for label, key in (
-        ("files seen", "files_seen"),
-        ("new to this case", "new"),
-        ("duplicates (already stored)", "duplicate"),
-        ("parsed", "parsed"),
-        ("skipped (already parsed)", "skipped"),
-        ("unsupported (stored, listed)", "unsupported"),
-        ("failed", "failed"),
-        ("not read (see reasons)", "not_read"),
-        ("warnings", "warnings"),
-        ("messages read", "messages_read"),
-        ("messages loaded (new)", "messages_loaded"),
-    ):
-        value = summary[key]
-        table.add_row(label, str(len(value) if isinstance(value, list) else value))
+    for label, value in counts:
+        table.add_row(label, value)
     out_console.print(table)
     for error in summary.get("link_errors", []):
         out_console.print(f"[bold]Linking problem:[/] {escape(error)}", soft_wrap=True)
-    for title, key in (("Failed", "failures"), ("Not read", "not_read")):
-        if summary[key]:
-            out_console.print(f"[bold]{title}:[/]")
-            for entry in summary[key]:
-                # Names are shown with control and right-to-left characters escaped (evidence.text):
-                # a newline or U+202E in a file name must not disguise a line of the summary.
-                out_console.print(
-                    f"  {for_display(entry['source_path'])}: {for_display(entry['reason'] or '')}",
-                    highlight=False,
-                    markup=False,
-                    soft_wrap=True,
-                )
+    for title, entries in listed:
+        out_console.print(f"[bold]{title}:[/]")
+        for entry in entries:
+            out_console.print(entry, highlight=False, markup=False, soft_wrap=True)
 
 
 @app.command("timeline")
@@ -175,6 +193,8 @@ def timeline_command(
 
 def print_timeline(columns: list[str], rows: list[tuple]) -> None:
     """A reader's view for the terminal: when, where, who, what; CSV and JSON lines carry every column."""
+    from rich.table import Table
+
     table = Table(
         title=f"Timeline: {len(rows)} events (times in UTC)", title_justify="left", show_lines=False
     )
@@ -293,7 +313,7 @@ class _NoProgress:
 
 def _progress() -> Any:
     """A live progress display on a terminal; elsewhere one that shows nothing."""
-    if not console.is_terminal:
+    if not is_terminal(sys.stderr):
         return _NoProgress()
     from rich.progress import (
         BarColumn,
@@ -310,7 +330,7 @@ def _progress() -> Any:
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=console,
+        console=console.get(),
         transient=True,
     )
 
@@ -346,6 +366,8 @@ def _emit(
     from evidence.outputs.timeline import iter_display, write_csv, write_jsonl
 
     if format is TableFormat.table and output is None:
+        from rich.table import Table
+
         table = Table(*columns, title=title or None, title_justify="left")
         for cells in iter_display(columns, rows):
             table.add_row(*cells)

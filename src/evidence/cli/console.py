@@ -8,14 +8,48 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from evidence.errors import CaseLockedError, DiskFullError, EvidenceError
 
-console = Console(stderr=True)
-out_console = Console()
+
+class _LazyConsole:
+    """A rich Console made on first use. rich takes about 45 ms to import, and a command whose output is
+    not a terminal may print nothing that needs it (an ingest's summary in a log: see print_summary)."""
+
+    def __init__(self, stderr: bool = False) -> None:
+        self._stderr = stderr
+        self._console: Any = None
+
+    def get(self) -> Any:
+        """The rich Console itself (for rich objects that take one, such as a progress display)."""
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=self._stderr)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.get(), name)
+
+
+console: Any = _LazyConsole(stderr=True)
+out_console: Any = _LazyConsole()
+
+
+def escape(text: str) -> str:
+    """Text shown as it is inside rich markup."""
+    from rich.markup import escape as escape_markup
+
+    return escape_markup(text)
+
+
+def is_terminal(stream: Any) -> bool:
+    """Whether a person watches this stream (a spinner, colours and box tables make sense there)."""
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # replaced or closed
+        return False
+
 
 CaseOption = Annotated[
     Path, typer.Option("--case", help="Case folder (holds evidence.duckdb, originals/ and custody.log).")
@@ -69,6 +103,8 @@ def emit_rows(columns: list[str], rows: list[tuple], format: str, title: str) ->
     elif format == "csv":
         write_csv(columns, rows, sys.stdout)
     elif format == "table":
+        from rich.table import Table
+
         table = Table(*columns, title=title, title_justify="left")
         for row in rows:
             table.add_row(*(cell_text(v) for v in row))
