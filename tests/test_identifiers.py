@@ -6,6 +6,7 @@ import itertools
 import string
 import subprocess
 import sys
+from pathlib import Path
 
 from evidence.identifiers import (
     identifier_id,
@@ -79,3 +80,22 @@ def test_phone_region_check_agrees_with_phonenumbers_without_importing_it() -> N
     assert {p for p in pairs if is_phone_region(p)} == set(phonenumbers.SUPPORTED_REGIONS)  # once loaded
     assert is_phone_region("gb") and not is_phone_region("XX")
     assert not any(is_phone_region(code) for code in ("", "G", "GBR", "001", "G1", "ＧＢ"))
+
+
+def test_phone_region_check_asks_phonenumbers_when_it_cannot_read_the_install(tmp_path: Path) -> None:
+    """An install whose metadata modules are not files in a folder (a zip, a layout of another version):
+    the check imports phonenumbers and asks it, rather than refusing every region."""
+    script = (
+        "import importlib.util, sys\n"
+        "from importlib.machinery import ModuleSpec\n"
+        "spec = ModuleSpec('phonenumbers', None, is_package=True)\n"
+        "spec.submodule_search_locations = [sys.argv[1]]\n"
+        "real = importlib.util.find_spec\n"
+        "importlib.util.find_spec = lambda name, *a: spec if name == 'phonenumbers' else real(name, *a)\n"
+        "from evidence.identifiers import is_phone_region\n"
+        "print(is_phone_region('gb'), is_phone_region('XX'), 'phonenumbers' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == ["True", "False", "True"]

@@ -112,11 +112,19 @@ def is_phone_region(code: str) -> bool:
     if len(code) != 2 or not code.isascii() or not code.isalpha():
         return False
     loaded = sys.modules.get("phonenumbers")
-    if loaded is not None:
-        return code in loaded.SUPPORTED_REGIONS
-    spec = importlib.util.find_spec("phonenumbers")
-    folders = (spec.submodule_search_locations or []) if spec else []
-    return any((Path(folder) / "data" / f"region_{code}.py").is_file() for folder in folders)
+    if loaded is None:
+        spec = importlib.util.find_spec("phonenumbers")
+        folders = [Path(f) / "data" for f in (spec.submodule_search_locations or [])] if spec else []
+
+        def has_module(region: str) -> bool:
+            return any(
+                (f / f"region_{region}{suffix}").is_file() for f in folders for suffix in (".py", ".pyc")
+            )
+
+        if has_module("GB"):  # the layout this check knows (GB is always there)
+            return has_module(code)
+        import phonenumbers as loaded  # another kind of install (a zip, ...): ask the library itself
+    return code in loaded.SUPPORTED_REGIONS
 
 
 def normalize_phone(raw: str, region: str = "GB") -> Identifier:
