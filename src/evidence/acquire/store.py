@@ -152,7 +152,6 @@ def read_hashing(stream: BinaryIO, size: int) -> tuple[bytearray, tuple[str, str
     pools = _pools() if size >= INLINE_BYTES else None
     pending: list[Future[None]] = []
     filled = 0
-    chunk = view[:0]
     try:
         while filled < size:
             got = stream.readinto(view[filled : min(size, filled + CHUNK_BYTES)])
@@ -169,14 +168,13 @@ def read_hashing(stream: BinaryIO, size: int) -> tuple[bytearray, tuple[str, str
         for future in pending:
             future.result()  # no hash thread may still read the buffer once it is handed on
         pending.clear()
-        chunk.release()
-        view.release()  # the buffer can be grown below
+    # (A hash thread may hold a view of the buffer for a moment after its result is set: the buffer is
+    # copied, never resized, below.)
     if filled < size:
         return data[:filled], (sha.hexdigest(), md5.hexdigest())
     more = stream.read(1)
     if more:
-        data += more
-        return data, None
+        return data + more, None
     return data, (sha.hexdigest(), md5.hexdigest())
 
 
