@@ -15,7 +15,7 @@ import os
 import tempfile
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,12 +68,17 @@ class OriginalsStore:
 
     def put_stream(self, stream: BinaryIO, max_bytes: int | None = None) -> StoredBlob:
         """Copy a stream into the store, hashing as it goes; at most max_bytes are read."""
+        return self._store_copy(lambda out: copy_hashing(stream, out, max_bytes))
+
+    def _store_copy(self, write: Callable[[BinaryIO], tuple[str, str, int]]) -> StoredBlob:
+        """A copy made by `write` (which returns the SHA-256, MD5 and size of what it wrote) in .incoming,
+        renamed into place when its content is new, discarded when the content was stored before."""
         self.ensure()
         fd, tmp_name = tempfile.mkstemp(dir=self.incoming, prefix="in-")
         tmp = Path(tmp_name)
         try:
             with os.fdopen(fd, "wb", buffering=0) as out:
-                sha256, md5, size = copy_hashing(stream, out, max_bytes)
+                sha256, md5, size = write(out)
                 if os.fstat(out.fileno()).st_size != size:  # never name a copy by bytes it does not hold
                     raise StoreError(f"copy holds {os.fstat(out.fileno()).st_size} of {size} bytes")
                 final = self.path_for(sha256)
@@ -112,24 +117,16 @@ class OriginalsStore:
 
     def _put_read(self, data: bytearray, hashes: tuple[str, str]) -> StoredBlob:
         """Store bytes read whole and hashed: written (and fsynced) only when the content is new."""
-        self.ensure()
         sha256, md5 = hashes
         final = self.path_for(sha256)
         if final.exists():
             return StoredBlob(sha256, md5, len(data), final, False)
-        fd, tmp_name = tempfile.mkstemp(dir=self.incoming, prefix="in-")
-        tmp = Path(tmp_name)
-        try:
-            with os.fdopen(fd, "wb", buffering=0) as out:
-                write_all(out, memoryview(data))
-                if os.fstat(out.fileno()).st_size != len(data):
-                    raise StoreError(f"copy holds {os.fstat(out.fileno()).st_size} of {len(data)} bytes")
-                os.fsync(out.fileno())
-            _keep(tmp, final)
-            return StoredBlob(sha256, md5, len(data), final, True)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+
+        def write(out: BinaryIO) -> tuple[str, str, int]:
+            write_all(out, memoryview(data))
+            return sha256, md5, len(data)
+
+        return self._store_copy(write)
 
     def put_bytes(self, data: bytes) -> StoredBlob:
         return self.put_stream(io.BytesIO(data))
