@@ -153,13 +153,16 @@ def test_the_copy_is_whole_with_or_without_sendfile(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sendfile: str
 ) -> None:
     """The kernel copy is an optimisation: where sendfile refuses the pair of files (EINVAL) or the
-    system has none, the same bytes are copied through Python; any other error is raised."""
+    system has none, the same bytes are copied through Python; any other error is raised. The copy is
+    its owner's alone either way."""
     import errno
     import os
+    import shutil
 
-    data = os.urandom(3 * 1024 * 1024 + 11)
-    source = tmp_path / "source.bin"
-    source.write_bytes(data)
+    case = tmp_path / "case"
+    case.mkdir()
+    con = duckdb.connect(str(case / "evidence.duckdb"))
+    con.execute("CREATE TABLE t AS SELECT range AS n, md5(range::VARCHAR) AS s FROM range(200000)")
     if sendfile == "refused":
 
         def refuse(*_args: object) -> int:
@@ -167,14 +170,19 @@ def test_the_copy_is_whole_with_or_without_sendfile(
 
         monkeypatch.setattr(os, "sendfile", refuse)
     elif sendfile == "missing":
-        monkeypatch.delattr(os, "sendfile")
-    with open(source, "rb") as src, open(tmp_path / "copy.bin", "wb") as out:
-        snapshot._copy(src, out)
-    assert (tmp_path / "copy.bin").read_bytes() == data
+        monkeypatch.setattr(shutil, "_USE_CP_SENDFILE", False)
+    published = snapshot.publish_snapshot(con, case)
+    assert published.path.read_bytes() == (case / "evidence.duckdb").read_bytes()
+    assert published.size_bytes > 3 * 1024 * 1024
+    assert published.path.stat().st_mode & 0o777 == 0o600
 
     def full_disk(*_args: object) -> int:
         raise OSError(errno.ENOSPC, "No space left on device")
 
+    monkeypatch.setattr(shutil, "_USE_CP_SENDFILE", True)
     monkeypatch.setattr(os, "sendfile", full_disk, raising=False)
-    with open(source, "rb") as src, open(tmp_path / "other.bin", "wb") as out, pytest.raises(OSError):
-        snapshot._copy(src, out)
+    with pytest.raises(OSError):
+        snapshot.publish_snapshot(con, case)
+    assert not list(published.path.parent.glob("*.tmp"))  # the cut copy is removed, the last one kept
+    assert published.path.exists()
+    con.close()
