@@ -126,7 +126,6 @@ def _load(
         insert_json_parts,
         load_parts,
         staged_files,
-        staged_json_files,
         staged_tables,
     )
 
@@ -160,7 +159,7 @@ def _load(
         con.execute(
             "INSERT INTO run_files BY NAME SELECT * FROM read_parquet(?, union_by_name = true)", [run_files]
         )
-    json_run_files = staged_json_files(dirs, "run_files")
+    json_run_files = staged_files(dirs, "run_files", "jsonl")
     if json_run_files:
         insert_json_parts(con, "run_files", json_run_files)
     con.execute(

@@ -92,14 +92,9 @@ def insert_json_parts(con: Any, table: str, files: list[str]) -> None:
         )
 
 
-def staged_json_files(batch_dirs: list[Path], table: str) -> list[str]:
-    """Every JSON-lines part of one table in the given batch folders."""
-    return [str(p) for d in batch_dirs for p in sorted(Path(d).glob(f"{table}-*.jsonl"))]
-
-
-def staged_files(batch_dirs: list[Path], table: str) -> list[str]:
-    """Every Parquet part of one table in the given batch folders."""
-    return [str(p) for d in batch_dirs for p in sorted(Path(d).glob(f"{table}-*.parquet"))]
+def staged_files(batch_dirs: list[Path], table: str, suffix: str = "parquet") -> list[str]:
+    """Every part of one table in the given batch folders: Parquet, or JSON lines (suffix "jsonl")."""
+    return [str(p) for d in batch_dirs for p in sorted(Path(d).glob(f"{table}-*.{suffix}"))]
 
 
 def staged_tables(batch_dirs: list[Path]) -> set[str]:
