@@ -380,40 +380,26 @@ class _FastPlan:
         if len(linked):
             ident_slots = author_index.take(linked)
             ident_rows = [i.row() if i is not None else None for i in idents]
-            id_of = [r["identifier_id"] if r else None for r in ident_rows]
-            tables.append(
-                (
-                    "identifiers",
-                    pa.table(
-                        {
-                            "identifier_id": pa.array(id_of, string).take(ident_slots),
-                            "kind": pa.array([r and r["kind"] for r in ident_rows], string).take(ident_slots),
-                            "value": pa.array([r and r["value"] for r in ident_rows], string).take(
-                                ident_slots
-                            ),
-                            "raw": pa.array([r and r["raw"] for r in ident_rows], string).take(ident_slots),
-                            "is_valid": pa.array([r and r["is_valid"] for r in ident_rows], pa.bool_()).take(
-                                ident_slots
-                            ),
-                            "flags": pa.array(
-                                [r["flags"] if r else None for r in ident_rows], pa.list_(string)
-                            ).take(ident_slots),
-                        }
-                    ),
-                )
+            types = {
+                "identifier_id": string,
+                "kind": string,
+                "value": string,
+                "raw": string,
+                "is_valid": pa.bool_(),
+                "flags": pa.list_(string),
+            }
+            identifiers = pa.table(
+                {
+                    name: pa.array([r[name] if r else None for r in ident_rows], type_).take(ident_slots)
+                    for name, type_ in types.items()
+                }
             )
-            tables.append(
-                (
-                    "message_identifiers",
-                    pa.table(
-                        {
-                            "message_id": message_ids.take(linked),
-                            "identifier_id": pa.array(id_of, string).take(ident_slots),
-                            "role": pa.array(["sender"] * len(linked), string),
-                        }
-                    ),
-                )
-            )
+            links = {
+                "message_id": message_ids.take(linked),
+                "identifier_id": identifiers["identifier_id"],
+                "role": pa.array(["sender"] * len(linked), string),
+            }
+            tables += [("identifiers", identifiers), ("message_identifiers", pa.table(links))]
         return tables
 
 
