@@ -210,7 +210,8 @@ def plan_run(
 
         first_seen: dict[str, str] = {}
         for index, item in enumerate(result.items):
-            if item.sha256 in already and item.format != ARCHIVE_FORMAT:
+            parsed_before = item.format != ARCHIVE_FORMAT and item.sha256 in already
+            if parsed_before:
                 # parsed before with this parser version and these parameters: its format is known
                 known = already[item.sha256]
                 item.mime, item.format = known.mime, known.format
@@ -221,7 +222,7 @@ def plan_run(
                     log.warning("could not identify %s: %s", item.source_path, exc)
             if item.sha256 in first_seen:
                 item.skip_reason = f"same content as {first_seen[item.sha256]} earlier in this run"
-            elif item.sha256 in already and item.format != ARCHIVE_FORMAT:
+            elif parsed_before:
                 item.skip_reason = "already parsed in an earlier run with the same parser and parameters"
             first_seen.setdefault(item.sha256, item.source_path)
         custody.append_many(
