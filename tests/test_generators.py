@@ -8,7 +8,7 @@ from pathlib import Path
 from mbox_generator import generate_mbox
 from whatsapp_generator import IDENTIFIER_POOL, generate_export
 
-from evidence.parsers.email_eml import parse_bytes
+from evidence.parsers.mail.message import parse_bytes
 from evidence.parsers.mbox import MboxReader
 
 

@@ -10,7 +10,17 @@ import evidence.parsers
 from evidence.parsers.base import Parser, Sample
 from evidence.parsers.registry import REGISTRY, DuplicateParserError, ParserRegistry
 
-INFRASTRUCTURE = {"base", "registry", "context", "rows", "detect", "json_export", "export_text", "enrich"}
+INFRASTRUCTURE = {
+    "base",
+    "registry",
+    "context",
+    "rows",
+    "detect",
+    "json_export",
+    "export_text",
+    "enrich",
+    "mail",
+}
 
 
 def test_every_parser_module_is_registered() -> None:

@@ -1,6 +1,6 @@
 """mbox mailboxes: messages separated by "From " lines, read one at a time so a mailbox may be gigabytes.
 
-Each message goes through `email_eml.read_message`, so it yields exactly what the same message saved as
+Each message goes through `mail.message.read_message`, so it yields exactly what the same message saved as
 an .eml would. Locators are `msg/N;offset=B`: N counts messages from 1 in file order and B is the byte
 offset of the message's "From " separator line, so an examiner can find it in the original with any tool.
 Attachments are at `msg/N/part/...`.
@@ -25,8 +25,8 @@ from evidence.timeutil import TimeValue
 if TYPE_CHECKING:
     from evidence.parsers.context import ParseContext
 
-# The one mail reader lives in email_eml and is imported where used: importing that module registers its
-# parser, and detection order (mbox before the general mail sniff) is registration order.
+# The mail reader (parsers/mail/) is imported where used: the email package's parsers are only loaded
+# when mail is read.
 PLATFORM = "email"
 
 _TIME = re.compile(rb"\d{1,2}:\d{2}")
@@ -93,7 +93,7 @@ class MboxParser(Parser):
     description = "mbox mailbox (Thunderbird, Apple Mail, Google Takeout, mutt)"
 
     def sniff(self, sample: Sample) -> bool:
-        from evidence.parsers.email_eml import header_block, sample_lines
+        from evidence.parsers.mail.headers import header_block, sample_lines
 
         lines = sample_lines(sample)
         if not lines or not is_separator(lines[0].encode("latin-1")):
@@ -102,7 +102,7 @@ class MboxParser(Parser):
         return bool(fields) and any(name in _MAIL_FIELDS for name, _ in fields)  # type: ignore[union-attr]
 
     def parse(self, ctx: ParseContext) -> None:
-        from evidence.parsers.email_eml import read_message
+        from evidence.parsers.mail.message import read_message
 
         mailbox = ctx.name
         with ctx.open() as handle:

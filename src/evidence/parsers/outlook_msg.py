@@ -22,10 +22,11 @@ from evidence.timeutil import TZ_EPOCH, TimeValue, from_aware
 
 if TYPE_CHECKING:
     from evidence.parsers.context import ParseContext
-    from evidence.parsers.email_eml import MessageState, Party
+    from evidence.parsers.mail.headers import Party
+    from evidence.parsers.mail.text import MessageState
 
-# The mail helpers live in email_eml and are imported where used: importing that module registers its
-# parser, and detection order (this parser before the general mail sniff) is registration order.
+# The mail reader's helpers (parsers/mail/) are imported where used: the email package's parsers are only
+# loaded when mail is read.
 
 OLE_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
 MSG_MIMES = ("application/vnd.ms-outlook", "application/x-ole-storage-msg")
@@ -71,9 +72,10 @@ class OutlookMsgParser(Parser):
 
 
 def _read(ctx: ParseContext, msg: Any) -> None:
-    from evidence.parsers import email_eml as mail
+    from evidence.parsers.mail import headers as mail
+    from evidence.parsers.mail.text import MessageState
 
-    state = mail.MessageState(ctx, "message")
+    state = MessageState(ctx, "message")
     header_text_raw = _safe(ctx, "transport headers", lambda: getattr(msg, "headerText", None))
     headers = None
     if header_text_raw:
@@ -123,7 +125,7 @@ def _read(ctx: ParseContext, msg: Any) -> None:
 
 def _recipients(ctx: ParseContext, msg: Any) -> list[Party]:
     """Recipients from the MAPI recipient table (To, Cc and Bcc, in stored order)."""
-    from evidence.parsers import email_eml as mail
+    from evidence.parsers.mail import headers as mail
 
     parties: list[Party] = []
     for recipient in _safe(ctx, "recipients", lambda: getattr(msg, "recipients", []), []) or []:
@@ -148,7 +150,7 @@ def _mapi_time(ctx: ParseContext, msg: Any) -> TimeValue | None:
 
 
 def _body(ctx: ParseContext, msg: Any, state: MessageState) -> str | None:
-    from evidence.parsers import email_eml as mail
+    from evidence.parsers.mail import text as mail
 
     body = _safe(ctx, "plain-text body", lambda: getattr(msg, "body", None))
     if isinstance(body, bytes):
