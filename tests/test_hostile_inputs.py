@@ -315,6 +315,58 @@ def test_lone_surrogates_in_a_json_export_are_repaired_and_flagged(tmp_path: Pat
     assert snapshot(source) == before
 
 
+def test_bytes_that_are_not_utf8_in_a_json_export_cost_only_their_text(tmp_path: Path) -> None:
+    """A damaged copy of an export (a flipped byte, a cut emoji written as raw bytes): every message is
+    kept, the bad bytes read as U+FFFD, and each message or identifier holding one is flagged."""
+    source = tmp_path / "input"
+    source.mkdir()
+    messages = [
+        {
+            "id": number,
+            "type": "message",
+            "date": f"2024-03-01T10:0{number}:00",
+            "date_unixtime": str(1709287200 + 60 * number),
+            "from": sender,
+            "from_id": sender_id,
+            "text": text,
+        }
+        for number, sender, sender_id, text in [
+            (1, "Mallory", "user777", "I see you BADTEXT"),
+            (2, "BADNAME", "user777", "still here"),
+            (3, "Mallory", "user7BADID", "new account"),
+            (4, "Victim", "user1", "leave me alone"),
+        ]
+    ]
+    export = {"name": "Mallory", "type": "personal_chat", "id": 42, "messages": messages}
+    data = json.dumps(export, ensure_ascii=False).encode()
+    for marker in (b"BADTEXT", b"BADNAME", b"BADID"):
+        data = data.replace(marker, b"x\xff\xfe")  # bytes no UTF-8 text holds, inside strings only
+    (source / "result.json").write_bytes(data)
+    (source / "WhatsApp Chat with Sam.txt").write_text(CHAT, encoding="utf-8")
+    case = tmp_path / "case"
+    result = evidence("ingest", source, "--case", case)
+    assert result.exit_code == 0, result.output
+    assert set(statuses(case).values()) == {"parsed"}
+    telegram = rows(
+        case,
+        "SELECT sender, sender_identifier, body, flags FROM messages WHERE platform = 'telegram' "
+        "ORDER BY source_locator",
+    )
+    assert telegram == [
+        ("Mallory", "telegram:user777", "I see you x\ufffd\ufffd", ["decode_errors"]),
+        ("x\ufffd\ufffd", "telegram:user777", "still here", ["decode_errors"]),
+        ("Mallory", "telegram:user7x\ufffd\ufffd", "new account", ["decode_errors"]),
+        ("Victim", "telegram:user1", "leave me alone", []),
+    ]
+    assert rows(case, "SELECT raw, flags FROM identifiers WHERE value LIKE '%\ufffd%'") == [
+        ("user7x\ufffd\ufffd", ["decode_errors"])
+    ]
+    (warning,) = rows(
+        case, "SELECT error FROM ingest_errors WHERE severity = 'warning' AND error LIKE '%not UTF-8%'"
+    )
+    assert "6 byte(s)" in warning[0] and "flagged decode_errors" in warning[0]
+
+
 def test_rows_that_cannot_be_staged_fail_their_file_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from evidence.text import has_surrogates, repair_text
+
 # phonenumbers and email's address parser (about 25 ms to import together) are imported where they are
 # used: a re-ingest of files parsed before needs neither.
 
@@ -29,6 +31,17 @@ class Identifier:
     raw: str
     is_valid: bool | None = None
     flags: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # Read from damaged text (bytes that were not UTF-8, half an emoji): U+FFFD where the bad code
+        # units were, and a flag, so the identifier can be stored, hashed and shown like any other.
+        if not (self.value.isascii() and self.raw.isascii()) and (
+            has_surrogates(self.value) or has_surrogates(self.raw)
+        ):
+            object.__setattr__(self, "value", repair_text(self.value))
+            object.__setattr__(self, "raw", repair_text(self.raw))
+            if "decode_errors" not in self.flags:
+                object.__setattr__(self, "flags", (*self.flags, "decode_errors"))
 
     @property
     def identifier_id(self) -> str:

@@ -35,7 +35,15 @@ def load_json(ctx: ParseContext, what: str) -> Any:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ValueError(f"{what}: not UTF-8 text ({exc})") from exc
+        # A few bad bytes (a damaged copy, a broken emoji) must not cost every message of the export: each
+        # becomes a lone surrogate, which staging repairs to U+FFFD, flagging its message decode_errors.
+        # Bytes outside strings still make the JSON invalid, and the file fails below.
+        text = raw.decode("utf-8-sig", "surrogateescape")
+        bad = sum(1 for ch in text if "\udc80" <= ch <= "\udcff")
+        ctx.warn(
+            f"{what}: {bad} byte(s) that are not UTF-8 (the first at byte {exc.start}); each was read as "
+            "U+FFFD, and the messages and identifiers holding one are flagged decode_errors"
+        )
     try:
         return json.loads(text)
     except RecursionError as exc:  # arrays or objects nested thousands deep: no export nests like that
