@@ -367,6 +367,35 @@ def test_bytes_that_are_not_utf8_in_a_json_export_cost_only_their_text(tmp_path:
     assert "6 byte(s)" in warning[0] and "flagged decode_errors" in warning[0]
 
 
+def test_raw_line_breaks_inside_json_strings_are_read_as_written(tmp_path: Path) -> None:
+    """Some export tools write tabs and line breaks inside strings unescaped: not JSON, but unambiguous."""
+    source = tmp_path / "input"
+    source.mkdir()
+    instagram = {
+        "participants": [{"name": "Mallory"}, {"name": "Victim"}],
+        "messages": [
+            {"sender_name": "Mallory", "timestamp_ms": 1709287300000, "content": "LINE1"},
+            {"sender_name": "Victim", "timestamp_ms": 1709287200000, "content": "stop"},
+        ],
+        "title": "Mallory",
+        "thread_path": "inbox/mallory_1",
+    }
+    text = json.dumps(instagram, indent=1).replace("LINE1", "I know\twhere\nyou are")
+    (source / "inbox").mkdir()
+    (source / "inbox" / "message_1.json").write_text(text, encoding="utf-8")
+    case = tmp_path / "case"
+    result = evidence("ingest", source, "--case", case)
+    assert result.exit_code == 0, result.output
+    assert set(statuses(case).values()) == {"parsed"}
+    assert rows(case, "SELECT body FROM messages ORDER BY sent_at_utc") == [
+        ("stop",),
+        ("I know\twhere\nyou are",),
+    ]
+    (warning,) = rows(case, "SELECT error FROM ingest_errors WHERE error LIKE '%control characters%'")
+    line = text[: text.index("\twhere")].count("\n") + 1
+    assert "read as written" in warning[0] and f"line {line} column" in warning[0]
+
+
 def test_rows_that_cannot_be_staged_fail_their_file_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -17,6 +17,9 @@ if TYPE_CHECKING:
 # first (Telegram: name/type/id, Discord: guild/channel), so a few KB is plenty and keeps sniffs cheap.
 SNIFF_CHARS = 16 * 1024
 
+# What decoding with "surrogateescape" makes of a byte that is not UTF-8.
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
+
 
 def json_head(sample: Sample, limit: int = SNIFF_CHARS) -> str | None:
     """The start of a JSON object document, or None when the sample is not one (no parsing)."""
@@ -39,13 +42,25 @@ def load_json(ctx: ParseContext, what: str) -> Any:
         # becomes a lone surrogate, which staging repairs to U+FFFD, flagging its message decode_errors.
         # Bytes outside strings still make the JSON invalid, and the file fails below.
         text = raw.decode("utf-8-sig", "surrogateescape")
-        bad = sum(1 for ch in text if "\udc80" <= ch <= "\udcff")
+        bad = len(_ESCAPED_BYTE.findall(text))
         ctx.warn(
             f"{what}: {bad} byte(s) that are not UTF-8 (the first at byte {exc.start}); each was read as "
             "U+FFFD, and the messages and identifiers holding one are flagged decode_errors"
         )
     try:
-        return json.loads(text)
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            if not exc.msg.startswith("Invalid control character"):
+                raise
+            # Raw tabs and line breaks inside strings (some export tools write them): JSON does not allow
+            # them, but the text is unambiguous, so it is read as written, with a warning.
+            value = json.loads(text, strict=False)
+            ctx.warn(
+                f"{what}: raw control characters (tabs, line breaks) inside strings, which JSON does not "
+                f"allow (the first at line {exc.lineno} column {exc.colno}); read as written"
+            )
+            return value
     except RecursionError as exc:  # arrays or objects nested thousands deep: no export nests like that
         raise ValueError(f"{what}: nested too deeply to read ({exc})") from exc
     except json.JSONDecodeError as exc:
