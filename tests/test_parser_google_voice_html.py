@@ -173,3 +173,32 @@ def test_look_alikes_are_unsupported(parse, tmp_path: Path) -> None:
         HEAD.format(title="x") + '<p>see google.com/voice <div class="hChatLogX"></div></p></body></html>'
     )
     assert file_row(parse(empty), "empty.html")["status"] == "unsupported"
+
+
+def test_messages_nested_by_damaged_closing_tags_are_read_each_on_its_own(parse, tmp_path: Path) -> None:
+    """A copy whose `</div>`s were damaged nests every message inside the one before: each must still
+    carry only its own text, time and media, and the damage is reported."""
+    count = 300
+    messages = "".join(
+        f'<div class="message"><abbr class="dt" title="2023-10-01T11:{k // 60:02d}:{k % 60:02d}.000-07:00">'
+        f"Oct 1, 2023</abbr>:\n"
+        f'<cite class="sender vcard"><a class="tel" href="tel:+1732321{k % 2:04d}"><span class="fn">'
+        f"Person {k % 2}</span></a></cite>:\n<q>message {k}</q>\n"
+        f'<div><img src="photo-{k}" alt="Image MMS Attachment" /></div></9div> '  # the closing tag damaged
+        for k in range(count)
+    )
+    page = tmp_path / "Person 1 - Text - 2023-10-01T18_00_00Z.html"
+    page.write_text(
+        HEAD.format(title="Person 1") + f'<div class="hChatLog hfeed">{messages}</div></body></html>',
+        encoding="utf-8",
+    )
+    out = parse(page)
+    row = file_row(out, page.name)
+    assert (row["status"], row["messages"]) == ("parsed", count)
+    rows = out.rows["messages"]
+    assert [m["body"] for m in rows] == [f"message {k}" for k in range(count)]
+    assert rows[61]["sent_at_utc"] == datetime(2023, 10, 1, 18, 1, 1, tzinfo=UTC)
+    media = Counter((a["message_id"], a["file_name"]) for a in out.rows["attachments"])
+    assert sorted(media) == sorted((m["message_id"], f"photo-{k}") for k, m in enumerate(rows))
+    (warning,) = [w["error"] for w in out.rows["ingest_errors"] if "inside another" in w["error"]]
+    assert warning.startswith(f"{count - 1} message(s) sat inside another message")

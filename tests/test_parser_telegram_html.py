@@ -211,3 +211,37 @@ def test_page_without_history_fails_with_reason(parse, tmp_path: Path):
     row = file_row(parse(path))
     assert row["status"] == "failed"
     assert 'no <div class="history">' in row["status_reason"]
+
+
+def test_messages_nested_by_damaged_closing_tags_are_all_read(parse, tmp_path: Path):
+    """A copy whose message `</div>`s were damaged nests every message inside the first: none may be lost,
+    and each reads as it does in the undamaged page."""
+
+    def read(name: str, rows: str) -> tuple[list[tuple], list[tuple], list[str]]:
+        path = tmp_path / name
+        path.write_text(PAGE.format(rows=rows), encoding="utf-8")
+        ex = parse(path, tz="Europe/London")
+        ids = {m["message_id"]: m["source_locator"] for m in ex.rows["messages"]}
+        messages = [
+            (m["source_locator"], m["kind"], m["sender"], m["body"], m["sent_at_utc"], m["flags"])
+            for m in ex.rows["messages"]
+        ]
+        media = [(ids[a["message_id"]], a["file_name"]) for a in ex.rows["attachments"]]
+        return messages, media, sorted(e["error"] for e in ex.rows["ingest_errors"])
+
+    damaged = ROWS.replace("\n     </div>\n", "\n     </9div>\n")  # each message's own closing tag
+    assert damaged.count("</9div>") == 7  # every message after the first now sits inside it
+    nested = ROWS.count('<div class="message') - 1
+    messages, media, errors = read("messages.html", ROWS)
+    assert read("messages2.html", damaged) == (
+        messages,
+        media,
+        sorted(
+            [
+                *errors,
+                f"{nested} message(s) sat inside another message (a closing tag is missing or damaged in "
+                "the HTML); each was read on its own",
+            ]
+        ),
+    )
+    assert len(messages) == 7

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 
 def is_tag(value: object) -> bool:
@@ -10,6 +11,18 @@ def is_tag(value: object) -> bool:
     from bs4 import Tag
 
     return isinstance(value, Tag)
+
+
+def detach_each(elements: list[Any]) -> None:
+    """Take every element out of its tree, innermost first, so that each holds only its own content.
+
+    In damaged HTML (a message whose closing tag is missing or mangled) the parser nests every later
+    message inside the unclosed one. Read in place, the outer message would hold the others' text and
+    media, each look-up inside it would search all later messages (quadratic: 2,000 such messages took
+    over 20 s), and a reader that looked only at top-level messages would lose the nested ones.
+    """
+    for element in reversed(elements):  # document order reversed: inner elements leave before outer ones
+        element.extract()
 
 
 def fix_mojibake(text: str | None) -> str | None:
