@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from evidence.identifiers import Identifier
 from evidence.parsers.base import Parser, Sample
 from evidence.parsers.context import ParseContext
-from evidence.parsers.export_text import detach_each, is_tag
+from evidence.parsers.export_text import detach_nested, is_tag
 from evidence.parsers.registry import register
 from evidence.timeutil import TimeValue, from_aware
 
@@ -100,7 +100,8 @@ class GoogleVoiceHtmlParser(Parser):
             raise ValueError("no Google Voice text thread (hChatLog) or call record (haudio) in the HTML")
         if is_tag(log):
             self._thread(ctx, soup, log, owner_label, owner_ident)
-        detach_each(calls)  # see detach_each: a call record that never closes must not hold the next ones
+        if calls:  # a call record that never closes must not hold the next ones (see detach_nested)
+            detach_nested(calls, calls[0].parent)
         for n, call in enumerate(calls, start=1):
             self._call(ctx, soup, call, n, owner_label, owner_ident)
 
@@ -113,13 +114,12 @@ class GoogleVoiceHtmlParser(Parser):
             [_Party(v) for v in participants_div.find_all("cite", class_="vcard")] if participants_div else []
         )
         messages = log.find_all("div", class_="message")
-        nested = len(messages) - len(log.find_all("div", class_="message", recursive=False))
+        nested = detach_nested(messages, log)
         if nested:
             ctx.warn(
                 f"{nested} message(s) sat inside another message (a closing tag is missing or damaged in "
                 "the HTML); each was read on its own"
             )
-        detach_each(messages)
         parties = [_Party(m.find("cite", class_="vcard")) for m in messages]
         if participants:
             conversation = ", ".join(p.label for p in participants if p.label)

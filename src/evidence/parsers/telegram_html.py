@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from evidence.parsers.base import Parser, Sample
 from evidence.parsers.context import ParseContext, sibling_sha256
-from evidence.parsers.export_text import detach_each, is_tag, utc_iso
+from evidence.parsers.export_text import detach_nested, is_tag, utc_iso
 from evidence.parsers.registry import register
 from evidence.timeutil import TZ_GUESS, TimeValue, from_aware, from_local
 
@@ -56,13 +56,12 @@ class TelegramHtmlParser(Parser):
         conversation = _clean(header.get_text()) if header else None
         state = _State()
         elements = history.find_all("div", class_="message")
-        nested = len(elements) - len(history.find_all("div", class_="message", recursive=False))
+        nested = detach_nested(elements, history)
         if nested:
             ctx.warn(
                 f"{nested} message(s) sat inside another message (a closing tag is missing or damaged in "
                 "the HTML); each was read on its own"
             )
-        detach_each(elements)
         for element in elements:
             locator = f"#{element.get('id') or f'message-index-{state.index}'}"
             state.index += 1
