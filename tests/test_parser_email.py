@@ -17,6 +17,7 @@ from evidence.acquire.found_file import FoundFile
 from evidence.acquire.store import OriginalsStore
 from evidence.parsers.context import ParseOptions, message_id_for
 from evidence.parsers.detect import sample_file
+from evidence.parsers.export_text import MAX_HTML_DEPTH
 from evidence.parsers.mbox import MboxReader, is_separator
 from evidence.parsers.registry import REGISTRY
 from evidence.parsers.rows import ParsedRows
@@ -198,6 +199,21 @@ def test_html_only_mail_gives_text_body(tmp_path: Path, parse: Parse) -> None:
         ("email", "friend@example.org"),
     }
     assert "alert" not in row["body"] and "color" not in row["body"]
+
+
+def test_html_body_nested_too_deeply_keeps_its_text_without_tags(tmp_path: Path, parse: Parse) -> None:
+    """A body whose closing tags never come (8,000 unclosed divs took 5 s to render, growing with the
+    square of the count) is not rendered: its text is kept with the tags removed, flagged and warned."""
+    msg = base_mail()
+    parts = "".join(f'<div class="m"><q>line {k} &amp; more</q></9div> ' for k in range(MAX_HTML_DEPTH + 10))
+    msg.set_content(f"<html><body><p>I know where you live</p>{parts}</body></html>", subtype="html")
+    out = parse(write_mail(tmp_path / "deep.eml", msg))
+    (row,) = out.rows["messages"]
+    assert row["body"].split("\n")[:3] == ["I know where you live", "line 0 & more", "line 1 & more"]
+    assert row["body"].count("& more") == MAX_HTML_DEPTH + 10 and "<" not in row["body"]
+    assert "html_not_rendered" in row["flags"]
+    (warning,) = [e["error"] for e in out.rows["ingest_errors"] if "instead of being rendered" in e["error"]]
+    assert f"nested more than {MAX_HTML_DEPTH} elements deep" in warning
 
 
 def test_plain_text_preferred_over_html(tmp_path: Path, parse: Parse) -> None:

@@ -12,6 +12,7 @@ from rows import file_row
 from evidence.acquire.found_file import FoundFile
 from evidence.acquire.store import OriginalsStore
 from evidence.parsers.context import ParseOptions
+from evidence.parsers.export_text import MAX_HTML_DEPTH
 from evidence.pipeline.extract import extract_items
 
 FIXTURE = "sms/gvoice-sms-takeout-xml/Group Conversation - 2023-10-01T15_30_41Z.html"
@@ -175,23 +176,29 @@ def test_look_alikes_are_unsupported(parse, tmp_path: Path) -> None:
     assert file_row(parse(empty), "empty.html")["status"] == "unsupported"
 
 
-def test_messages_nested_by_damaged_closing_tags_are_read_each_on_its_own(parse, tmp_path: Path) -> None:
-    """A copy whose `</div>`s were damaged nests every message inside the one before: each must still
-    carry only its own text, time and media, and the damage is reported."""
-    count = 300
+def _thread_page(path: Path, count: int, damaged: set[int]) -> Path:
+    """A text thread of `count` messages, each with its own photo; messages in `damaged` get a mangled
+    closing tag (`</9div>`), which the HTML parser ignores: every later message then sits inside them."""
     messages = "".join(
         f'<div class="message"><abbr class="dt" title="2023-10-01T11:{k // 60:02d}:{k % 60:02d}.000-07:00">'
         f"Oct 1, 2023</abbr>:\n"
         f'<cite class="sender vcard"><a class="tel" href="tel:+1732321{k % 2:04d}"><span class="fn">'
         f"Person {k % 2}</span></a></cite>:\n<q>message {k}</q>\n"
-        f'<div><img src="photo-{k}" alt="Image MMS Attachment" /></div></9div> '  # the closing tag damaged
+        f'<div><img src="photo-{k}" alt="Image MMS Attachment" /></div>{"</9div>" if k in damaged else "</div>"} '
         for k in range(count)
     )
-    page = tmp_path / "Person 1 - Text - 2023-10-01T18_00_00Z.html"
-    page.write_text(
+    path.write_text(
         HEAD.format(title="Person 1") + f'<div class="hChatLog hfeed">{messages}</div></body></html>',
         encoding="utf-8",
     )
+    return path
+
+
+def test_messages_nested_by_a_damaged_closing_tag_are_read_each_on_its_own(parse, tmp_path: Path) -> None:
+    """One damaged `</div>` puts every later message inside that one: each must still carry only its own
+    text, time and media, and the damage is reported."""
+    count = 300
+    page = _thread_page(tmp_path / "Person 1 - Text - 2023-10-01T18_00_00Z.html", count, damaged={4, 150})
     out = parse(page)
     row = file_row(out, page.name)
     assert (row["status"], row["messages"]) == ("parsed", count)
@@ -201,4 +208,17 @@ def test_messages_nested_by_damaged_closing_tags_are_read_each_on_its_own(parse,
     media = Counter((a["message_id"], a["file_name"]) for a in out.rows["attachments"])
     assert sorted(media) == sorted((m["message_id"], f"photo-{k}") for k, m in enumerate(rows))
     (warning,) = [w["error"] for w in out.rows["ingest_errors"] if "inside another" in w["error"]]
-    assert warning.startswith(f"{count - 1} message(s) sat inside another message")
+    assert warning.startswith(f"{count - 5} message(s) sat inside another message")
+
+
+def test_html_nested_deeper_than_any_export_is_refused_with_its_reason(parse, tmp_path: Path) -> None:
+    """Every closing tag damaged (a broken or hostile copy) nests each message in the one before, which
+    BeautifulSoup reads in time growing with the square of the depth: refused at MAX_HTML_DEPTH instead."""
+    count = MAX_HTML_DEPTH + 50
+    page = _thread_page(tmp_path / "Person 1 - Text - 2023-10-01T18_00_00Z.html", count, set(range(count)))
+    row = file_row(parse(page), page.name)
+    assert row["status"] == "failed"
+    assert f"HTML nested more than {MAX_HTML_DEPTH} elements deep" in row["status_reason"]
+    shallow = _thread_page(tmp_path / "Person 2 - Text - 2023-10-01T18_00_00Z.html", 100, set(range(100)))
+    row = file_row(parse(shallow), shallow.name)
+    assert (row["status"], row["messages"]) == ("parsed", 100)

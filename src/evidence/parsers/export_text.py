@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 
@@ -13,6 +14,48 @@ def is_tag(value: object) -> bool:
     return isinstance(value, Tag)
 
 
+# Deepest element nesting read from HTML (libxml2's own default limit). Exports and mail nest a few dozen
+# deep at most; markup deeper than this is damaged (closing tags lost all the way down) or built to slow
+# reading: BeautifulSoup walks up every open element for each element it adds, so its time grows with
+# the square of such nesting (8,000 unclosed divs in a 250 KB mail body took 5 s).
+MAX_HTML_DEPTH = 256
+
+
+class HtmlTooDeepError(ValueError):
+    """Markup nested deeper than MAX_HTML_DEPTH: not read, so that reading it cannot take hours."""
+
+
+def read_html(markup: bytes | str) -> Any:
+    """BeautifulSoup over lxml's lenient HTML parser, refusing markup nested deeper than MAX_HTML_DEPTH."""
+    from bs4 import BeautifulSoup
+
+    return BeautifulSoup(markup, builder=_depth_limited_builder()())
+
+
+@cache
+def _depth_limited_builder() -> type:
+    """bs4's lxml HTML builder counting open elements (made once: bs4 is imported only where HTML is read)."""
+    from bs4.builder import LXMLTreeBuilder
+
+    class DepthLimited(LXMLTreeBuilder):
+        depth = 0
+
+        def start(self, tag: Any, attrib: Any, nsmap: Any = {}) -> None:  # noqa: B006 (bs4's signature)
+            self.depth += 1
+            if self.depth > MAX_HTML_DEPTH:
+                raise HtmlTooDeepError(
+                    f"HTML nested more than {MAX_HTML_DEPTH} elements deep (closing tags missing all the way "
+                    "down: a damaged file, or one built to slow reading); not read, see the original"
+                )
+            super().start(tag, attrib, nsmap)
+
+        def end(self, tag: Any) -> None:
+            self.depth -= 1
+            super().end(tag)
+
+    return DepthLimited
+
+
 def detach_nested(elements: list[Any], container: Any) -> int:
     """Take out of the tree every element that sits inside another one rather than directly in `container`,
     innermost first; returns how many there were. Elements in place are left alone.
@@ -21,12 +64,17 @@ def detach_nested(elements: list[Any], container: Any) -> int:
     message inside the unclosed one. Read in place, the outer message would hold the others' text and
     media, each look-up inside it would search all later messages (quadratic: 2,000 such messages took
     over 20 s), and a reader that looked only at top-level messages would lose the nested ones. Detached,
-    each holds only its own content. (Detaching every element would cost a scan of its parent's children
-    each: quadratic again on a page of thousands of messages.)
+    each holds only its own content. Markup nested deeper than MAX_HTML_DEPTH is refused by read_html.
     """
     nested = [element for element in elements if element.parent is not container]
-    for element in reversed(nested):  # document order reversed: inner elements leave before outer ones
-        element.extract()
+    # Each one's place among its parent's children, found in one pass per parent (bs4 would scan the parent
+    # for every element: one missing closing tag puts all later messages into a single parent). Removing in
+    # reverse document order leaves the places of the siblings still to be removed unchanged.
+    places: dict[int, int] = {}
+    for parent in {id(element.parent): element.parent for element in nested}.values():
+        places.update((id(child), index) for index, child in enumerate(parent.contents))
+    for element in reversed(nested):  # inner elements leave before outer ones, later siblings first
+        element.extract(_self_index=places[id(element)])
     return len(nested)
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from evidence.identifiers import Identifier
 from evidence.parsers.base import Parser, Sample
 from evidence.parsers.context import ParseContext
-from evidence.parsers.export_text import detach_nested, is_tag
+from evidence.parsers.export_text import detach_nested, is_tag, read_html
 from evidence.parsers.registry import register
 from evidence.timeutil import TimeValue, from_aware
 
@@ -87,12 +87,12 @@ class GoogleVoiceHtmlParser(Parser):
         return bool(_MARKUP_RE.search(text)) and any(hint in text for hint in _GOOGLE_HINTS)
 
     def parse(self, ctx: ParseContext) -> None:
-        from bs4 import BeautifulSoup, XMLParsedAsHTMLWarning
+        from bs4 import XMLParsedAsHTMLWarning
 
         with warnings.catch_warnings():
             # Takeout writes XHTML; the lenient HTML parser is wanted (no DTD or entity processing).
             warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
-            soup = BeautifulSoup(ctx.read_bytes(), "lxml")
+            soup = read_html(ctx.read_bytes())
         owner_label, owner_ident = ctx.owner_phone()
         log = soup.find("div", class_="hChatLog")
         calls = soup.find_all("div", class_="haudio")

@@ -160,7 +160,7 @@ def _body(ctx: ParseContext, msg: Any, state: MessageState) -> str | None:
     html = _safe(ctx, "HTML body", lambda: getattr(msg, "htmlBody", None))
     if html:
         text = mail.decode_8bit(html)[0] if isinstance(html, bytes) else str(html)
-        return mail.html_to_text(text) or None
+        return mail.html_to_text(text, state) or None
     return None
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from evidence.parsers.base import Parser, Sample
 from evidence.parsers.context import ParseContext, sibling_sha256
-from evidence.parsers.export_text import detach_nested, is_tag, utc_iso
+from evidence.parsers.export_text import detach_nested, is_tag, read_html, utc_iso
 from evidence.parsers.registry import register
 from evidence.timeutil import TZ_GUESS, TimeValue, from_aware, from_local
 
@@ -46,9 +46,7 @@ class TelegramHtmlParser(Parser):
         return 'class="history"' in head and 'class="page_wrap"' in head and 'id="message' in head
 
     def parse(self, ctx: ParseContext) -> None:
-        from bs4 import BeautifulSoup
-
-        soup = BeautifulSoup(ctx.read_bytes(), "lxml")
+        soup = read_html(ctx.read_bytes())
         history = soup.find("div", class_="history")
         if not is_tag(history):
             raise ValueError('Telegram HTML export: no <div class="history"> with messages')

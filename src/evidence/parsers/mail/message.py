@@ -86,7 +86,7 @@ def _leaf_text(part: Message, state: MessageState, locator: str) -> str:
             return tidy_body(raw)
     text = decode_payload(data, part.get_content_charset(), state, locator)
     if part.get_content_type() == "text/html":
-        return html_to_text(text)
+        return html_to_text(text, state)
     return tidy_body(text)
 
 

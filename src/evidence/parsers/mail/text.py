@@ -4,11 +4,17 @@ made readable. Every repair is recorded on the message (MessageState), never don
 from __future__ import annotations
 
 import codecs
+import re
 from dataclasses import dataclass, field
+from html import unescape
 from typing import TYPE_CHECKING
+
+from evidence.parsers.export_text import MAX_HTML_DEPTH, HtmlTooDeepError, read_html
 
 if TYPE_CHECKING:
     from evidence.parsers.context import ParseContext
+
+_TAG = re.compile(r"<[^>]*>")  # a tag, comment or declaration, for the fallback of html_to_text
 
 
 @dataclass
@@ -81,11 +87,23 @@ def decode_payload(data: bytes, charset: str | None, state: MessageState, locato
         return text
 
 
-def html_to_text(html: str) -> str:
-    """Readable text of an HTML body: scripts and styles dropped, one line per block, no blank runs."""
-    from bs4 import BeautifulSoup  # only mails with an HTML body pay for importing it
+def html_to_text(html: str, state: MessageState | None = None) -> str:
+    """Readable text of an HTML body: scripts and styles dropped, one line per block, no blank runs.
 
-    soup = BeautifulSoup(html, "lxml")
+    A body nested too deeply to read in reasonable time (export_text.MAX_HTML_DEPTH) keeps its text with
+    every tag removed instead, flagged `html_not_rendered` (with a warning) when the message is known.
+    """
+    try:
+        soup = read_html(html)
+    except HtmlTooDeepError:
+        if state is not None:
+            state.warn(
+                f"HTML body nested more than {MAX_HTML_DEPTH} elements deep (closing tags missing all the way "
+                "down); its text was kept with the tags removed instead of being rendered"
+            )
+            state.flag("html_not_rendered")
+        pieces = (unescape(" ".join(piece.split())) for piece in _TAG.split(html))
+        return "\n".join(piece for piece in pieces if piece)
     for node in soup(["script", "style", "head", "title"]):
         node.decompose()
     for br in soup.find_all("br"):
