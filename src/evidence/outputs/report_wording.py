@@ -48,6 +48,10 @@ FLAG_TEXT: dict[str, tuple[str, str]] = {
         "part of the text could not be decoded and was replaced by the character \ufffd.",
         "The rest of the text is as in the source.",
     ),
+    "html_not_rendered": (
+        "the mail's HTML was nested too deeply to lay out; its text is shown with the markup removed.",
+        "Words are as in the mail, but line breaks and layout may differ from what the recipient saw.",
+    ),
     "body_truncated": (
         "the text was longer than a million characters and was cut to that length.",
         "The whole text is in the stored original file.",
