@@ -396,6 +396,53 @@ def test_raw_line_breaks_inside_json_strings_are_read_as_written(tmp_path: Path)
     assert "read as written" in warning[0] and f"line {line} column" in warning[0]
 
 
+def test_json_exports_cut_short_keep_every_complete_message(tmp_path: Path) -> None:
+    """A download or copy that stopped early: the messages written in full before the cut are read, the
+    one half written is left out whole (not read without its later fields), and the file says so."""
+    source = tmp_path / "input"
+    source.mkdir()
+    messages = [
+        {
+            "id": k,
+            "type": "message",
+            "date": f"2024-03-01T10:0{k}:00",
+            "date_unixtime": str(1709287200 + 60 * k),
+            "from": "Mallory",
+            "from_id": "user777",
+            "text": f'message {k}, with [brackets] and {{braces}} and a "quote"',
+        }
+        for k in range(1, 6)
+    ]
+    telegram = json.dumps(
+        {"name": "Mallory", "type": "personal_chat", "id": 42, "messages": messages}, indent=1
+    )
+    cut = telegram.index('"from_id"', telegram.index('"id": 4,'))  # inside message 4
+    (source / "result.json").write_text(telegram[:cut], encoding="utf-8")
+    instagram = {
+        "participants": [{"name": "Mallory"}, {"name": "Victim"}],
+        "messages": [
+            {"sender_name": "Mallory", "timestamp_ms": 1709287300000 + k, "content": f"watching {k}"}
+            for k in range(3)
+        ],
+        "title": "Mallory",
+        "thread_path": "inbox/mallory_1",
+    }
+    text = json.dumps(instagram)
+    (source / "inbox").mkdir()
+    (source / "inbox" / "message_1.json").write_text(text[: text.index('"title"') + 5], encoding="utf-8")
+    case = tmp_path / "case"
+    result = evidence("ingest", source, "--case", case)
+    assert result.exit_code == 0, result.output
+    assert set(statuses(case).values()) == {"parsed"}
+    bodies = [
+        b for (b,) in rows(case, "SELECT body FROM messages WHERE platform = 'telegram' ORDER BY sent_at_utc")
+    ]
+    assert bodies == [f'message {k}, with [brackets] and {{braces}} and a "quote"' for k in (1, 2, 3)]
+    assert rows(case, "SELECT count(*) FROM messages WHERE platform = 'instagram'") == [(3,)]
+    warned = rows(case, "SELECT source_path FROM ingest_errors WHERE error LIKE '%cut short%' ORDER BY 1")
+    assert [Path(p).name for (p,) in warned] == ["message_1.json", "result.json"]
+
+
 def test_rows_that_cannot_be_staged_fail_their_file_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

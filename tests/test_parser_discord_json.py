@@ -241,15 +241,21 @@ def test_look_alike_json_is_unsupported(parse, tmp_path):
     assert row["status"] == "unsupported" and "no parser" in row["status_reason"]
 
 
-def test_truncated_export_fails_with_reason(parse, tmp_path):
-    text = json.dumps(_export(), indent=2)
+def test_export_cut_short_keeps_its_complete_messages(parse, tmp_path):
+    """A file that stops early (a download or copy cut short): the messages complete before the cut are
+    read exactly as from the whole file, the half-written one is left out, and the file says so."""
+    raw = json.dumps(_export(), indent=2).encode()
+    whole = tmp_path / "whole-dm-alice.json"
+    whole.write_bytes(raw)
     path = tmp_path / "dm-alice.json"
-    path.write_text(text[: len(text) // 2], encoding="utf-8")
+    path.write_bytes(raw[: len(raw) // 2])
+    every = {(m["source_locator"], m["body"]) for m in parse(whole).rows["messages"]}
     ex = parse(path)
     row = file_row(ex)
-    assert row["status"] == "failed"
-    assert "invalid JSON" in row["status_reason"] and "truncated" in row["status_reason"]
-    assert "messages" not in ex.rows
+    assert row["status"] == "parsed"
+    read = {(m["source_locator"], m["body"]) for m in ex.rows["messages"]}
+    assert 0 < len(read) < len(every) and read <= every
+    assert any("cut short" in e["error"] for e in ex.rows["ingest_errors"])
 
 
 def test_messages_not_a_list_fails_with_reason(parse, tmp_path):

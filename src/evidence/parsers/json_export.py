@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -67,10 +68,76 @@ def load_json(ctx: ParseContext, what: str) -> Any:
         # An export cut short fails at its very end, or (inside a string) no longer ends with a bracket.
         body = text.rstrip()
         cut = exc.pos >= len(body) or not body.endswith(("}", "]"))
+        if cut and (value := _complete_part(text)) is not None:
+            ctx.warn(
+                f"{what}: the file is cut short (it stops at line {exc.lineno} column {exc.colno}); every "
+                "message complete before the cut was read, the one being written when it stopped was not"
+            )
+            return value
         hint = " (the file looks truncated)" if cut else ""
         raise ValueError(
             f"{what}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}{hint}"
         ) from exc
+
+
+# Strings (complete, or one the file stops inside: a lone quote) and the structural characters of JSON.
+_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[{}\[\],:]|"')
+
+
+@dataclass
+class _Open:
+    """A container still open where the file stops."""
+
+    bracket: str  # "{" or "["
+    key: str | None  # the key (as written, quoted) whose value it is, inside an object
+    complete_to: int  # text[:complete_to] holds only complete elements of it
+
+
+def _complete_part(text: str, items: str = '"messages"') -> Any:
+    """What a JSON export cut short holds in full: its text up to the last complete message, with every
+    container still open closed after it; None when that is no valid JSON either.
+
+    The cut is made in the innermost open `messages` array (elsewhere: in the innermost open container),
+    after its last element known to be complete (a comma or its closing bracket followed it), so a message
+    half written is left out whole rather than read without its later fields.
+    """
+    stack: list[_Open] = []
+    last_string: str | None = None
+    key: str | None = None
+    for match in _TOKEN.finditer(text):
+        token = match.group()
+        if token == '"':
+            break  # a string the file stops inside
+        if token[0] == '"':
+            last_string = token
+        elif token == ":":
+            key = last_string
+        elif token in "{[":
+            inside_object = bool(stack) and stack[-1].bracket == "{"
+            stack.append(_Open(token, key if inside_object else None, match.end()))
+            key = None
+        elif token in "}]":
+            if not stack:
+                return None
+            stack.pop()
+            if not stack:
+                return None  # the document ends here: not cut short, but invalid after it
+            stack[-1].complete_to = match.end()
+        else:  # ","
+            if stack:
+                stack[-1].complete_to = match.start()
+            key = None
+    if not stack:
+        return None
+    level = next(
+        (i for i in reversed(range(len(stack))) if stack[i].bracket == "[" and stack[i].key == items),
+        len(stack) - 1,
+    )
+    closing = "".join("}" if o.bracket == "{" else "]" for o in reversed(stack[: level + 1]))
+    try:
+        return json.loads(text[: stack[level].complete_to] + closing, strict=False)
+    except (json.JSONDecodeError, RecursionError):
+        return None
 
 
 def require(condition: bool, message: str) -> None:
