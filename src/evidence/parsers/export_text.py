@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from evidence.parsers.context import ParseContext
 
 
 def is_tag(value: object) -> bool:
@@ -56,9 +59,9 @@ def _depth_limited_builder() -> type:
     return DepthLimited
 
 
-def detach_nested(elements: list[Any], container: Any) -> int:
-    """Take out of the tree every element that sits inside another one rather than directly in `container`,
-    innermost first; returns how many there were. Elements in place are left alone.
+def detach_nested(ctx: ParseContext, elements: list[Any], container: Any, what: str = "message") -> None:
+    """Take out of the tree every message element that sits inside another one rather than directly in
+    `container`, innermost first, with a warning saying how many; elements in place are left alone.
 
     In damaged HTML (a message whose closing tag is missing or mangled) the parser nests every later
     message inside the unclosed one. Read in place, the outer message would hold the others' text and
@@ -75,7 +78,11 @@ def detach_nested(elements: list[Any], container: Any) -> int:
         places.update((id(child), index) for index, child in enumerate(parent.contents))
     for element in reversed(nested):  # inner elements leave before outer ones, later siblings first
         element.extract(_self_index=places[id(element)])
-    return len(nested)
+    if nested:
+        ctx.warn(
+            f"{len(nested)} {what}(s) sat inside another {what} (a closing tag is missing or damaged in "
+            "the HTML); each was read on its own"
+        )
 
 
 def fix_mojibake(text: str | None) -> str | None:

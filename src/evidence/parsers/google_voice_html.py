@@ -101,7 +101,7 @@ class GoogleVoiceHtmlParser(Parser):
         if is_tag(log):
             self._thread(ctx, soup, log, owner_label, owner_ident)
         if calls:  # a call record that never closes must not hold the next ones (see detach_nested)
-            detach_nested(calls, calls[0].parent)
+            detach_nested(ctx, calls, calls[0].parent, "call record")
         for n, call in enumerate(calls, start=1):
             self._call(ctx, soup, call, n, owner_label, owner_ident)
 
@@ -114,12 +114,7 @@ class GoogleVoiceHtmlParser(Parser):
             [_Party(v) for v in participants_div.find_all("cite", class_="vcard")] if participants_div else []
         )
         messages = log.find_all("div", class_="message")
-        nested = detach_nested(messages, log)
-        if nested:
-            ctx.warn(
-                f"{nested} message(s) sat inside another message (a closing tag is missing or damaged in "
-                "the HTML); each was read on its own"
-            )
+        detach_nested(ctx, messages, log)
         parties = [_Party(m.find("cite", class_="vcard")) for m in messages]
         if participants:
             conversation = ", ".join(p.label for p in participants if p.label)

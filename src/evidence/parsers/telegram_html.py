@@ -54,12 +54,7 @@ class TelegramHtmlParser(Parser):
         conversation = _clean(header.get_text()) if header else None
         state = _State()
         elements = history.find_all("div", class_="message")
-        nested = detach_nested(elements, history)
-        if nested:
-            ctx.warn(
-                f"{nested} message(s) sat inside another message (a closing tag is missing or damaged in "
-                "the HTML); each was read on its own"
-            )
+        detach_nested(ctx, elements, history)
         for element in elements:
             locator = f"#{element.get('id') or f'message-index-{state.index}'}"
             state.index += 1
