@@ -39,6 +39,29 @@ def evidence(*args: object) -> Any:
     return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
 
 
+def instagram_thread(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """An Instagram/Messenger JSON thread between Mallory and the victim holding these messages."""
+    return {
+        "participants": [{"name": "Mallory"}, {"name": "Victim"}],
+        "messages": messages,
+        "title": "Mallory",
+        "thread_path": "inbox/mallory_1",
+    }
+
+
+def telegram_message(number: int, sender: str, sender_id: str, text: str) -> dict[str, Any]:
+    """One message of a Telegram Desktop JSON export, sent `number` minutes after 10:00 on 1 March 2024."""
+    return {
+        "id": number,
+        "type": "message",
+        "date": f"2024-03-01T10:{number:02d}:00",
+        "date_unixtime": str(1709287200 + 60 * number),
+        "from": sender,
+        "from_id": sender_id,
+        "text": text,
+    }
+
+
 def rows(case: Path, sql: str, params: list[Any] | None = None) -> list[tuple]:
     with duckdb.connect(str(case / "evidence.duckdb"), read_only=True) as con:
         return con.execute(sql, params or []).fetchall()
@@ -282,15 +305,12 @@ def test_lone_surrogates_in_a_json_export_are_repaired_and_flagged(tmp_path: Pat
     }
     # json.dumps writes the lone surrogate as the escape "\ud83d", as an export cut mid-emoji does
     (source / "result.json").write_text(json.dumps(telegram), encoding="utf-8")
-    instagram = {
-        "participants": [{"name": "Mallory"}, {"name": "Victim"}],
-        "messages": [
+    instagram = instagram_thread(
+        [
             {"sender_name": "Mallory", "timestamp_ms": 1709287300000, "content": "watching \udc00 you"},
             {"sender_name": "Victim", "timestamp_ms": 1709287200000, "content": "stop"},
-        ],
-        "title": "Mallory",
-        "thread_path": "inbox/mallory_1",
-    }
+        ]
+    )
     (source / "inbox").mkdir()
     (source / "inbox" / "message_1.json").write_text(json.dumps(instagram), encoding="utf-8")
     (source / "WhatsApp Chat with Sam.txt").write_text(CHAT, encoding="utf-8")
@@ -321,15 +341,7 @@ def test_bytes_that_are_not_utf8_in_a_json_export_cost_only_their_text(tmp_path:
     source = tmp_path / "input"
     source.mkdir()
     messages = [
-        {
-            "id": number,
-            "type": "message",
-            "date": f"2024-03-01T10:0{number}:00",
-            "date_unixtime": str(1709287200 + 60 * number),
-            "from": sender,
-            "from_id": sender_id,
-            "text": text,
-        }
+        telegram_message(number, sender, sender_id, text)
         for number, sender, sender_id, text in [
             (1, "Mallory", "user777", "I see you BADTEXT"),
             (2, "BADNAME", "user777", "still here"),
@@ -371,15 +383,12 @@ def test_raw_line_breaks_inside_json_strings_are_read_as_written(tmp_path: Path)
     """Some export tools write tabs and line breaks inside strings unescaped: not JSON, but unambiguous."""
     source = tmp_path / "input"
     source.mkdir()
-    instagram = {
-        "participants": [{"name": "Mallory"}, {"name": "Victim"}],
-        "messages": [
+    instagram = instagram_thread(
+        [
             {"sender_name": "Mallory", "timestamp_ms": 1709287300000, "content": "LINE1"},
             {"sender_name": "Victim", "timestamp_ms": 1709287200000, "content": "stop"},
-        ],
-        "title": "Mallory",
-        "thread_path": "inbox/mallory_1",
-    }
+        ]
+    )
     text = json.dumps(instagram, indent=1).replace("LINE1", "I know\twhere\nyou are")
     (source / "inbox").mkdir()
     (source / "inbox" / "message_1.json").write_text(text, encoding="utf-8")
@@ -402,15 +411,9 @@ def test_json_exports_cut_short_keep_every_complete_message(tmp_path: Path) -> N
     source = tmp_path / "input"
     source.mkdir()
     messages = [
-        {
-            "id": k,
-            "type": "message",
-            "date": f"2024-03-01T10:0{k}:00",
-            "date_unixtime": str(1709287200 + 60 * k),
-            "from": "Mallory",
-            "from_id": "user777",
-            "text": f'message {k}, with [brackets] and {{braces}} and a "quote"',
-        }
+        telegram_message(
+            k, "Mallory", "user777", f'message {k}, with [brackets] and {{braces}} and a "quote"'
+        )
         for k in range(1, 6)
     ]
     telegram = json.dumps(
@@ -418,15 +421,12 @@ def test_json_exports_cut_short_keep_every_complete_message(tmp_path: Path) -> N
     )
     cut = telegram.index('"from_id"', telegram.index('"id": 4,'))  # inside message 4
     (source / "result.json").write_text(telegram[:cut], encoding="utf-8")
-    instagram = {
-        "participants": [{"name": "Mallory"}, {"name": "Victim"}],
-        "messages": [
+    instagram = instagram_thread(
+        [
             {"sender_name": "Mallory", "timestamp_ms": 1709287300000 + k, "content": f"watching {k}"}
             for k in range(3)
-        ],
-        "title": "Mallory",
-        "thread_path": "inbox/mallory_1",
-    }
+        ]
+    )
     text = json.dumps(instagram)
     (source / "inbox").mkdir()
     (source / "inbox" / "message_1.json").write_text(text[: text.index('"title"') + 5], encoding="utf-8")
