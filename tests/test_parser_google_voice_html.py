@@ -222,3 +222,18 @@ def test_html_nested_deeper_than_any_export_is_refused_with_its_reason(parse, tm
     shallow = _thread_page(tmp_path / "Person 2 - Text - 2023-10-01T18_00_00Z.html", 100, set(range(100)))
     row = file_row(parse(shallow), shallow.name)
     assert (row["status"], row["messages"]) == ("parsed", 100)
+
+
+def test_page_cut_short_flags_its_last_message(parse, tmp_path: Path) -> None:
+    """A thread page that stops before </html>: its last message may have lost the end of its text."""
+    whole = _thread_page(tmp_path / "Person 1 - Text - 2023-10-01T18_00_00Z.html", 20, set())
+    page = whole.read_text(encoding="utf-8")
+    cut = tmp_path / "Person 1 - Text - 2023-10-01T19_00_00Z.html"
+    cut.write_text(page[: page.index("message 19") + len("messa")], encoding="utf-8")
+    out = parse(cut)
+    rows = out.rows["messages"]
+    assert (file_row(out, cut.name)["status"], len(rows)) == ("parsed", 20)
+    assert rows[-1]["body"] == "messa" and "may_be_incomplete" in rows[-1]["flags"]
+    assert not [m for m in rows[:-1] if "may_be_incomplete" in m["flags"]]
+    assert [e for e in out.rows["ingest_errors"] if "cut short" in e["error"]]
+    assert not [m for m in parse(whole).rows["messages"] if "may_be_incomplete" in m["flags"]]

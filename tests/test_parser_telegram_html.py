@@ -245,3 +245,22 @@ def test_messages_nested_by_damaged_closing_tags_are_all_read(parse, tmp_path: P
         ),
     )
     assert len(messages) == 7
+
+
+def test_page_cut_short_flags_its_last_message(parse, tmp_path: Path):
+    """A page that stops before </html> (a copy or download cut short): the last message read may have
+    lost the end of its text, so it is flagged and the file warned; the messages before it are whole."""
+    page = PAGE.format(rows=ROWS)
+    path = tmp_path / "messages.html"
+    path.write_text(page[: page.index("edited</div>") + len("edi")], encoding="utf-8")  # inside message10
+    ex = parse(path, tz="Europe/London")
+    assert file_row(ex)["status"] == "parsed"
+    rows = {m["source_locator"]: m for m in ex.rows["messages"]}
+    assert list(rows)[-1] == "#message10"
+    assert rows["#message10"]["body"] == "edi"
+    assert "may_be_incomplete" in rows["#message10"]["flags"]
+    assert not [m for m in ex.rows["messages"][:-1] if "may_be_incomplete" in m["flags"]]
+    assert [e for e in ex.rows["ingest_errors"] if "cut short" in e["error"]]
+    whole = tmp_path / "messages2.html"
+    whole.write_text(page, encoding="utf-8")
+    assert not [m for m in parse(whole).rows["messages"] if "may_be_incomplete" in m["flags"]]

@@ -48,6 +48,10 @@ FLAG_TEXT: dict[str, tuple[str, str]] = {
         "part of the text could not be decoded and was replaced by the character \ufffd.",
         "The rest of the text is as in the source.",
     ),
+    "may_be_incomplete": (
+        "the file stops during or right after this message, so its text may be cut short.",
+        "Later messages, if any, are not in this file: look for a complete copy of the export.",
+    ),
     "html_not_rendered": (
         "the mail's HTML was nested too deeply to lay out; its text is shown with the markup removed.",
         "Words are as in the mail, but line breaks and layout may differ from what the recipient saw.",

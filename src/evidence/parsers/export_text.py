@@ -59,6 +59,21 @@ def _depth_limited_builder() -> type:
     return DepthLimited
 
 
+INCOMPLETE = "may_be_incomplete"  # flag of the last message of a page that stops before its end
+
+
+def last_if_cut_short(ctx: ParseContext, data: bytes, elements: list[Any]) -> Any:
+    """The last message element when the page stops before `</html>` (an export page always ends with it):
+    that message may have been cut mid-text. Warned once; None for a whole page."""
+    if data.rstrip().lower().endswith(b"</html>"):
+        return None
+    ctx.warn(
+        f"the page is cut short (it does not end with </html>): the last message read may be incomplete, "
+        f"flagged {INCOMPLETE}, and any later ones are missing"
+    )
+    return elements[-1] if elements else None
+
+
 def detach_nested(ctx: ParseContext, elements: list[Any], container: Any, what: str = "message") -> None:
     """Take out of the tree every message element that sits inside another one rather than directly in
     `container`, innermost first, with a warning saying how many; elements in place are left alone.

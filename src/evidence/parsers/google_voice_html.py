@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from evidence.identifiers import Identifier
 from evidence.parsers.base import Parser, Sample
 from evidence.parsers.context import ParseContext
-from evidence.parsers.export_text import detach_nested, is_tag, read_html
+from evidence.parsers.export_text import INCOMPLETE, detach_nested, is_tag, last_if_cut_short, read_html
 from evidence.parsers.registry import register
 from evidence.timeutil import TimeValue, from_aware
 
@@ -92,28 +92,37 @@ class GoogleVoiceHtmlParser(Parser):
         with warnings.catch_warnings():
             # Takeout writes XHTML; the lenient HTML parser is wanted (no DTD or entity processing).
             warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
-            soup = read_html(ctx.read_bytes())
+            data = ctx.read_bytes()
+            soup = read_html(data)
         owner_label, owner_ident = ctx.owner_phone()
         log = soup.find("div", class_="hChatLog")
         calls = soup.find_all("div", class_="haudio")
         if log is None and not calls:
             raise ValueError("no Google Voice text thread (hChatLog) or call record (haudio) in the HTML")
+        messages = log.find_all("div", class_="message") if is_tag(log) else []
+        incomplete = last_if_cut_short(ctx, data, calls or messages)
         if is_tag(log):
-            self._thread(ctx, soup, log, owner_label, owner_ident)
+            self._thread(ctx, soup, log, messages, owner_label, owner_ident, incomplete)
         if calls:  # a call record that never closes must not hold the next ones (see detach_nested)
             detach_nested(ctx, calls, calls[0].parent, "call record")
         for n, call in enumerate(calls, start=1):
-            self._call(ctx, soup, call, n, owner_label, owner_ident)
+            self._call(ctx, soup, call, n, owner_label, owner_ident, incomplete)
 
     # --- text threads ---------------------------------------------------------------------------
     def _thread(
-        self, ctx: ParseContext, soup: BeautifulSoup, log: Tag, owner: str, owner_ident: Identifier | None
+        self,
+        ctx: ParseContext,
+        soup: BeautifulSoup,
+        log: Tag,
+        messages: list[Tag],
+        owner: str,
+        owner_ident: Identifier | None,
+        incomplete: Tag | None,
     ) -> None:
         participants_div = log.find("div", class_="participants")
         participants = (
             [_Party(v) for v in participants_div.find_all("cite", class_="vcard")] if participants_div else []
         )
-        messages = log.find_all("div", class_="message")
         detach_nested(ctx, messages, log)
         parties = [_Party(m.find("cite", class_="vcard")) for m in messages]
         if participants:
@@ -146,7 +155,7 @@ class GoogleVoiceHtmlParser(Parser):
                 if owner_ident is not None:
                     recipient_idents.append(owner_ident)
             media = self._media(div)
-            flags: list[str] = []
+            flags: list[str] = [INCOMPLETE] if div is incomplete else []
             if not party.number and not party.name:
                 flags.append("sender_unknown")
             message_id = ctx.add_message(
@@ -175,6 +184,7 @@ class GoogleVoiceHtmlParser(Parser):
         n: int,
         owner: str,
         owner_ident: Identifier | None,
+        incomplete: Tag | None,
     ) -> None:
         locator = f"call/{n}"
         party = _Party(div.find(class_="contributor"))
@@ -212,7 +222,7 @@ class GoogleVoiceHtmlParser(Parser):
             recipient_identifiers=recipient_idents,
             conversation=party.label,
             direction=direction,
-            flags=[] if kind_label else ["call_type_unknown"],
+            flags=([] if kind_label else ["call_type_unknown"]) + ([INCOMPLETE] if div is incomplete else []),
         )
         for k, src in enumerate(self._media(div), start=1):
             self._attach(ctx, message_id, src, f"{locator}/media/{k}")

@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING
 
 from evidence.parsers.base import Parser, Sample
 from evidence.parsers.context import ParseContext, sibling_sha256
-from evidence.parsers.export_text import detach_nested, is_tag, read_html, utc_iso
+from evidence.parsers.export_text import (
+    INCOMPLETE,
+    detach_nested,
+    is_tag,
+    last_if_cut_short,
+    read_html,
+    utc_iso,
+)
 from evidence.parsers.registry import register
 from evidence.timeutil import TZ_GUESS, TimeValue, from_aware, from_local
 
@@ -46,7 +53,8 @@ class TelegramHtmlParser(Parser):
         return 'class="history"' in head and 'class="page_wrap"' in head and 'id="message' in head
 
     def parse(self, ctx: ParseContext) -> None:
-        soup = read_html(ctx.read_bytes())
+        data = ctx.read_bytes()
+        soup = read_html(data)
         history = soup.find("div", class_="history")
         if not is_tag(history):
             raise ValueError('Telegram HTML export: no <div class="history"> with messages')
@@ -55,6 +63,7 @@ class TelegramHtmlParser(Parser):
         state = _State()
         elements = history.find_all("div", class_="message")
         detach_nested(ctx, elements, history)
+        state.incomplete = last_if_cut_short(ctx, data, elements)
         for element in elements:
             locator = f"#{element.get('id') or f'message-index-{state.index}'}"
             state.index += 1
@@ -83,6 +92,7 @@ class TelegramHtmlParser(Parser):
             body=text,
             conversation=conversation,
             external_id=_external_id(element),
+            flags=[INCOMPLETE] if element is state.incomplete else [],
         )
 
     def _message(
@@ -93,7 +103,7 @@ class TelegramHtmlParser(Parser):
             ctx.warn("message without a body element; skipped", locator)
             return
         sender_div = body_div.find("div", class_="from_name", recursive=False)
-        flags: list[str] = []
+        flags: list[str] = [INCOMPLETE] if element is state.incomplete else []
         if is_tag(sender_div):
             state.sender = _clean(sender_div.get_text(" ")) or None
         elif "joined" in (element.get("class") or []):
@@ -151,6 +161,7 @@ class _State:
         self.day: datetime | None = None
         self.day_text: str | None = None
         self.offset: timezone | None = None
+        self.incomplete: Tag | None = None  # the last message of a page cut short
 
 
 def _clean(text: str) -> str:
