@@ -171,6 +171,9 @@ def test_bulk_and_small_file_scans_find_the_same_identifiers(monkeypatch: pytest
     bulk = enrich_messages(table(bodies, "telegram"), "GB")
     assert mentions_of(small) == mentions_of(bulk)
     assert len(mentions_of(small)) > 300
+    # the same rows in the same order, whether grouped and joined by Arrow or in Python
+    assert small.links.to_pylist() == bulk.links.to_pylist() and small.links.schema == bulk.links.schema
+    assert sorted(map(str, small.identifiers)) == sorted(map(str, bulk.identifiers))
     # and both equal find_in_text, body by body (media file names aside)
     expected = {
         (f"m{i}", ident.value)
