@@ -202,3 +202,51 @@ def test_a_parsed_export_stages_its_mentions(tmp_path: Path, parse) -> None:
     bare = parse(export)
     assert not [r for r in bare.rows["message_identifiers"] if r["role"] == "mentioned"]
     assert all(m.get("dedup_key") is None for m in bare.rows["messages"])
+
+
+def test_phrase_lists_matched_per_batch_give_what_each_file_gives(tmp_path: Path) -> None:
+    """A batch's small files have their phrase lists matched once, when the batch's part is written: the
+    staged phrase hits are those each message gets on its own."""
+    import pyarrow.parquet as pq
+
+    from evidence.acquire.found_file import FoundFile
+    from evidence.acquire.store import OriginalsStore
+    from evidence.parsers.context import ParseOptions
+    from evidence.parsers.rows import ParsedRows
+    from evidence.pipeline.extract import extract_items
+
+    bodies = [
+        "my new number is 07700 900999",
+        "his new number is 07700 900111",
+        "text me on whatsapp",
+        "nothing to see",
+        "changed my number, it's me",
+    ]
+    store = OriginalsStore(tmp_path / "originals")
+    items = []
+    for k, body in enumerate(bodies):
+        path = tmp_path / f"chat-{k}.txt"
+        path.write_text(f"12/03/2024, 21:0{k} - Alex: {body}\n", encoding="utf-8")
+        blob = store.put_file(path)
+        item = FoundFile(blob.sha256, blob.md5, blob.size_bytes, str(path), path.name)
+        item.format = "whatsapp_txt"
+        items.append(item)
+    out = ParsedRows(spill_dir=tmp_path / "spill")
+    extract_items(items, store=store, run_id="t", options=ParseOptions(), out=out)
+    (part,) = out.spilled["messages"]
+    staged = dict(
+        zip(*pq.read_table(part, columns=["body", "phrase_hits"]).to_pydict().values(), strict=True)
+    )
+    alone = enrich_messages(table(bodies, "whatsapp"), "GB").messages.to_pydict()
+    assert staged == dict(zip(alone["body"], alone["phrase_hits"], strict=True))
+    assert staged["my new number is 07700 900999"] == ["own_identifier", "new_identifier"]
+    assert staged["nothing to see"] == []
+
+
+def test_fill_phrase_hits_fills_only_what_was_left_out() -> None:
+    whole = enrich_messages(table(BODIES), "GB").messages
+    waiting = enrich_messages(table(BODIES), "GB", phrases=False).messages
+    assert waiting["phrase_hits"].null_count == len(BODIES)
+    assert enrich.fill_phrase_hits(waiting)["phrase_hits"].to_pylist() == whole["phrase_hits"].to_pylist()
+    mixed = pa.concat_tables([whole.slice(0, 2), waiting.slice(2)])  # some rows matched already
+    assert enrich.fill_phrase_hits(mixed)["phrase_hits"].to_pylist() == whole["phrase_hits"].to_pylist()

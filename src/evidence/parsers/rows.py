@@ -84,7 +84,7 @@ class ParsedRows:
     repaired: int = 0
     # Message bodies cut to MAX_BODY_CHARS on the way to staging.
     truncated: int = 0
-    enrich: Callable[[Any], Enriched] | None = None
+    enrich: Callable[..., Enriched] | None = None
     _text_bytes: int = 0  # body text of the messages rows held in memory
 
     def add(self, table: str, row: dict[str, Any]) -> None:
@@ -144,7 +144,12 @@ class ParsedRows:
 
         if self.rows.get(table):
             self.spill(table)  # keep parts in the order the rows were added
-        self._write_part(table, pa.concat_tables(tables))
+        joined = pa.concat_tables(tables)
+        if table == "messages":
+            from evidence.parsers.enrich import fill_phrase_hits
+
+            joined = fill_phrase_hits(joined)
+        self._write_part(table, joined)
 
     def add_table(self, table: str, arrow_table: Any) -> None:
         """Rows a parser built in bulk as an Arrow table (cast to the staging schema of `table`).
@@ -172,7 +177,9 @@ class ParsedRows:
     def _enriched(self, messages: pa.Table, sealing: bool = False) -> pa.Table:
         messages, cut = cap_bodies(messages)
         self.truncated += cut
-        result = self.enrich(messages)  # type: ignore[misc]
+        # A finished file's messages wait for the batch's part: their phrase lists are matched there, over
+        # every waiting file at once (_write_sealed), not file by file.
+        result = self.enrich(messages, phrases=not (sealing and self.spill_dir is not None))  # type: ignore[misc]
         for row in result.identifiers:
             self.add("identifiers", row)
         if sealing and self.spill_dir is not None and result.links.num_rows:

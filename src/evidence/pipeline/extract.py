@@ -197,7 +197,7 @@ def _enricher(region: str) -> Callable[[Any], Any]:
     """The per-message work of extraction (parsers/enrich.py), bound to the run's phone region."""
     from evidence.parsers.enrich import enrich_messages
 
-    return lambda messages: enrich_messages(messages, region)
+    return lambda messages, phrases=True: enrich_messages(messages, region, phrases)
 
 
 def _detail(exc: BaseException) -> str:
