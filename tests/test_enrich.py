@@ -204,10 +204,19 @@ def test_a_parsed_export_stages_its_mentions(tmp_path: Path, parse) -> None:
     assert all(m.get("dedup_key") is None for m in bare.rows["messages"])
 
 
-def test_phrase_lists_matched_per_batch_give_what_each_file_gives(tmp_path: Path) -> None:
-    """A batch's small files have their phrase lists matched once, when the batch's part is written: the
-    staged phrase hits are those each message gets on its own."""
+@pytest.mark.parametrize("spill_rows", [None, 2])
+def test_phrase_lists_matched_per_batch_give_what_each_file_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spill_rows: int | None
+) -> None:
+    """A batch's small files have their phrase lists matched once, when the batch's part is written (at
+    the batch's end, or as soon as enough files wait: spill_rows): the staged phrase hits are those each
+    message gets on its own."""
     import pyarrow.parquet as pq
+
+    import evidence.parsers.rows as rows_module
+
+    if spill_rows is not None:
+        monkeypatch.setattr(rows_module, "SPILL_ROWS", spill_rows)
 
     from evidence.acquire.found_file import FoundFile
     from evidence.acquire.store import OriginalsStore
@@ -233,10 +242,11 @@ def test_phrase_lists_matched_per_batch_give_what_each_file_gives(tmp_path: Path
         items.append(item)
     out = ParsedRows(spill_dir=tmp_path / "spill")
     extract_items(items, store=store, run_id="t", options=ParseOptions(), out=out)
-    (part,) = out.spilled["messages"]
-    staged = dict(
-        zip(*pq.read_table(part, columns=["body", "phrase_hits"]).to_pydict().values(), strict=True)
-    )
+    parts = out.spilled["messages"]
+    assert len(parts) == (1 if spill_rows is None else 3)
+    both = pa.concat_tables([pq.read_table(p, columns=["body", "phrase_hits"]) for p in parts])
+    assert both["phrase_hits"].null_count == 0
+    staged = dict(zip(*both.to_pydict().values(), strict=True))
     alone = enrich_messages(table(bodies, "whatsapp"), "GB").messages.to_pydict()
     assert staged == dict(zip(alone["body"], alone["phrase_hits"], strict=True))
     assert staged["my new number is 07700 900999"] == ["own_identifier", "new_identifier"]

@@ -85,6 +85,8 @@ class ParsedRows:
     # Message bodies cut to MAX_BODY_CHARS on the way to staging.
     truncated: int = 0
     enrich: Callable[..., Enriched] | None = None
+    # Some sealed messages wait for their phrase lists to be matched when their part is written.
+    phrases_deferred: bool = False
     _text_bytes: int = 0  # body text of the messages rows held in memory
 
     def add(self, table: str, row: dict[str, Any]) -> None:
@@ -145,7 +147,7 @@ class ParsedRows:
         if self.rows.get(table):
             self.spill(table)  # keep parts in the order the rows were added
         joined = pa.concat_tables(tables)
-        if table == "messages":
+        if table == "messages" and self.phrases_deferred:
             from evidence.parsers.enrich import fill_phrase_hits
 
             joined = fill_phrase_hits(joined)
@@ -179,7 +181,9 @@ class ParsedRows:
         self.truncated += cut
         # A finished file's messages wait for the batch's part: their phrase lists are matched there, over
         # every waiting file at once (_write_sealed), not file by file.
-        result = self.enrich(messages, phrases=not (sealing and self.spill_dir is not None))  # type: ignore[misc]
+        defer = sealing and self.spill_dir is not None
+        self.phrases_deferred = self.phrases_deferred or defer
+        result = self.enrich(messages, phrases=not defer)  # type: ignore[misc]
         for row in result.identifiers:
             self.add("identifiers", row)
         if sealing and self.spill_dir is not None and result.links.num_rows:
@@ -212,6 +216,7 @@ class ParsedRows:
 
     def absorb(self, other: ParsedRows) -> None:
         """Take over another extraction's rows and parts (a file's rows joining its batch)."""
+        self.phrases_deferred = self.phrases_deferred or other.phrases_deferred  # before any part is written
         for table, rows in other.rows.items():
             self.rows[table].extend(rows)
         for table, paths in other.spilled.items():
