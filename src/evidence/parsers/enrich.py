@@ -17,6 +17,7 @@ import itertools
 import json
 import os
 import re
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -279,14 +280,8 @@ def mentions(
     if pieces.num_rows < BULK_SCAN_ROWS:
         return _mentions_in_python(pieces, region)
     distinct = pieces.group_by(["platform", "piece"]).aggregate([]).to_pylist()
-    identifiers: dict[str, dict[str, Any]] = {}
-    found: list[tuple[str, str, str]] = []
-    for row in distinct:
-        platform, piece = row["platform"], row["piece"]
-        prefix = platform if platform in AT_HANDLE_PLATFORMS else None
-        for ident in identifiers_in_piece(piece, region, prefix):
-            identifiers.setdefault(ident.identifier_id, ident.row())
-            found.append((platform, piece, ident.identifier_id))
+    identifiers, named = _read_pieces([(row["platform"], row["piece"]) for row in distinct], region)
+    found = [(platform, piece, i) for (platform, piece), ids in named.items() for i in ids]
     read = pa.table(
         {
             n: pa.array([f[i] for f in found], pa.string())
@@ -304,20 +299,28 @@ def mentions(
     )
 
 
+def _read_pieces(
+    pairs: Iterable[tuple[str, str]], region: str
+) -> tuple[dict[str, dict[str, Any]], dict[tuple[str, str], list[str]]]:
+    """Each distinct (platform, piece) read once: the identifier rows found, and the ids each pair names."""
+    identifiers: dict[str, dict[str, Any]] = {}
+    named: dict[tuple[str, str], list[str]] = {}
+    for platform, piece in pairs:
+        prefix = platform if platform in AT_HANDLE_PLATFORMS else None
+        found = named[(platform, piece)] = []
+        for ident in identifiers_in_piece(piece, region, prefix):
+            identifiers.setdefault(ident.identifier_id, ident.row())
+            found.append(ident.identifier_id)
+    return identifiers, named
+
+
 def _mentions_in_python(pieces: pa.Table, region: str) -> tuple[list[dict[str, Any]], pa.Table]:
     """mentions() for a few pieces (a file of one or a few messages): the same rows, without Arrow's
     grouping and join, which cost about a millisecond per file whatever its size."""
     message_ids, platforms, texts = (pieces[c].to_pylist() for c in ("message_id", "platform", "piece"))
-    identifiers: dict[str, dict[str, Any]] = {}
-    read: dict[tuple[str, str], list[str]] = {}
-    for platform, piece in dict.fromkeys(zip(platforms, texts, strict=True)):
-        prefix = platform if platform in AT_HANDLE_PLATFORMS else None
-        found = read[(platform, piece)] = []
-        for ident in identifiers_in_piece(piece, region, prefix):
-            identifiers.setdefault(ident.identifier_id, ident.row())
-            found.append(ident.identifier_id)
+    identifiers, named = _read_pieces(dict.fromkeys(zip(platforms, texts, strict=True)), region)
     links = sorted(
-        {(m, i) for m, p, t in zip(message_ids, platforms, texts, strict=True) for i in read[(p, t)]}
+        {(m, i) for m, p, t in zip(message_ids, platforms, texts, strict=True) for i in named[(p, t)]}
     )
     string = pa.string()
     return list(identifiers.values()), pa.table(
@@ -369,8 +372,6 @@ def fill_phrase_hits(messages: pa.Table) -> pa.Table:
     if not pc.any(missing).as_py():
         return messages
     field = messages.schema.field(index)
-    if pc.all(missing).as_py():  # the usual case: every waiting file's messages
-        return messages.set_column(index, field, _phrase_hits(messages["body"]).cast(field.type))
     found = _phrase_hits(messages["body"]).cast(field.type)
     return messages.set_column(index, field, pc.if_else(missing, found, column))
 
