@@ -65,7 +65,8 @@ INCOMPLETE = "may_be_incomplete"  # flag of the last message of a page that stop
 def last_if_cut_short(ctx: ParseContext, data: bytes, elements: list[Any]) -> Any:
     """The last message element when the page stops before `</html>` (an export page always ends with it):
     that message may have been cut mid-text. Warned once; None for a whole page."""
-    if data.rstrip().lower().endswith(b"</html>"):
+    tail = data[-1024:].rstrip() or data.rstrip()  # the page's end only (a whole page is not copied)
+    if tail[-7:].lower() == b"</html>":
         return None
     ctx.warn(
         f"the page is cut short (it does not end with </html>): the last message read may be incomplete, "
