@@ -49,19 +49,7 @@ def load_json(ctx: ParseContext, what: str) -> Any:
             "U+FFFD, and the messages and identifiers holding one are flagged decode_errors"
         )
     try:
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            if not exc.msg.startswith("Invalid control character"):
-                raise
-            # Raw tabs and line breaks inside strings (some export tools write them): JSON does not allow
-            # them, but the text is unambiguous, so it is read as written, with a warning.
-            value = json.loads(text, strict=False)
-            ctx.warn(
-                f"{what}: raw control characters (tabs, line breaks) inside strings, which JSON does not "
-                f"allow (the first at line {exc.lineno} column {exc.colno}); read as written"
-            )
-            return value
+        return _loads(ctx, what, text)
     except RecursionError as exc:  # arrays or objects nested thousands deep: no export nests like that
         raise ValueError(f"{what}: nested too deeply to read ({exc})") from exc
     except json.JSONDecodeError as exc:
@@ -78,6 +66,22 @@ def load_json(ctx: ParseContext, what: str) -> Any:
         raise ValueError(
             f"{what}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}{hint}"
         ) from exc
+
+
+def _loads(ctx: ParseContext, what: str, text: str) -> Any:
+    """json.loads; raw tabs and line breaks inside strings (some export tools write them, JSON does not
+    allow them, the text is unambiguous) are read as written, with a warning."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        if not exc.msg.startswith("Invalid control character"):
+            raise
+        value = json.loads(text, strict=False)
+        ctx.warn(
+            f"{what}: raw control characters (tabs, line breaks) inside strings, which JSON does not "
+            f"allow (the first at line {exc.lineno} column {exc.colno}); read as written"
+        )
+        return value
 
 
 # Strings (complete, or one the file stops inside: a lone quote) and the structural characters of JSON.
