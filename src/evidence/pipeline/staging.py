@@ -83,7 +83,7 @@ def insert_json_parts(con: Any, table: str, files: list[str]) -> None:
         with open(path, encoding="utf-8") as lines:
             rows += [[record.get(n) for n in names] for record in map(json.loads, lines)]
     listed = ", ".join(f'"{n}"' for n in names)
-    if len(rows) >= ARROW_INSERT_ROWS and _insert_through_arrow(con, table, columns, rows):
+    if len(rows) >= ARROW_INSERT_ROWS and _insert_through_arrow(con, table, columns, listed, rows):
         return
     values = "(" + ", ".join(f"CAST(? AS {data_type})" for _, data_type in columns) + ")"
     for first in range(0, len(rows), JSON_INSERT_ROWS):
@@ -101,18 +101,17 @@ ARROW_INSERT_ROWS = 256
 
 
 def _insert_through_arrow(
-    con: Any, table: str, columns: list[tuple[str, str]], rows: list[list[Any]]
+    con: Any, table: str, columns: list[tuple[str, str]], listed: str, rows: list[list[Any]]
 ) -> bool:
     """The rows as one Arrow table of their JSON values, each cast to its column's type in one INSERT;
-    False (nothing inserted) when a column mixes kinds of JSON value, which the parameter path casts one by
-    one."""
+    False (nothing inserted) when a column mixes kinds of JSON value or holds an integer beyond 64 bits,
+    which the parameter path casts one by one."""
     import pyarrow as pa
 
     try:
         staged = pa.table({name: pa.array([row[i] for row in rows]) for i, (name, _) in enumerate(columns)})
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
         return False
-    listed = ", ".join(f'"{name}"' for name, _ in columns)
     casts = ", ".join(f'CAST("{name}" AS {data_type})' for name, data_type in columns)
     con.register("staged_json_rows", staged)
     try:
