@@ -168,10 +168,9 @@ class ParseContext:
                 direction = (
                     "outgoing" if " ".join(sender.split()).casefold() in self._owner_names else "incoming"
                 )
-        all_flags = list(dict.fromkeys([*time.flags, *flags]))
-        if sender_identifier is not None and "decode_errors" in sender_identifier.flags:
-            all_flags.append("decode_errors")  # the sender was read from damaged text
-            all_flags = list(dict.fromkeys(all_flags))
+        # a sender read from damaged text makes the message's text damaged too
+        damaged = sender_identifier is not None and "decode_errors" in sender_identifier.flags
+        all_flags = list(dict.fromkeys([*time.flags, *flags, *(["decode_errors"] if damaged else [])]))
         self.out.add(
             "messages",
             {
