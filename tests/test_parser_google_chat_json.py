@@ -111,6 +111,15 @@ def test_created_date_forms(text, utc, source, precision):
     assert value.local_text == text
 
 
+def test_created_date_with_whitespace_runs_is_read_or_refused_at_once():
+    """A damaged date with a long whitespace run made the pattern backtrack for minutes (a fuzzed file)."""
+    spaced = parse_created_date("January 7, 2019 at   \u202f 19:25" + " " * 40 + "UTC", "Europe/London")
+    assert spaced.utc == datetime(2019, 1, 7, 19, 25, tzinfo=UTC)
+    for text in ("January 7, 2019 at 19:25" + " " * 150 + "x", "January 7, 2019 at 19:25" + " " * 100_000):
+        with pytest.raises(ValueError):
+            parse_created_date(text, "Europe/London")
+
+
 def test_written_space(tmp_path):
     data = {
         "messages": [

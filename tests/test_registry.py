@@ -20,6 +20,8 @@ INFRASTRUCTURE = {
     "export_text",
     "enrich",
     "mail",
+    "xml_items",
+    "sms_backup_items",
 }
 
 

@@ -46,6 +46,12 @@ def test_epoch() -> None:
     assert value.utc == datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC) and value.tz_source == "epoch"
 
 
+@pytest.mark.parametrize("seconds", [10**20, -(10**12), float("nan"), float("inf")])
+def test_epoch_beyond_any_calendar_is_kept_as_written(seconds: float) -> None:
+    value = from_epoch(seconds, "as written")
+    assert (value.utc, value.local_text, value.flags) == (None, "as written", ("unparseable_date",))
+
+
 def test_unknown_zone_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="unknown time zone"):
         zone("Europe/Atlantis")

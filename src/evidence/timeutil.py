@@ -83,9 +83,14 @@ def from_aware(moment: datetime, local_text: str, precision: str, source: str = 
 
 
 def from_epoch(seconds: float, local_text: str | None = None, precision: str = "second") -> TimeValue:
-    """An absolute instant given as seconds since 1970-01-01 UTC."""
-    moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)
-    return TimeValue(moment, local_text if local_text is not None else str(seconds), TZ_EPOCH, precision)
+    """An absolute instant given as seconds since 1970-01-01 UTC; one no calendar holds (a damaged or
+    hostile value beyond the year 9999, NaN) is kept as written and flagged, never an error for the file."""
+    text = local_text if local_text is not None else str(seconds)
+    try:
+        moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)
+    except (OverflowError, ValueError):
+        return TimeValue.missing(text, "unparseable_date")
+    return TimeValue(moment, text, TZ_EPOCH, precision)
 
 
 def from_email_date(value: str | None) -> TimeValue:

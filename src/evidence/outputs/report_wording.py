@@ -36,6 +36,10 @@ FLAG_TEXT: dict[str, tuple[str, str]] = {
         "the source gives no date for this event; it is listed at the end.",
         "It does not mean the event did not happen.",
     ),
+    "unparseable_date": (
+        "the source gives a date for this event that could not be read; it is listed at the end, with the date as written.",
+        "It does not mean the event did not happen.",
+    ),
     "dst_gap": (
         "the time as written falls in the hour skipped when clocks go forward; it was read as the next valid time.",
         "The real moment may differ by up to an hour.",

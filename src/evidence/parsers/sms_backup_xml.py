@@ -5,15 +5,14 @@ and withheld-number calls are often the pattern itself).
 Backups can be hundreds of megabytes (MMS media is inline base64), so the file is streamed through
 defusedxml's iterparse and each element is cleared once read. Locators follow XPath positions (1-based,
 counted per element name): `sms/12` is `/smses/sms[12]`, `mms/3/part/2` is `/smses/mms[3]/parts/part[2]`,
-`call/7` is `/calls/call[7]`.
+`call/7` is `/calls/call[7]`. A backup damaged inside is read on item by item past the damage
+(`xml_items`), so only the damaged items are lost, each named in a warning.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
-from typing import Any, BinaryIO
+from dataclasses import dataclass, field
 from xml.etree.ElementTree import Element, ParseError
 
 import defusedxml.ElementTree as DET
@@ -23,7 +22,8 @@ from evidence.identifiers import Identifier
 from evidence.parsers.base import Parser, Sample
 from evidence.parsers.context import ParseContext
 from evidence.parsers.registry import register
-from evidence.timeutil import TimeValue, from_epoch
+from evidence.parsers.sms_backup_items import read_call, read_mms, read_sms
+from evidence.parsers.xml_items import CharRefFixer, declaration, item_pieces, read_piece
 
 # Root element after the XML declaration, stylesheet PI, comments and a DOCTYPE. The app writes no
 # DOCTYPE; one that declares entities is recognised all the same, so the file is refused with its reason
@@ -35,126 +35,37 @@ _ROOT_RE = re.compile(
 # The items each root holds.
 _ITEMS = {"smses": ("sms", "mms"), "calls": ("call",)}
 
-# SMS `type` / MMS `msg_box` values (Android Telephony): direction and a flag for the not-plainly-sent ones.
-_BOX: dict[str, tuple[str, str | None]] = {
-    "1": ("incoming", None),
-    "2": ("outgoing", None),
-    "3": ("outgoing", "draft"),
-    "4": ("outgoing", "outbox"),
-    "5": ("outgoing", "failed"),
-    "6": ("outgoing", "queued"),
-}
-# <call type> (Android CallLog.Calls.TYPE): direction, what the timeline says, flag.
-_CALL_TYPES: dict[str, tuple[str, str, str | None]] = {
-    "1": ("incoming", "Incoming call", None),
-    "2": ("outgoing", "Outgoing call", None),
-    "3": ("incoming", "Missed call", "missed"),
-    "4": ("incoming", "Voicemail", "voicemail"),
-    "5": ("incoming", "Rejected call", "rejected"),
-    "6": ("incoming", "Blocked call", "blocked"),
-    "7": ("incoming", "Call answered on another device", "answered_elsewhere"),
-}
-# <call presentation> (CallLog.Calls.PRESENTATION_*) other than 1 (allowed): the number was not shown.
-_HIDDEN_NUMBER = {"2": "number_withheld", "3": "number_unknown", "4": "payphone"}
-# MMS <addr type>: PduHeaders FROM, TO, CC, BCC.
-_ADDR_FROM, _ADDR_TO, _ADDR_CC, _ADDR_BCC = "137", "151", "130", "129"
-_NULLS = {"", "null", "insert-address-token"}
-_UNKNOWN_CONTACT = {"", "null", "(Unknown)"}
 # Expat errors that only happen when the input ends early (no element found, unclosed token, partial char).
 _TRUNCATION_CODES = {3, 5, 6}
+# Damaged items named one warning each; beyond this, one warning counts the rest.
+_LOST_WARNINGS = 100
+# Items whose start tag holds all they say (attributes only); an <mms> has parts and addresses inside.
+_WHOLE_IN_START_TAG = {"sms", "call"}
 
 
-def _attr(el: Element, name: str) -> str | None:
-    """Attribute value with the app's literal "null" treated as absent."""
-    value = el.get(name)
-    return None if value is None or value == "null" else value
+@dataclass
+class _Progress:
+    """How far a file has been read: items per tag (their XPath positions) and other elements."""
+
+    root: str | None = None
+    declared: str | None = None  # the root's count attribute
+    counts: dict[str, int] = field(default_factory=dict)
+    other: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def read(self) -> int:
+        return sum(self.counts.values()) + sum(self.other.values())
 
 
-class _CharRefFixer:
-    """File wrapper that repairs numeric character references expat rejects.
-
-    SMS Backup & Restore writes emoji as UTF-16 surrogate pairs (`&#55357;&#56832;`), which is not valid
-    XML and stops every XML parser. Pairs are combined into the real character; lone surrogates and other
-    forbidden code points become U+FFFD and are counted so the parser can warn.
-    """
-
-    _REF = re.compile(rb"&#(x[0-9a-fA-F]{1,8}|[0-9]{1,10});(?:&#(x[0-9a-fA-F]{1,8}|[0-9]{1,10});)?")
-    _TRAILING_REF = re.compile(rb"&#(?:x[0-9a-fA-F]{1,8}|[0-9]{1,10});\Z")
-
-    def __init__(self, raw: BinaryIO) -> None:
-        self._raw = raw
-        self._pending = b""
-        self.replaced = 0
-        self.combined = 0
-
-    @staticmethod
-    def _value(token: bytes) -> int:
-        return int(token[1:], 16) if token[:1] in (b"x", b"X") else int(token)
-
-    @staticmethod
-    def _allowed(cp: int) -> bool:
-        return (
-            cp in (0x9, 0xA, 0xD)
-            or 0x20 <= cp <= 0xD7FF
-            or 0xE000 <= cp <= 0xFFFD
-            or 0x10000 <= cp <= 0x10FFFF
-        )
-
-    def _one(self, token: bytes) -> bytes:
-        cp = self._value(token)
-        if self._allowed(cp):
-            return b"&#" + token + b";"
-        self.replaced += 1
-        return b"&#xFFFD;"
-
-    def _sub(self, match: re.Match[bytes]) -> bytes:
-        first, second = match.group(1), match.group(2)
-        if second is not None:
-            hi, lo = self._value(first), self._value(second)
-            if 0xD800 <= hi <= 0xDBFF and 0xDC00 <= lo <= 0xDFFF:
-                self.combined += 1
-                return b"&#x%X;" % (0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))
-            return self._one(first) + self._one(second)
-        return self._one(first)
-
-    def _fix(self, data: bytes) -> bytes:
-        return self._REF.sub(self._sub, data) if b"&#" in data else data
-
-    def read(self, size: int = -1) -> bytes:
-        while True:
-            chunk = self._raw.read(size if size and size > 0 else 1 << 20)
-            if not chunk:
-                data, self._pending = self._pending, b""
-                return self._fix(data)
-            data = self._pending + chunk
-            # Hold back a reference that may continue in the next chunk, and the one just before it (a
-            # high surrogate whose low half is being held back).
-            cut = data.rfind(b"&", max(0, len(data) - 24))
-            if cut < 0:
-                cut = len(data)
-            else:
-                before = self._TRAILING_REF.search(data, 0, cut)
-                if before:
-                    cut = before.start()
-            self._pending = data[cut:]
-            if cut:
-                return self._fix(data[:cut])
-
-
-def _address_identifier(ctx: ParseContext, address: str) -> Identifier | None:
-    """Phone identifier for a phone-like address. RCS group ids (group_8@rcs.google.com) are thread ids,
-    not anyone's address, so they get none; other addresses with @ (email-to-SMS gateways) are emails."""
-    if "@" in address:
-        if address.lower().endswith("@rcs.google.com"):
-            return None
-        return ctx.identifier("email", address)
-    return ctx.identifier("phone", address)
+def _holds_replacement(el: Element) -> bool:
+    """Whether any attribute of the item or its parts holds U+FFFD (a repaired character)."""
+    return any("\ufffd" in value for node in el.iter() for value in node.attrib.values())
 
 
 @register
 class SmsBackupXmlParser(Parser):
     name = "sms_backup_xml"
-    version = "1"
+    version = "2"  # 2: damage inside a backup costs only the damaged items; U+FFFD flagged decode_errors
     platform = "sms"
     description = "SMS Backup & Restore XML backup (<smses> with <sms> and <mms>; <calls> call logs)"
 
@@ -162,288 +73,173 @@ class SmsBackupXmlParser(Parser):
         return bool(_ROOT_RE.match(sample.text()))
 
     def parse(self, ctx: ParseContext) -> None:
-        owner_label, owner_ident = ctx.owner_phone()
-        read_item = {"sms": self._sms, "mms": self._mms, "call": self._call}
-        counts: dict[str, int] = {}
-        other: dict[str, int] = {}
-        declared: str | None = None
-        root: Element | None = None
-        depth = 0
+        owner = ctx.owner_phone()
+        progress = _Progress()
         with ctx.open() as raw:
-            fixer = _CharRefFixer(raw)
+            fixer = CharRefFixer(raw)
             try:
-                for event, el in DET.iterparse(fixer, events=("start", "end")):
-                    if event == "start":
-                        depth += 1
-                        if depth == 1:
-                            if el.tag not in _ITEMS:
-                                raise ValueError(f"root element is <{el.tag}>, not <smses> or <calls>")
-                            root, declared = el, el.get("count")
-                            counts = dict.fromkeys(_ITEMS[el.tag], 0)
-                        continue
-                    depth -= 1
-                    if depth != 1:
-                        continue
-                    if el.tag in counts:
-                        counts[el.tag] += 1
-                        read_item[el.tag](ctx, el, counts[el.tag], owner_label, owner_ident)
-                    else:
-                        other[el.tag] = other.get(el.tag, 0) + 1
-                    el.clear()
-                    if root is not None:
-                        root.clear()  # drop the (now empty) children the root still holds
+                self._stream(ctx, fixer, progress, owner)
             except ParseError as exc:
-                self._parse_error(ctx, exc, counts, other, declared, root)
+                fixer = self._parse_error(ctx, exc, progress, fixer, owner)
             except DefusedXmlException as exc:
                 raise ValueError(
                     f"the XML declares entities or a document type ({exc}): refused, as entities can read "
                     "other files or expand without bound; the app never writes them"
                 ) from exc
             else:
-                read = sum(counts.values()) + sum(other.values())
-                if declared and declared.isdigit() and int(declared) != read:
-                    ctx.warn(f"backup header announces count={declared} items but {read} were found")
+                read = progress.read
+                if progress.declared and progress.declared.isdigit() and int(progress.declared) != read:
+                    ctx.warn(f"backup header announces count={progress.declared} items but {read} were found")
         if fixer.replaced:
             ctx.warn(f"{fixer.replaced} invalid character reference(s) (lone surrogates) replaced by U+FFFD")
-        for tag, n in other.items():
-            ctx.warn(f"{n} <{tag}> element(s) under <{root.tag}> not read (unknown element)")
+        if fixer.bad_bytes:
+            ctx.warn(
+                f"{fixer.bad_bytes} byte sequence(s) that are not valid UTF-8, or control characters, replaced "
+                "by U+FFFD; the messages holding one are flagged decode_errors"
+            )
+        for tag, n in progress.other.items():
+            ctx.warn(f"{n} <{tag}> element(s) under <{progress.root}> not read (unknown element)")
+
+    def _stream(
+        self,
+        ctx: ParseContext,
+        fixer: CharRefFixer,
+        progress: _Progress,
+        owner: tuple[str, Identifier | None],
+    ) -> None:
+        """Read the file in one pass, each item cleared once read (the usual, undamaged case)."""
+        depth = 0
+        root: Element | None = None
+        for event, el in DET.iterparse(fixer, events=("start", "end")):
+            if event == "start":
+                depth += 1
+                if depth == 1:
+                    if el.tag not in _ITEMS:
+                        raise ValueError(f"root element is <{el.tag}>, not <smses> or <calls>")
+                    root = el
+                    progress.root, progress.declared = el.tag, el.get("count")
+                    progress.counts = dict.fromkeys(_ITEMS[el.tag], 0)
+                continue
+            depth -= 1
+            if depth != 1:
+                continue
+            self._item(ctx, progress, el, owner, fixer)
+            el.clear()
+            if root is not None:
+                root.clear()  # drop the (now empty) children the root still holds
+
+    def _item(
+        self,
+        ctx: ParseContext,
+        progress: _Progress,
+        el: Element,
+        owner: tuple[str, Identifier | None],
+        fixer: CharRefFixer,
+    ) -> None:
+        if el.tag not in progress.counts:
+            progress.other[el.tag] = progress.other.get(el.tag, 0) + 1
+            return
+        progress.counts[el.tag] += 1
+        damaged = (fixer.bad_bytes or fixer.replaced) and _holds_replacement(el)
+        read = {"sms": read_sms, "mms": read_mms, "call": read_call}[el.tag]
+        read(ctx, el, progress.counts[el.tag], *owner, ["decode_errors"] if damaged else [])
 
     def _parse_error(
         self,
         ctx: ParseContext,
         exc: ParseError,
-        counts: dict[str, int],
-        other: dict[str, int],
-        declared: str | None,
-        root: Element | None,
-    ) -> None:
-        """A backup that simply stops (interrupted copy or backup) keeps every complete item read before the
-        cut, with a warning: nothing after the cut exists in the file. Any other XML error fails the file,
-        since items after it exist but cannot be read."""
+        progress: _Progress,
+        fixer: CharRefFixer,
+        owner: tuple[str, Identifier | None],
+    ) -> CharRefFixer:
+        """A backup that simply stops (an interrupted copy or backup) keeps every complete item before the
+        cut, with a warning: nothing after the cut exists in the file. Any other error is damage inside the
+        file: the rest of it is read item by item, so only the damaged items are lost, each with a warning.
+        Returns the fixer whose counts cover the whole file."""
         line, column = getattr(exc, "position", (None, None))
         code = getattr(exc, "code", None)
-        read = sum(counts.values()) + sum(other.values())
-        if root is None:
+        read = progress.read
+        if progress.root is None:
             raise ValueError(f"not a readable SMS Backup & Restore XML file: {exc}") from exc
         if code not in _TRUNCATION_CODES:
-            raise ValueError(
-                f"malformed XML at line {line}, column {column} after {read} items: {exc}"
-            ) from exc
+            if fixer.mode == "none":  # UTF-16: items cannot be found by their start tags
+                raise ValueError(
+                    f"malformed XML at line {line}, column {column} after {read} items: {exc}"
+                ) from exc
+            fixer, lost, cut_short = self._read_rest(ctx, progress, owner, fixer.mode)
+            ending = "; the file ends inside its last item" if cut_short else ""
+            ctx.warn(
+                f"malformed XML at line {line}, column {column} after {read} items ({exc}): the rest of the "
+                f"file was read item by item; {lost} damaged item(s) could not be read{ending}",
+                locator=f"line/{line}",
+            )
+            return fixer
         if read == 0:
             raise ValueError(f"file is truncated before the first complete message ({exc})") from exc
-        announced = f" of the {declared} the header announces" if declared else ""
+        announced = f" of the {progress.declared} the header announces" if progress.declared else ""
         ctx.warn(
-            f"file is truncated (ends at line {line}, column {column} before </{root.tag}>): {read} complete "
-            f"items read{announced}; the incomplete last item was not read",
+            f"file is truncated (ends at line {line}, column {column} before </{progress.root}>): {read} "
+            f"complete items read{announced}; the incomplete last item was not read",
             locator=f"line/{line}",
         )
+        return fixer
+
+    def _read_rest(
+        self, ctx: ParseContext, progress: _Progress, owner: tuple[str, Identifier | None], mode: str | None
+    ) -> tuple[CharRefFixer, int, bool]:
+        """Read the file again cut into items (xml_items.item_pieces), each parsed alone, from the first one
+        the streaming pass did not read. A damaged item keeps its position, so the items after it keep
+        the locators the app's XPath positions give them. An <sms> or <call> whose start tag is whole is
+        kept even if its end is damaged: it holds everything in its attributes. Returns the fixer, the
+        items lost and whether the file ends inside its last item."""
+        assert progress.root is not None
+        done = dict(progress.counts)
+        seen = dict.fromkeys(done, 0)
+        end_tag = f"</{progress.root}>".encode()
+        lost, cut_short = 0, False
+        with ctx.open() as raw:
+            fixer = CharRefFixer(raw)  # counts the whole file again; the pieces read before are skipped
+            fixer.mode = mode
+            pieces = item_pieces(raw, _ITEMS[progress.root])
+            head = next(pieces).data
+            fixer.repair(head)
+            prolog = declaration(head)
+            for tag, line, piece, last in pieces:
+                assert tag is not None
+                seen[tag] += 1
+                if seen[tag] <= done[tag]:
+                    fixer.repair(piece)
+                    continue
+                stripped = piece.rstrip()
+                whole_file = stripped.endswith(end_tag)
+                result = read_piece(stripped[: -len(end_tag)] if whole_file else piece, prolog, fixer)
+                element = result.element
+                if element is None and tag in _WHOLE_IN_START_TAG and not (last and not whole_file):
+                    element = result.opened
+                if element is None:
+                    progress.counts[tag] = progress.counts.get(tag, 0) + 1
+                    where = f"{tag}/{progress.counts[tag]}"
+                    if last and not whole_file:
+                        cut_short = True
+                        ctx.warn(f"the file ends inside the <{tag}> at line {line}: not read", locator=where)
+                        continue
+                    lost += 1
+                    if lost <= _LOST_WARNINGS:
+                        ctx.warn(f"damaged <{tag}> at line {line} could not be read: {result.error}", where)
+                    continue
+                self._item(ctx, progress, element, owner, fixer)
+                for other in result.others:
+                    progress.other[other] = progress.other.get(other, 0) + 1
+                if result.error:
+                    ctx.warn(
+                        f"damaged text after the start of the <{tag}> at line {line} could not be read "
+                        f"({result.error}); the item's own attributes were read whole",
+                        locator=f"{tag}/{progress.counts[tag]}",
+                    )
+        if lost > _LOST_WARNINGS:
+            ctx.warn(
+                f"{lost - _LOST_WARNINGS} more damaged item(s) could not be read (not listed one by one)"
+            )
+        return fixer, lost, cut_short
 
     # --- one element each ------------------------------------------------------------------------
-    def _time(self, el: Element) -> TimeValue:
-        raw = _attr(el, "date")
-        local = _attr(el, "readable_date")
-        try:
-            value = int(raw) if raw is not None else None
-        except ValueError:
-            value = None
-        if not value:
-            return TimeValue.missing(local or raw, "no_date" if raw is None else "unparseable_date")
-        # `date` is epoch milliseconds; a few old MMS backups wrote seconds.
-        seconds = value / 1000 if value > 100_000_000_000 else value
-        return from_epoch(seconds, local if local is not None else raw)
-
-    def _box(self, ctx: ParseContext, value: str | None, locator: str) -> tuple[str | None, list[str]]:
-        if value in _BOX:
-            direction, flag = _BOX[value]
-            return direction, [flag] if flag else []
-        ctx.warn(f"unknown message box/type {value!r}: direction left unknown", locator=locator)
-        return None, [f"unknown_box_{value}"]
-
-    def _sms(
-        self, ctx: ParseContext, el: Element, index: int, owner: str, owner_ident: Identifier | None
-    ) -> None:
-        locator = f"sms/{index}"
-        address = (_attr(el, "address") or "").strip()
-        contact = _attr(el, "contact_name")
-        party = contact if contact not in _UNKNOWN_CONTACT and contact else (address or None)
-        party_ident = _address_identifier(ctx, address) if address else None
-        direction, flags = self._box(ctx, _attr(el, "type"), locator)
-        common = {
-            "platform": self.platform,
-            "kind": "sms",
-            "locator": locator,
-            "time": self._time(el),
-            "body": el.get("body"),
-            "conversation": party,
-            "subject": _attr(el, "subject"),
-            "direction": direction,
-            "flags": flags,
-        }
-        _add_between(ctx, common, party, party_ident, owner, owner_ident)
-
-    def _mms(
-        self, ctx: ParseContext, el: Element, index: int, owner: str, owner_ident: Identifier | None
-    ) -> None:
-        locator = f"mms/{index}"
-        direction, flags = self._box(ctx, _attr(el, "msg_box"), locator)
-        address = (_attr(el, "address") or "").strip()
-        contact = _attr(el, "contact_name")
-        known_contact = contact if contact and contact not in _UNKNOWN_CONTACT else None
-        thread = [a for a in address.split("~") if a.strip()] if address else []
-
-        from_addr: str | None = None
-        others: list[str] = []
-        for addr in el.iterfind("addrs/addr"):
-            value = (addr.get("address") or "").strip()
-            if value.lower() in _NULLS:
-                continue
-            kind = addr.get("type")
-            if kind == _ADDR_FROM and from_addr is None:
-                from_addr = value
-            elif kind in (_ADDR_TO, _ADDR_CC, _ADDR_BCC) and value not in others:
-                others.append(value)
-        recipients = [a for a in others if a != from_addr]
-
-        is_group = len(thread) > 1 or address.lower().endswith("@rcs.google.com")
-        if len(thread) > 1:
-            conversation = ", ".join(thread)
-        elif is_group:
-            conversation = address  # RCS group thread id, kept raw
-        else:
-            conversation = known_contact or address or None
-
-        parts_text: list[str] = []
-        attachments: list[tuple[int, Element]] = []
-        for n, part in enumerate(el.iterfind("parts/part"), start=1):
-            ct = (part.get("ct") or "").lower()
-            if ct == "application/smil":
-                continue  # layout instructions, not something anyone wrote
-            text = _attr(part, "text")
-            if ct == "text/plain" and part.get("data") is None:
-                if text:
-                    parts_text.append(text)
-                continue
-            attachments.append((n, part))
-
-        if direction == "outgoing":
-            sender = owner
-            sender_ident = (_address_identifier(ctx, from_addr) if from_addr else None) or owner_ident
-        else:
-            sender = from_addr or (thread[0] if len(thread) == 1 else None)
-            if sender and not is_group and known_contact and sender == address:
-                sender = known_contact
-            sender_ident = _address_identifier(ctx, from_addr) if from_addr else None
-            if sender_ident is None and len(thread) == 1 and not is_group:
-                sender_ident = _address_identifier(ctx, thread[0])
-        if direction == "outgoing" and not recipients:
-            recipients = [a for a in thread if not a.lower().endswith("@rcs.google.com")]
-        recipient_idents = [i for i in (_address_identifier(ctx, r) for r in recipients) if i is not None]
-        if any(p.get("data") is None and _attr(p, "text") is None for _, p in attachments):
-            flags.append("media_not_in_backup")
-
-        message_id = ctx.add_message(
-            platform=self.platform,
-            kind="mms",
-            locator=locator,
-            time=self._time(el),
-            body="\n".join(parts_text) if parts_text else None,
-            sender=sender,
-            sender_identifier=sender_ident,
-            recipients=recipients,
-            recipient_identifiers=recipient_idents,
-            conversation=conversation,
-            subject=_attr(el, "sub") or None,
-            external_id=_attr(el, "m_id"),
-            direction=direction,
-            flags=flags,
-        )
-        for n, part in attachments:
-            self._part(ctx, message_id, part, f"{locator}/part/{n}")
-
-    def _call(
-        self, ctx: ParseContext, el: Element, index: int, owner: str, owner_ident: Identifier | None
-    ) -> None:
-        locator = f"call/{index}"
-        kind = _attr(el, "type")
-        direction, label, flag = _CALL_TYPES.get(kind or "", (None, "Call", None))
-        flags = [flag] if flag else []
-        if direction is None:
-            ctx.warn(f"unknown call type {kind!r}: direction left unknown", locator=locator)
-            flags.append(f"unknown_call_type_{kind}")
-        hidden = _HIDDEN_NUMBER.get(_attr(el, "presentation") or "")
-        number = (_attr(el, "number") or "").strip()
-        if hidden or number in ("", "-1", "-2", "-3"):  # the app writes these for withheld numbers
-            flags.append(hidden or "number_withheld")
-            number = ""
-        contact = _attr(el, "contact_name")
-        party = contact if contact and contact not in _UNKNOWN_CONTACT else (number or None)
-        party_ident = ctx.identifier("phone", number) if number else None
-        seconds = _attr(el, "duration")
-        body = label
-        if not number:
-            body += " from a withheld number" if direction != "outgoing" else " to a withheld number"
-        if seconds and seconds.isdigit() and int(seconds) > 0:
-            body += f", {_duration(int(seconds))}"
-        common = {
-            "platform": "phone",
-            "kind": "call",
-            "locator": locator,
-            "time": self._time(el),
-            "body": body,
-            "conversation": party,
-            "direction": direction,
-            "flags": flags,
-        }
-        _add_between(ctx, common, party, party_ident, owner, owner_ident)
-
-    def _part(self, ctx: ParseContext, message_id: str, part: Element, locator: str) -> None:
-        name = next((v for v in (_attr(part, k) for k in ("name", "cl", "fn")) if v), None)
-        mime = _attr(part, "ct")
-        data = part.get("data")
-        payload: bytes | None = None
-        if data is not None:
-            try:
-                payload = base64.b64decode("".join(data.split()), validate=True)
-            except (binascii.Error, ValueError) as exc:
-                ctx.warn(
-                    f"MMS part {name or '?'} has data that is not valid base64 ({exc}); not stored", locator
-                )
-        elif (text := _attr(part, "text")) is not None:
-            payload = text.encode("utf-8")  # vCard, calendar and other text parts carried inline
-        ctx.add_attachment(message_id, locator=locator, file_name=name, mime=mime, data=payload)
-
-
-def _add_between(
-    ctx: ParseContext,
-    common: dict[str, Any],
-    party: str | None,
-    party_ident: Identifier | None,
-    owner: str,
-    owner_ident: Identifier | None,
-) -> None:
-    """A message or call between the owner and one other party, sender and recipient by its direction
-    (unknown direction: the party is the sender, nobody is named as recipient)."""
-    direction = common["direction"]
-    if direction == "outgoing":
-        sender, sender_ident, recipients, recipient_idents = owner, owner_ident, [party], [party_ident]
-    else:
-        sender, sender_ident = party, party_ident
-        recipients, recipient_idents = ([owner], [owner_ident]) if direction else ([], [])
-    ctx.add_message(
-        **common,
-        sender=sender,
-        sender_identifier=sender_ident,
-        recipients=[r for r in recipients if r],
-        recipient_identifiers=[i for i in recipient_idents if i is not None],
-    )
-
-
-def _duration(seconds: int) -> str:
-    """45 s, 2 min 5 s, 1 h 2 min 3 s."""
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [f"{hours} h"] if hours else []
-    if minutes or hours:
-        parts.append(f"{minutes} min")
-    parts.append(f"{secs} s")
-    return " ".join(parts)
