@@ -405,6 +405,39 @@ def test_raw_line_breaks_inside_json_strings_are_read_as_written(tmp_path: Path)
     assert "read as written" in warning[0] and f"line {line} column" in warning[0]
 
 
+def test_damaged_escapes_and_appended_bytes_in_json_exports(tmp_path: Path) -> None:
+    """A `\\u` escape that lost a hex digit, and bytes appended after the JSON: each used to fail the whole
+    export (a mutation fuzz of the fixtures); now only the damaged text is lost, flagged and warned."""
+    source = tmp_path / "input"
+    source.mkdir()
+    messages = [
+        telegram_message(1, "Mallory", "user777", "I see you ESCAPE"),
+        telegram_message(2, "Mallory", "user777", "not an escape: BACKSLASH"),
+        telegram_message(3, "Victim", "user1", "leave me alone"),
+    ]
+    text = json.dumps({"name": "Mallory", "type": "personal_chat", "id": 42, "messages": messages})
+    text = text.replace("ESCAPE", "\\ud83x").replace("BACKSLASH", "\\\\u12")  # \ud83x, and \\u12
+    (source / "result.json").write_text(text, encoding="utf-8")
+    thread = instagram_thread([{"sender_name": "Mallory", "timestamp_ms": 1709287300000, "content": "hi"}])
+    (source / "inbox").mkdir()
+    (source / "inbox" / "message_1.json").write_text(json.dumps(thread) + "\n\x00\x00garbage{", "utf-8")
+    case = tmp_path / "case"
+    result = evidence("ingest", source, "--case", case)
+    assert result.exit_code == 0, result.output
+    assert set(statuses(case).values()) == {"parsed"}
+    assert rows(
+        case, "SELECT body, flags FROM messages WHERE platform = 'telegram' ORDER BY source_locator"
+    ) == [
+        ("I see you \ufffdx", ["decode_errors"]),
+        ("not an escape: \\u12", []),
+        ("leave me alone", []),
+    ]
+    assert rows(case, "SELECT body FROM messages WHERE platform = 'instagram'") == [("hi",)]
+    warnings = [w for (w,) in rows(case, "SELECT error FROM ingest_errors WHERE severity = 'warning'")]
+    assert any("1 damaged \\u escape(s)" in w for w in warnings)
+    assert any("11 character(s) after the end of the JSON" in w for w in warnings)
+
+
 def test_json_exports_cut_short_keep_every_complete_message(tmp_path: Path) -> None:
     """A download or copy that stopped early: the messages written in full before the cut are read, the
     one half written is left out whole (not read without its later fields), and the file says so."""

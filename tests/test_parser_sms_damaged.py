@@ -158,3 +158,22 @@ def test_a_date_beyond_any_calendar_fails_only_its_time(parse, tmp_path: Path) -
     odd = out.rows["messages"][1]
     assert (odd["sent_at_utc"], odd["sent_at_local"]) == (None, "99999999999999999999999")
     assert "unparseable_date" in odd["flags"]
+
+
+@pytest.mark.parametrize(
+    ("damage", "where"),
+    [
+        ((b'<smses count="3">', b'<smses count="3>'), 3),  # the root's start tag: found at the next "<"
+        ((b"version='1.0' encoding='UTF-8'", b"version='1.0 encoding='UTF-8'"), 1),  # the declaration
+    ],
+)
+def test_damaged_start_of_the_file(parse, tmp_path: Path, damage: tuple[bytes, bytes], where: int) -> None:
+    path = tmp_path / "head.xml"
+    path.write_bytes(_backup([_sms(1), _sms(2, "caf\xe9"), _sms(3)]).replace(*damage))
+    out = parse(path)
+    row = file_row(out, "head.xml")
+    assert (row["status"], row["messages"], row["warnings"]) == ("parsed", 3, 1)
+    assert [m["body"] for m in out.rows["messages"]] == ["message 1", "caf\xe9", "message 3"]
+    assert [m["source_locator"] for m in out.rows["messages"]] == ["sms/1", "sms/2", "sms/3"]
+    (warning,) = out.rows["ingest_errors"]
+    assert f"malformed XML at line {where}" in warning["error"] and "after 0 items" in warning["error"]

@@ -69,19 +69,43 @@ def load_json(ctx: ParseContext, what: str) -> Any:
 
 
 def _loads(ctx: ParseContext, what: str, text: str) -> Any:
-    """json.loads; raw tabs and line breaks inside strings (some export tools write them, JSON does not
-    allow them, the text is unambiguous) are read as written, with a warning."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        if not exc.msg.startswith("Invalid control character"):
-            raise
-        value = json.loads(text, strict=False)
-        ctx.warn(
-            f"{what}: raw control characters (tabs, line breaks) inside strings, which JSON does not "
-            f"allow (the first at line {exc.lineno} column {exc.colno}); read as written"
-        )
-        return value
+    """json.loads, past three kinds of damage that leave the rest of the export unambiguous, each with a
+    warning: raw tabs and line breaks inside strings (some export tools write them; read as written), a
+    `\\u` escape without its four hex digits (a damaged byte; read as U+FFFD, its message flagged
+    decode_errors) and bytes after the end of the JSON (a copy with something appended; not read)."""
+    strict = True
+    while True:
+        try:
+            return json.loads(text, strict=strict)
+        except json.JSONDecodeError as exc:
+            if strict and exc.msg.startswith("Invalid control character"):
+                strict = False
+                ctx.warn(
+                    f"{what}: raw control characters (tabs, line breaks) inside strings, which JSON does not "
+                    f"allow (the first at line {exc.lineno} column {exc.colno}); read as written"
+                )
+            elif exc.msg.startswith("Invalid \\uXXXX escape") and _BAD_ESCAPE.search(text):
+                # A lone surrogate is what staging already repairs to U+FFFD, flagging decode_errors.
+                text, count = _BAD_ESCAPE.subn(lambda m: m.group(1) + "\\udcff", text)
+                ctx.warn(
+                    f"{what}: {count} damaged \\u escape(s) without their four hex digits (the first at line "
+                    f"{exc.lineno} column {exc.colno}); each was read as U+FFFD, its message flagged "
+                    "decode_errors"
+                )
+            elif exc.msg == "Extra data":
+                start = len(text) - len(text.lstrip())
+                value, end = json.JSONDecoder(strict=strict).raw_decode(text, start)
+                ctx.warn(
+                    f"{what}: {len(text) - end:,} character(s) after the end of the JSON (from line "
+                    f"{exc.lineno} column {exc.colno}) were not read"
+                )
+                return value
+            else:
+                raise
+
+
+# A `\u` escape (not itself escaped: an even number of backslashes before it) without four hex digits.
+_BAD_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u[0-9a-fA-F]{0,3}(?![0-9a-fA-F])")
 
 
 # Strings (complete, or one the file stops inside: a lone quote) and the structural characters of JSON.

@@ -39,6 +39,8 @@ _ITEMS = {"smses": ("sms", "mms"), "calls": ("call",)}
 _TRUNCATION_CODES = {3, 5, 6}
 # Damaged items named one warning each; beyond this, one warning counts the rest.
 _LOST_WARNINGS = 100
+_ROOT_TAG = re.compile(rb"<(smses|calls)[\s>/]")
+_HEAD_BYTES = 65536
 # Items whose start tag holds all they say (attributes only); an <mms> has parts and addresses inside.
 _WHOLE_IN_START_TAG = {"sms", "call"}
 
@@ -55,6 +57,13 @@ class _Progress:
     @property
     def read(self) -> int:
         return sum(self.counts.values()) + sum(self.other.values())
+
+
+def _root_in_head(ctx: ParseContext) -> str | None:
+    """The root element's name as the file's start writes it (sniff found it there), however damaged."""
+    with ctx.open() as raw:
+        match = _ROOT_TAG.search(raw.read(_HEAD_BYTES))
+    return match.group(1).decode() if match else None
 
 
 def _holds_replacement(el: Element) -> bool:
@@ -160,7 +169,11 @@ class SmsBackupXmlParser(Parser):
         code = getattr(exc, "code", None)
         read = progress.read
         if progress.root is None:
-            raise ValueError(f"not a readable SMS Backup & Restore XML file: {exc}") from exc
+            # The root's start tag (or the prolog) is damaged; its items may not be.
+            root = None if code in _TRUNCATION_CODES or fixer.mode == "none" else _root_in_head(ctx)
+            if root is None:
+                raise ValueError(f"not a readable SMS Backup & Restore XML file: {exc}") from exc
+            progress.root, progress.counts = root, dict.fromkeys(_ITEMS[root], 0)
         if code not in _TRUNCATION_CODES:
             if fixer.mode == "none":  # UTF-16: items cannot be found by their start tags
                 raise ValueError(

@@ -153,9 +153,11 @@ class CharRefFixer:
 
 
 def declaration(head: bytes) -> bytes:
-    """The file's XML declaration (which names its encoding), for reading its pieces alone."""
+    """A declaration naming the file's encoding, for reading its pieces alone. Written afresh rather than
+    copied: the file's own may be what is damaged. None named (or no name readable) means UTF-8."""
     match = _DECLARATION.match(head)
-    return match.group(1) if match else b""
+    encoding = _ENCODING.search(match.group(1)) if match else None
+    return b'<?xml version="1.0" encoding="%s"?>' % encoding.group(1) if encoding else b""
 
 
 class ItemBytes(NamedTuple):
