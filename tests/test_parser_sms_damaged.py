@@ -143,10 +143,14 @@ def test_fixer_keeps_utf8_split_by_chunks() -> None:
         assert fixer.bad_bytes == 0
 
 
-def test_utf16_backup_is_not_repaired_bytewise() -> None:
+@pytest.mark.parametrize("size", [-1, 1, 3])
+def test_utf16_backup_is_not_repaired_bytewise(size: int) -> None:
     data = "<?xml version='1.0' encoding='UTF-16'?><smses/>".encode("utf-16")
     fixer = CharRefFixer(io.BytesIO(data))
-    assert fixer.read() == data and fixer.bad_bytes == 0 and fixer.mode == "none"
+    chunks = []
+    while chunk := fixer.read(size):
+        chunks.append(chunk)
+    assert b"".join(chunks) == data and fixer.bad_bytes == 0 and fixer.mode == "none"
 
 
 def test_a_date_beyond_any_calendar_fails_only_its_time(parse, tmp_path: Path) -> None:

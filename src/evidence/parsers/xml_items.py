@@ -31,6 +31,7 @@ _CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _DECLARATION = re.compile(rb"\s*(<\?xml[^>]*\?>)")
 _ENCODING = re.compile(rb"""encoding\s*=\s*["']([A-Za-z0-9._-]+)""")
 CHUNK = 1 << 20
+_HEAD = 256  # bytes that show a file's encoding (a byte order mark, the XML declaration)
 
 
 def repair_mode(head: bytes) -> str:
@@ -123,15 +124,16 @@ class CharRefFixer:
     def repair(self, data: bytes) -> bytes:
         """Whole characters' bytes (a piece cut at an ASCII byte), repaired."""
         if self.mode is None:
-            self.mode = repair_mode(data[:256])
+            self.mode = repair_mode(data[:_HEAD])
         data = self._bytes(data)
         return self._REF.sub(self._sub, data) if b"&#" in data else data
 
     def read(self, size: int = -1) -> bytes:
+        if self.mode is None:  # decided on the file's first bytes, however little the first read asks for
+            self._pending = self._raw.read(_HEAD)
+            self.mode = repair_mode(self._pending)
         while True:
             chunk = self._raw.read(size if size and size > 0 else CHUNK)
-            if self.mode is None:
-                self.mode = repair_mode(chunk[:256])
             if not chunk:
                 data, self._pending = self._pending, b""
                 return self.repair(data)
