@@ -10,7 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import stat
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -403,6 +405,27 @@ def test_raw_line_breaks_inside_json_strings_are_read_as_written(tmp_path: Path)
     (warning,) = rows(case, "SELECT error FROM ingest_errors WHERE error LIKE '%control characters%'")
     line = text[: text.index("\twhere")].count("\n") + 1
     assert "read as written" in warning[0] and f"line {line} column" in warning[0]
+
+
+def test_a_modification_time_beyond_year_9999_does_not_end_the_run(tmp_path: Path) -> None:
+    """tmpfs, btrfs and XFS keep such times (tar can set them); reading one ended the whole run."""
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or not os.access(shm, os.W_OK):
+        pytest.skip("no /dev/shm here")
+    source = Path(tempfile.mkdtemp(dir=shm))
+    try:
+        (source / "far.txt").write_text("from the far future")
+        (source / "WhatsApp Chat with Sam.txt").write_text(CHAT, encoding="utf-8")
+        os.utime(source / "far.txt", (999_999_999_999, 999_999_999_999))
+        if (source / "far.txt").stat().st_mtime < 253_402_300_800:
+            pytest.skip("this file system clamps modification times")
+        case = tmp_path / "case"
+        result = evidence("ingest", source, "--case", case)
+        assert result.exit_code == 0, result.output
+        assert sorted(statuses(case).values()) == ["parsed", "unsupported"]
+        assert rows(case, "SELECT count(*) FROM file_occurrences WHERE modified_at IS NULL") == [(1,)]
+    finally:
+        shutil.rmtree(source, ignore_errors=True)
 
 
 def test_damaged_escapes_and_appended_bytes_in_json_exports(tmp_path: Path) -> None:

@@ -62,6 +62,16 @@ class AcquireResult:
         )
 
 
+def _modified_at(mtime: float) -> str | None:
+    """A file's modification time in UTC; None for one outside the years 1-9999, which tmpfs, btrfs and
+    XFS can hold (and tar can set) but Python's datetime cannot: the file is read all the same."""
+    try:
+        return datetime.fromtimestamp(mtime, UTC).isoformat()
+    except (ValueError, OverflowError, OSError):
+        log.warning("acquire: modification time %s is outside the years 1-9999; not recorded", mtime)
+        return None
+
+
 def _reason(exc: BaseException) -> str:
     """An OS error in words; a path too long for the system says so (the path itself is shown apart)."""
     cause = exc.__cause__ if isinstance(exc, StoreError) and exc.__cause__ else exc
@@ -197,7 +207,7 @@ class Acquirer:
     def _file(self, path: Path, shown: str, name: str, folder: str) -> FoundFile | None:
         try:
             blob = self.store.put_file(path)
-            modified = datetime.fromtimestamp(path.lstat().st_mtime, UTC).isoformat()
+            modified = _modified_at(path.lstat().st_mtime)
         except (StoreError, OSError) as exc:
             if is_disk_full(exc):
                 raise DiskFullError(
