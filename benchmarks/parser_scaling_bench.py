@@ -18,6 +18,7 @@ Usage: .venv/bin/python benchmarks/parser_scaling_bench.py [N]   (default 5000)
 
 from __future__ import annotations
 
+import calendar
 import json
 import sys
 import time
@@ -64,7 +65,7 @@ def telegram_json(n: int) -> tuple[bytes, str, str]:
                 "id": k + 1,
                 "type": "message",
                 "date": f"2024-03-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}",
-                "date_unixtime": str(1709251200 + 60 * k),
+                "date_unixtime": str(calendar.timegm((2024, 3, day, hour, minute, second))),  # agrees
                 "from": name,
                 "from_id": f"user{k % 2 + 1}",
                 "text": body(k),

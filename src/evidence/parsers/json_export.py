@@ -54,6 +54,7 @@ def load_json(ctx: ParseContext, what: str) -> Any:
         raise ValueError(f"{what}: nested too deeply to read ({exc})") from exc
     except json.JSONDecodeError as exc:
         # An export cut short fails at its very end, or (inside a string) no longer ends with a bracket.
+        text = exc.doc  # with any damaged message already taken out
         body = text.rstrip()
         cut = exc.pos >= len(body) or not body.endswith(("}", "]"))
         if cut and (value := _complete_part(text)) is not None:
@@ -69,15 +70,20 @@ def load_json(ctx: ParseContext, what: str) -> Any:
 
 
 def _loads(ctx: ParseContext, what: str, text: str) -> Any:
-    """json.loads, past three kinds of damage that leave the rest of the export unambiguous, each with a
+    """json.loads, past four kinds of damage that leave the rest of the export unambiguous, each with a
     warning: raw tabs and line breaks inside strings (some export tools write them; read as written), a
     `\\u` escape without its four hex digits (a damaged byte; read as U+FFFD, its message flagged
-    decode_errors) and bytes after the end of the JSON (a copy with something appended; not read)."""
+    decode_errors), bytes after the end of the JSON (a copy with something appended; not read) and any
+    other error inside one message of a `messages` array (that message not read: _blank_damaged_message).
+    A final error is raised with the text as repaired so far (`exc.doc`) and the file's own line."""
     strict = True
+    blanked = 0
+    shift = 0  # line breaks taken out with damaged messages before the error: lines are the file's own
     while True:
         try:
             return json.loads(text, strict=strict)
         except json.JSONDecodeError as exc:
+            exc.lineno += shift
             if strict and exc.msg.startswith("Invalid control character"):
                 strict = False
                 ctx.warn(
@@ -100,10 +106,29 @@ def _loads(ctx: ParseContext, what: str, text: str) -> Any:
                     f"{exc.lineno} column {exc.colno}) were not read"
                 )
                 return value
+            elif blanked < MOST_DAMAGED_MESSAGES and (repair := _blank_damaged_message(text, exc.pos)):
+                blanked += 1
+                text = repair.text
+                if repair.lost:
+                    ctx.warn(
+                        f"{what}: the message beginning at line {repair.line + shift} is damaged ({exc.msg} at "
+                        f"line {exc.lineno} column {exc.colno}); it was not read, and null stands in its place so "
+                        "that the messages after it keep their positions (unless the damage took a message's "
+                        "opening brace with it)"
+                    )
+                else:
+                    ctx.warn(
+                        f"{what}: the comma before the message beginning at line {repair.line + shift} was "
+                        "missing; it was put back and both messages were read"
+                    )
+                shift += repair.lines
             else:
                 raise
 
 
+# Damaged messages taken out of one file at most (each costs one more parse of the whole file); beyond
+# this the file fails with the position of its next error.
+MOST_DAMAGED_MESSAGES = 100
 # A `\u` escape (not itself escaped: an even number of backslashes before it) without four hex digits.
 _BAD_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u[0-9a-fA-F]{0,3}(?![0-9a-fA-F])")
 
@@ -118,7 +143,47 @@ class _Open:
 
     bracket: str  # "{" or "["
     key: str | None  # the key (as written, quoted) whose value it is, inside an object
-    complete_to: int  # text[:complete_to] holds only complete elements of it
+    complete_to: int  # text[:complete_to] holds only complete elements of it (up to a comma: before it)
+    start: int  # where its bracket is
+
+
+def _open_containers(text: str) -> list[_Open] | None:
+    """The containers still open at the end of `text` (a JSON document's start), outermost first; None
+    when `text` closes the document or closes more than it opened."""
+    stack: list[_Open] = []
+    last_string: str | None = None
+    key: str | None = None
+    for match in _TOKEN.finditer(text):
+        token = match.group()
+        if token == '"':
+            break  # a string the text stops inside
+        if token[0] == '"':
+            last_string = token
+        elif token == ":":
+            key = last_string
+        elif token in "{[":
+            inside_object = bool(stack) and stack[-1].bracket == "{"
+            stack.append(_Open(token, key if inside_object else None, match.end(), match.start()))
+            key = None
+        elif token in "}]":
+            if not stack:
+                return None
+            stack.pop()
+            if not stack:
+                return None  # the document ends here
+            stack[-1].complete_to = match.end()
+        else:  # ","
+            if stack:
+                stack[-1].complete_to = match.start()
+            key = None
+    return stack
+
+
+def _innermost(stack: list[_Open], items: str) -> int | None:
+    """The innermost open array of `items` (a quoted key) in the stack, by its level."""
+    return next(
+        (i for i in reversed(range(len(stack))) if stack[i].bracket == "[" and stack[i].key == items), None
+    )
 
 
 def _complete_part(text: str, items: str = '"messages"') -> Any:
@@ -129,43 +194,75 @@ def _complete_part(text: str, items: str = '"messages"') -> Any:
     after its last element known to be complete (a comma or its closing bracket followed it), so a message
     half written is left out whole rather than read without its later fields.
     """
-    stack: list[_Open] = []
-    last_string: str | None = None
-    key: str | None = None
-    for match in _TOKEN.finditer(text):
-        token = match.group()
-        if token == '"':
-            break  # a string the file stops inside
-        if token[0] == '"':
-            last_string = token
-        elif token == ":":
-            key = last_string
-        elif token in "{[":
-            inside_object = bool(stack) and stack[-1].bracket == "{"
-            stack.append(_Open(token, key if inside_object else None, match.end()))
-            key = None
-        elif token in "}]":
-            if not stack:
-                return None
-            stack.pop()
-            if not stack:
-                return None  # the document ends here: not cut short, but invalid after it
-            stack[-1].complete_to = match.end()
-        else:  # ","
-            if stack:
-                stack[-1].complete_to = match.start()
-            key = None
+    stack = _open_containers(text)
     if not stack:
         return None
-    level = next(
-        (i for i in reversed(range(len(stack))) if stack[i].bracket == "[" and stack[i].key == items),
-        len(stack) - 1,
-    )
+    level = _innermost(stack, items)
+    level = len(stack) - 1 if level is None else level
     closing = "".join("}" if o.bracket == "{" else "]" for o in reversed(stack[: level + 1]))
     try:
         return json.loads(text[: stack[level].complete_to] + closing, strict=False)
     except (json.JSONDecodeError, RecursionError):
         return None
+
+
+@dataclass(frozen=True)
+class _Repair:
+    """A damaged message taken out of the text, null in its place."""
+
+    text: str
+    line: int  # where the damaged message began
+    lines: int  # line breaks taken out with it
+    lost: bool = True  # False: nothing was lost (a comma between two messages put back)
+
+
+def _blank_damaged_message(text: str, position: int, items: str = '"messages"') -> _Repair | None:
+    """`text` with the message holding a JSON error at `position` replaced by null, so that the messages
+    after it keep their index (and locator); None when that cannot be done safely.
+
+    Only inside a `messages` array written one message per line start (`{` at the same indentation), as
+    every supported export writes them: the damaged message runs from the start of the element after the
+    last complete one to the next such start (or the array's closing bracket, on the line indented as the
+    one that opens it). A damage that swallowed a later message's opening `{` takes that message too, and
+    later ones then shift by one; the warning says so. Minified JSON is not repaired.
+    """
+    stack = _open_containers(text[:position])
+    level = _innermost(stack, items) if stack else None
+    if stack is None or level is None:
+        return None
+    array = stack[level]
+    begin = array.complete_to + (1 if text.startswith(",", array.complete_to) else 0)
+    first = _SPACE.match(text, array.start + 1).end()  # the array's first element
+    newline = text.rfind("\n", array.start, first)
+    damaged = _SPACE.match(text, begin).end()
+    if newline < 0 or not text.startswith("{", first) or damaged > position:
+        return None
+    after_element = array.complete_to > array.start + 1 and not text.startswith(",", array.complete_to)
+    if damaged == position and after_element and text.startswith("{", damaged):
+        # Two whole messages with no comma between them: the comma is put back and nothing is lost.
+        return _Repair(
+            text[: array.complete_to] + "," + text[array.complete_to :], _line(text, damaged), 0, False
+        )
+    indent = text[newline + 1 : first]
+    opening_line = text.rfind("\n", 0, array.start) + 1
+    closing = "\n" + _INDENT.match(text, opening_line).group() + "]"
+    following = text.find("\n" + indent + "{", damaged + 1)
+    end = text.find(closing, damaged)
+    if end < 0:
+        return None  # the array does not close: a file cut short, not damaged inside
+    stop = following if 0 <= following < end else end
+    filler = "null," if stop == following else "null"
+    return _Repair(
+        text[:damaged] + filler + text[stop:], _line(text, damaged), text.count("\n", damaged, stop)
+    )
+
+
+def _line(text: str, position: int) -> int:
+    return text.count("\n", 0, position) + 1
+
+
+_SPACE = re.compile(r"\s*")
+_INDENT = re.compile(r"[ \t]*")
 
 
 def require(condition: bool, message: str) -> None:

@@ -1,0 +1,155 @@
+"""JSON exports damaged inside one message (a lost comma, a lost quote): every other message is read as
+from the undamaged file, at its own position; the damaged one is named by its line, and null stands in its
+place. Real third-party exports, damaged here."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from rows import file_row
+
+FIXTURES = {
+    "telegram_json": ("telegram/langchain-community/result.json", "result.json"),
+    "instagram_json": ("instagram/chat-miner/testlog.json", "message_1.json"),
+    "google_chat_json": ("google_chat/gvoice-sms-takeout-xml/messages.json", "messages.json"),
+}
+
+
+def _message_starts(text: str) -> list[int]:
+    """Where each element of the (first) messages array begins: `{` at the elements' indentation."""
+    opening = text.index('"messages": [')
+    first = re.compile(r"\s*").match(text, opening + len('"messages": [')).end()
+    indent = text[text.rfind("\n", 0, first) + 1 : first]
+    element = re.compile("\n" + re.escape(indent) + r"\{")
+    return [m.start() + 1 for m in element.finditer(text, opening)]
+
+
+def _messages(out) -> dict[str, tuple]:
+    return {
+        m["source_locator"]: (m["body"], m["sender"], m["sent_at_utc"], m["sender_identifier"])
+        for m in out.rows["messages"]
+    }
+
+
+def _damage(text: str, at: int, how: str) -> str:
+    if how == "comma":  # the comma after the message's first member
+        comma = text.index(",", text.index(":", at))
+        return text[:comma] + text[comma + 1 :]
+    quote = text.index('"', text.index(":", at))  # the opening quote of its first string value
+    return text[:quote] + text[quote + 1 :]
+
+
+@pytest.mark.parametrize("how", ["comma", "quote"])
+@pytest.mark.parametrize("parser", sorted(FIXTURES))
+def test_one_damaged_message_costs_only_itself(
+    parse, shared_fixtures: Path, tmp_path: Path, parser, how
+) -> None:
+    fixture, name = FIXTURES[parser]
+    text = (shared_fixtures / fixture).read_text(encoding="utf-8")
+    starts = _message_starts(text)
+    index = len(starts) // 2
+    (tmp_path / "whole").mkdir()
+    whole = tmp_path / "whole" / name
+    whole.write_text(text, encoding="utf-8")
+    damaged = tmp_path / name
+    damaged.write_text(_damage(text, starts[index], how), encoding="utf-8")
+
+    expected = _messages(parse(whole))
+    out = parse(damaged)
+    row = file_row(out, name)
+    assert (row["status"], row["format"]) == ("parsed", parser)
+    got = _messages(out)
+    lost = set(expected) - set(got)
+    assert len(lost) == 1 and lost.pop().endswith(f"/{index}")  # only the damaged one, by its position
+    assert all(got[locator] == expected[locator] for locator in got)
+    errors = [(e["locator"], e["error"]) for e in out.rows["ingest_errors"]]
+    line = text.count("\n", 0, starts[index]) + 1
+    assert any(f"the message beginning at line {line} is damaged" in e for _, e in errors), errors
+    assert any(locator and locator.endswith(f"/{index}") and "not an object" in e for locator, e in errors)
+
+
+def test_several_damaged_messages_and_lines_of_the_file(parse, shared_fixtures: Path, tmp_path: Path) -> None:
+    fixture, name = FIXTURES["telegram_json"]
+    text = (shared_fixtures / fixture).read_text(encoding="utf-8")
+    starts = _message_starts(text)
+    for index in (len(starts) - 1, 1):  # from the end, so earlier positions stay put
+        text = _damage(text, starts[index], "comma")
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    out = parse(path)
+    assert file_row(out, name)["messages"] == len(starts) - 2
+    damaged = [e["error"] for e in out.rows["ingest_errors"] if "is damaged" in e["error"]]
+    lines = [text.count("\n", 0, starts[i]) + 1 for i in (1, len(starts) - 1)]
+    assert [
+        f"beginning at line {lines[0]} " in damaged[0],
+        f"beginning at line {lines[1]} " in damaged[1],
+    ] == [
+        True,
+        True,
+    ]
+
+
+def test_minified_json_damaged_inside_still_fails_with_its_position(parse, tmp_path: Path) -> None:
+    """Without one message per line, where a damaged message ends cannot be told safely."""
+    messages = [
+        {"id": i, "type": "message", "date_unixtime": str(1700000000 + i), "text": f"m{i}"} for i in range(5)
+    ]
+    text = json.dumps({"name": "x", "type": "personal_chat", "id": 1, "messages": messages})
+    text = text.replace('"text": "m2"', '"text" "m2"')
+    path = tmp_path / "result.json"
+    path.write_text(text, encoding="utf-8")
+    row = file_row(parse(path), "result.json")
+    assert row["status"] == "failed" and "invalid JSON at line 1" in row["status_reason"]
+
+
+def test_full_account_export_damage_in_one_chat(parse, tmp_path: Path) -> None:
+    """A whole-account Telegram export holds one messages array per chat: the damage stays in its chat."""
+
+    def chat(number: int) -> dict:
+        messages = [
+            {
+                "id": i,
+                "type": "message",
+                "date": f"2024-03-0{number}T10:0{i}:00",
+                "date_unixtime": str(1709287200 + number * 86400 + i * 60),
+                "from": f"Person {number}",
+                "from_id": f"user{number}",
+                "text": f"chat {number} message {i}",
+                "text_entities": [{"type": "plain", "text": f"chat {number} message {i}"}],
+            }
+            for i in range(4)
+        ]
+        return {"name": f"Person {number}", "type": "personal_chat", "id": number, "messages": messages}
+
+    export = {"about": "export", "chats": {"about": "chats", "list": [chat(1), chat(2)]}}
+    text = json.dumps(export, indent=1)
+    text = text.replace('"text": "chat 1 message 2",', '"text": "chat 1 message 2"')  # a lost comma
+    path = tmp_path / "result.json"
+    path.write_text(text, encoding="utf-8")
+    out = parse(path)
+    assert file_row(out, "result.json")["messages"] == 7
+    bodies = {m["source_locator"]: m["body"] for m in out.rows["messages"]}
+    assert "/chats/list/0/messages/2" not in bodies
+    assert bodies["/chats/list/0/messages/3"] == "chat 1 message 3"
+    assert bodies["/chats/list/1/messages/3"] == "chat 2 message 3"
+
+
+def test_a_comma_lost_between_two_messages_costs_nothing(
+    parse, shared_fixtures: Path, tmp_path: Path
+) -> None:
+    fixture, name = FIXTURES["telegram_json"]
+    text = (shared_fixtures / fixture).read_text(encoding="utf-8")
+    starts = _message_starts(text)
+    comma = text.rindex(",", 0, starts[3])  # the one after the third message
+    (tmp_path / "whole").mkdir()
+    (tmp_path / "whole" / name).write_text(text, encoding="utf-8")
+    (tmp_path / name).write_text(text[:comma] + text[comma + 1 :], encoding="utf-8")
+    expected = _messages(parse(tmp_path / "whole" / name))
+    out = parse(tmp_path / name)
+    assert _messages(out) == expected
+    (warning,) = out.rows["ingest_errors"]
+    line = text.count("\n", 0, starts[3]) + 1
+    assert f"the comma before the message beginning at line {line} was missing" in warning["error"]
