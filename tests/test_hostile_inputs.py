@@ -424,6 +424,11 @@ def test_a_modification_time_beyond_year_9999_does_not_end_the_run(tmp_path: Pat
         assert result.exit_code == 0, result.output
         assert sorted(statuses(case).values()) == ["parsed", "unsupported"]
         assert rows(case, "SELECT count(*) FROM file_occurrences WHERE modified_at IS NULL") == [(1,)]
+        ((severity, stage, error),) = rows(case, "SELECT severity, stage, error FROM ingest_errors")
+        assert (severity, stage) == ("warning", "acquire") and "outside the years 1-9999" in error
+        assert "not read (see reasons): 0" in result.output and "warnings: 1" in result.output
+        custody = [json.loads(line) for line in (case / "custody.log").read_text().splitlines()]
+        assert [e["action"] for e in custody].count("acquire_warning") == 1
     finally:
         shutil.rmtree(source, ignore_errors=True)
 

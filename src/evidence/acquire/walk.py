@@ -46,8 +46,11 @@ class AcquireResult:
     errors: list[dict[str, str | None]] = field(default_factory=list)
     siblings: SiblingIndex = field(default_factory=SiblingIndex)
 
-    def error(self, source_path: str, message: str, sha256: str | None = None) -> None:
-        """Record a file or folder that was not read; paths and messages are stored as escaped text."""
+    def error(
+        self, source_path: str, message: str, sha256: str | None = None, severity: str = "error"
+    ) -> None:
+        """Record a file or folder that was not read (or, as a "warning", something about one that was);
+        paths and messages are stored as escaped text."""
         shown, message, exact = escape_path(source_path), escape_path(message), path_hex(source_path)
         log.warning("acquire: %s: %s", shown, message)
         self.errors.append(
@@ -56,10 +59,15 @@ class AcquireResult:
                 "sha256": sha256,
                 "stage": "acquire",
                 "error": message,
-                "severity": "error",
+                "severity": severity,
                 **({"source_path_hex": exact} if exact else {}),
             }
         )
+
+    @property
+    def not_read(self) -> int:
+        """Files and folders not read (warnings about files that were read are not counted)."""
+        return sum(1 for error in self.errors if error["severity"] == "error")
 
 
 def _modified_at(mtime: float) -> str | None:
@@ -68,7 +76,6 @@ def _modified_at(mtime: float) -> str | None:
     try:
         return datetime.fromtimestamp(mtime, UTC).isoformat()
     except (ValueError, OverflowError, OSError):
-        log.warning("acquire: modification time %s is outside the years 1-9999; not recorded", mtime)
         return None
 
 
@@ -207,7 +214,8 @@ class Acquirer:
     def _file(self, path: Path, shown: str, name: str, folder: str) -> FoundFile | None:
         try:
             blob = self.store.put_file(path)
-            modified = _modified_at(path.lstat().st_mtime)
+            mtime = path.lstat().st_mtime
+            modified = _modified_at(mtime)
         except (StoreError, OSError) as exc:
             if is_disk_full(exc):
                 raise DiskFullError(
@@ -215,6 +223,14 @@ class Acquirer:
                 ) from exc
             self.result.error(shown, f"could not be stored: {_reason(exc)}")
             return None
+        if modified is None:
+            self.result.error(
+                shown,
+                f"its modification time ({mtime:.0f} seconds from 1970) is outside the years 1-9999 and was not "
+                "recorded; the file was read as usual",
+                blob.sha256,
+                severity="warning",
+            )
         item = self._item(blob, shown, name, folder, modified_at=modified, source_path_hex=path_hex(shown))
         if looks_like_zip(self.store.path_for(blob.sha256)):
             self._archive(item, depth=1)

@@ -228,7 +228,8 @@ def run_summary(con: Any, run_id: str, messages_loaded: int) -> dict[str, Any]:
         "SELECT error FROM ingest_errors WHERE run_id = ? AND stage = 'link' ORDER BY error", [run_id]
     ).fetchall()
     not_read = con.execute(
-        "SELECT source_path, error FROM ingest_errors WHERE run_id = ? AND stage = 'acquire' ORDER BY source_path",
+        "SELECT source_path, error FROM ingest_errors WHERE run_id = ? AND stage = 'acquire' AND severity = 'error' "
+        "ORDER BY source_path",
         [run_id],
     ).fetchall()
     warnings = con.execute(

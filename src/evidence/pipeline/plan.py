@@ -242,7 +242,15 @@ def plan_run(
                 for item in result.items
             ]
         )
-        custody.append_many([("acquire_error", {"run_id": run_id, **error}) for error in result.errors])
+        custody.append_many(
+            [
+                (
+                    "acquire_error" if error["severity"] == "error" else "acquire_warning",
+                    {"run_id": run_id, **error},
+                )
+                for error in result.errors
+            ]
+        )
         staging = run_dir(case, run_id)
         staging.mkdir(parents=True, mode=0o700, exist_ok=True)  # exists when an earlier try stopped half-way
         write_json(
@@ -262,7 +270,7 @@ def plan_run(
             path = staging / f"batch-{number:04d}.json"
             write_json(path, [item.to_json(with_siblings=False) for item in batch])
             batch_files.append(str(path))
-        plan = RunPlan(str(case), run_id, batch_files, len(result.items), len(result.errors))
+        plan = RunPlan(str(case), run_id, batch_files, len(result.items), result.not_read)
         write_json(
             staging / PLANNED_NAME,
             {
