@@ -1,0 +1,104 @@
+"""Damaged copies of real exports: every fixture and sample-case file, mutated with fixed seeds (flipped
+and deleted bytes, cut short, inserted junk, repeated chunks, long runs of digits or spaces), goes through
+detection and extraction. Whatever the damage, the file gets exactly one run_files row, a file not parsed
+says why, and nothing escapes to end the run. Each defect this kind of mutation found is also tested on
+its own (test_parser_sms_damaged, test_json_damaged_inside, test_hostile_inputs, ...); this keeps the
+whole family covered as parsers change.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from evidence.pipeline.extract import parse_path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "fixtures"
+# Images go through OCR (seconds each) and are covered by the image tests' damaged files.
+SKIPPED_SUFFIXES = {".md", ".png", ".jpg", ".jpeg", ".heic", ".webp"}
+MUTATIONS = 8
+HANG_SECONDS = 120  # a file still being read after this is a hang (backtracking, a quadratic loop)
+INSERTS = [
+    b"\xed\xa0\xbd",
+    b"\xff\xfe",
+    b"\x00" * 10,
+    b"\r",
+    b"<" * 50,
+    b"{" * 3000,
+    b"&#xD800;",
+    b'"',
+    b"\\ud83d",
+]
+
+
+def _seeds() -> Iterator[Path]:
+    for root in (SHARED, ROOT / "sample"):
+        if root.is_dir():
+            yield from sorted(
+                p for p in root.rglob("*") if p.is_file() and p.suffix.lower() not in SKIPPED_SUFFIXES
+            )
+
+
+def mutate(data: bytes, rng: random.Random) -> bytes:
+    out = bytearray(data) or bytearray(b"x")
+    for _ in range(rng.choice([1, 2, 4, 16])):
+        i = rng.randrange(len(out))
+        kind = rng.randrange(8)
+        if kind == 0:
+            out[i] = rng.randrange(256)
+        elif kind == 1:
+            del out[i : i + rng.randrange(1, 64)]
+        elif kind == 2:
+            out[i:i] = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 16)))
+        elif kind == 3:
+            del out[i:]
+        elif kind == 4:
+            chunk = out[i : i + rng.randrange(1, 200)]
+            out[i:i] = chunk * rng.randrange(2, 500)
+        elif kind == 5:
+            out[i:i] = rng.choice(INSERTS)
+        elif kind == 6:
+            out[i:i] = b"9" * rng.randrange(1, 40)
+        else:
+            out[i:i] = b" " * rng.randrange(1000, 50000)
+        out = out or bytearray(b"x")
+    return bytes(out)
+
+
+def _hang(*_: object) -> None:
+    raise TimeoutError(f"still reading after {HANG_SECONDS} s")
+
+
+SEEDS = list(_seeds())
+
+
+@pytest.mark.skipif(not SEEDS, reason="no fixtures or sample case here")
+@pytest.mark.parametrize("seed", SEEDS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_damaged_copies_fail_alone_with_a_reason(seed: Path, tmp_path: Path) -> None:
+    original = seed.read_bytes()
+    for number in range(MUTATIONS):
+        rng = random.Random(f"{seed.name}-{number}")
+        folder = tmp_path / str(number)
+        folder.mkdir()
+        path = folder / seed.name  # the name is kept: some formats are known by it
+        path.write_bytes(mutate(original, rng))
+        previous = signal.signal(signal.SIGALRM, _hang)
+        signal.alarm(HANG_SECONDS)
+        try:
+            out = parse_path(path, store_root=tmp_path / "originals")
+        finally:
+            signal.alarm(0)
+            signal.signal(signal.SIGALRM, previous)
+        rows = [row for row in out.rows["run_files"] if row["source_path"] == str(path)]
+        assert len(rows) == 1, (number, out.rows["run_files"])
+        (row,) = rows
+        assert row["status"] in ("parsed", "failed", "unsupported"), (number, row)
+        if row["status"] != "parsed":
+            assert row["status_reason"], (number, row)
+        else:
+            assert row["messages"] >= 0 and row["warnings"] >= 0
