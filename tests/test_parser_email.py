@@ -216,6 +216,50 @@ def test_html_body_nested_too_deeply_keeps_its_text_without_tags(tmp_path: Path,
     assert f"nested more than {MAX_HTML_DEPTH} elements deep" in warning
 
 
+def _nested_mime(depth: int) -> bytes:
+    """A mail whose multipart parts nest `depth` deep (a crafted message: mail clients nest a few)."""
+    head = (
+        "From: Mallory <mallory@example.com>\nTo: sam@example.org\nSubject: deep\n"
+        "Date: Mon, 1 Jan 2024 10:00:00 +0000\nMIME-Version: 1.0\n"
+    )
+    opening = "".join(f'Content-Type: multipart/mixed; boundary="b{i}"\n\n--b{i}\n' for i in range(depth))
+    closing = "".join(f"--b{i}--\n" for i in reversed(range(depth)))
+    return (head + opening + "Content-Type: text/plain\n\ncall 07700 900123\n" + closing).encode()
+
+
+def test_mime_nested_too_deeply_keeps_headers_and_raw_body(tmp_path: Path, parse: Parse) -> None:
+    """Python's email parser recursed once per level and failed the file (in an mbox, the whole mailbox)."""
+    path = tmp_path / "deep.eml"
+    path.write_bytes(_nested_mime(3000))
+    out = parse(path)
+    assert file_row(out, inputs_only=True)["status"] == "parsed"
+    (row,) = out.rows["messages"]
+    assert (row["sender"], row["subject"], row["flags"]) == (
+        "Mallory <mallory@example.com>",
+        "deep",
+        ["mime_unparsed"],
+    )
+    assert row["sent_at_utc"] == datetime(2024, 1, 1, 10, 0, tzinfo=UTC)
+    assert "call 07700 900123" in row["body"] and row["body"].startswith("--b0")
+    (warning,) = out.rows["ingest_errors"]
+    assert "MIME parts nested too deeply" in warning["error"]
+
+    mailbox = tmp_path / "Inbox"
+    separator = b"From sender@example.com Mon Jan  1 10:00:00 2024\n"
+    other = b"From: c@example.com\nTo: sam@example.org\nSubject: hi\nDate: Mon, 1 Jan 2024 09:00:00 +0000\n\nhello\n"
+    mailbox.write_bytes(
+        separator + other + b"\n" + separator + _nested_mime(3000) + b"\n" + separator + other
+    )
+    out = parse(mailbox)
+    assert file_row(out, inputs_only=True)["messages"] == 3
+    assert [m["flags"] for m in out.rows["messages"]] == [[], ["mime_unparsed"], []]
+
+    shallow = tmp_path / "shallow.eml"  # a depth the parser manages is read part by part as before
+    shallow.write_bytes(_nested_mime(40))
+    (row,) = parse(shallow).rows["messages"]
+    assert (row["body"], row["flags"]) == ("call 07700 900123", [])
+
+
 def test_plain_text_preferred_over_html(tmp_path: Path, parse: Parse) -> None:
     msg = base_mail()
     msg.set_content("plain words\n")

@@ -36,6 +36,10 @@ FLAG_TEXT: dict[str, tuple[str, str]] = {
         "the source gives no date for this event; it is listed at the end.",
         "It does not mean the event did not happen.",
     ),
+    "mime_unparsed": (
+        "the email's structure (its MIME parts) could not be read in full, so its text is shown as written, with any part boundaries and encoded parts in it.",
+        "Attachments inside it were not extracted: see the original.",
+    ),
     "unparseable_date": (
         "the source gives a date for this event that could not be read; it is listed at the end, with the date as written.",
         "It does not mean the event did not happen.",

@@ -236,10 +236,23 @@ def read_message(
     (numbered like IMAP: a single-part message's body is part/1). Raises ValueError only when the bytes
     have no header fields at all, i.e. are not mail.
     """
-    msg = parse_bytes(raw)
+    try:
+        msg = parse_bytes(raw)
+        too_deep = False
+    except RecursionError:
+        # The email package parses each nested part a level deeper in Python's stack: a few hundred levels
+        # (no mail client nests more than a handful; a crafted message can) end the parse. The header
+        # fields are still read, and the body is kept as written, flagged mime_unparsed (see collect).
+        msg = BytesParser(policy=_POLICY).parsebytes(raw, headersonly=True)  # type: ignore[assignment]
+        too_deep = True
     if not msg.keys():
         raise ValueError("not an email message: no header fields found")
     state = MessageState(ctx, locator)
+    if too_deep:
+        state.warn(
+            "MIME parts nested too deeply to read (hundreds of levels; mail clients nest a few): the header "
+            "fields were read, the body is kept as written and its parts were not extracted"
+        )
 
     senders = address_header(msg, "From", state)
     recipients = [p for name in ("To", "Cc", "Bcc") for p in address_header(msg, name, state)]
