@@ -260,6 +260,38 @@ def test_mime_nested_too_deeply_keeps_headers_and_raw_body(tmp_path: Path, parse
     assert (row["body"], row["flags"]) == ("call 07700 900123", [])
 
 
+def test_an_unforeseen_failure_in_one_mail_costs_only_that_mail(
+    tmp_path: Path, parse: Parse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mailbox is read message by message: a failure nobody foresaw while reading one (simulated here)
+    keeps that message's text with a warning, and every other message is read."""
+    import evidence.parsers.mail.message as mail_message
+
+    real = mail_message.message_time
+
+    def failing(date_value, received, state):  # type: ignore[no-untyped-def]
+        if date_value and "09:30" in date_value:
+            raise RuntimeError("unforeseen")
+        return real(date_value, received, state)
+
+    monkeypatch.setattr(mail_message, "message_time", failing)
+    separator = b"From sender@example.com Mon Jan  1 10:00:00 2024\n"
+    mails = [
+        f"From: c@example.com\nTo: sam@example.org\nSubject: s{n}\nDate: Mon, 1 Jan 2024 09:{n}0:00 +0000\n\nhi {n}\n"
+        for n in range(1, 5)
+    ]
+    mailbox = tmp_path / "Inbox"
+    mailbox.write_bytes(b"".join(separator + m.encode() + b"\n" for m in mails))
+    out = parse(mailbox)
+    row = file_row(out, inputs_only=True)
+    assert (row["status"], row["messages"], row["warnings"]) == ("parsed", 4, 1)
+    assert [m["subject"] for m in out.rows["messages"]] == ["s1", "s2", None, "s4"]
+    kept = out.rows["messages"][2]
+    assert kept["flags"] == ["no_date", "not_mail"] and "Subject: s3" in kept["body"]
+    (warning,) = out.rows["ingest_errors"]
+    assert "RuntimeError: unforeseen" in warning["error"] and warning["locator"].startswith("msg/3;")
+
+
 def test_plain_text_preferred_over_html(tmp_path: Path, parse: Parse) -> None:
     msg = base_mail()
     msg.set_content("plain words\n")

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING
 
+from evidence.errors import is_disk_full
 from evidence.parsers.base import Parser, Sample
 from evidence.parsers.registry import register
 from evidence.timeutil import TimeValue
@@ -112,13 +113,19 @@ class MboxParser(Parser):
                 if not item.raw.strip():
                     ctx.warn("empty message (a separator line with nothing after it)", locator)
                     continue
+                before = ctx.message_count
                 try:
                     read_message(
                         ctx, item.raw, locator=locator, part_prefix=f"msg/{item.index}/", mailbox=mailbox
                     )
-                except ValueError as exc:
-                    # Not mail, but it is in the mailbox: keep its text visible rather than drop it.
-                    ctx.warn(f"message could not be read as mail ({exc}); kept as text", locator)
+                except Exception as exc:
+                    # One message must not cost the mailbox. Not mail (ValueError), or a failure nobody
+                    # foresaw while reading it: it is in the mailbox, so its text is kept visible. A full
+                    # disk stops the run, and a failure after the message was recorded is not papered over.
+                    if is_disk_full(exc) or ctx.message_count != before:
+                        raise
+                    reason = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+                    ctx.warn(f"message could not be read as mail ({reason}); kept as text", locator)
                     ctx.add_message(
                         platform=PLATFORM,
                         kind="email",
