@@ -7,6 +7,7 @@ Rows are plain dicts keyed by the column names of schemas/*.sql and are written 
 from __future__ import annotations
 
 import hashlib
+import json
 import mimetypes
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -102,6 +103,7 @@ class ParseContext:
         self.derived: list[DerivedFile] = []
         self.warning_count = 0
         self.message_count = 0
+        self.retyped = 0  # values of another JSON type where text belongs, kept as their JSON text
         # Links already recorded for the message being read (a parser reports one message's identifiers
         # together): memory stays bounded by one message, not by a file's links (a 150,000-mail
         # mailbox has 660,000).
@@ -168,6 +170,10 @@ class ParseContext:
                 direction = (
                     "outgoing" if " ".join(sender.split()).casefold() in self._owner_names else "incoming"
                 )
+        sender, conversation, subject, external_id, body = (
+            self.text(v) for v in (sender, conversation, subject, external_id, body)
+        )
+        recipients = [t for t in (self.text(r) for r in recipients or []) if t is not None]
         # a sender read from damaged text makes the message's text damaged too
         damaged = sender_identifier is not None and "decode_errors" in sender_identifier.flags
         all_flags = list(dict.fromkeys([*time.flags, *flags, *(["decode_errors"] if damaged else [])]))
@@ -181,7 +187,7 @@ class ParseContext:
                 "sender_identifier": sender_identifier.value if sender_identifier else None,
                 "recipients": recipients or [],
                 "sent_at_utc": time.utc,
-                "sent_at_local": time.local_text,
+                "sent_at_local": self.text(time.local_text),
                 "tz_source": time.tz_source,
                 "time_precision": time.precision,
                 "kind": kind,
@@ -230,6 +236,7 @@ class ParseContext:
         sha256: str | None = None,
     ) -> str | None:
         """List an attachment; its bytes (when present) are stored as an original and parsed in turn."""
+        file_name, mime = self.text(file_name), self.text(mime)
         size = None
         if data is not None:
             derived = self.store_derived(data, name=file_name or "attachment", locator=locator, mime=mime)
@@ -264,8 +271,18 @@ class ParseContext:
         self.derived.append(derived)
         return derived
 
+    def text(self, value: object) -> str | None:
+        """A value for a text column. Exports write text there; a value of another JSON type (a number, a
+        list: a damaged or edited file, or an exporter version nobody has seen) is kept as its JSON text
+        and counted (the file gets one warning), rather than failing the whole file at staging."""
+        if value is None or isinstance(value, str):
+            return value
+        self.retyped += 1
+        return json.dumps(value, ensure_ascii=False, default=str)
+
     def identifier(self, kind: str, raw: str | None) -> Identifier | None:
         """Normalise a raw identifier with the run's phone region; None for empty or invalid input."""
+        raw = self.text(raw)
         if not raw or not raw.strip():
             return None
         return normalize(kind, raw, self.options.region)
@@ -295,7 +312,7 @@ def sibling_sha256(ctx: ParseContext, reference: str | None) -> str | None:
     Acquisition keys siblings by base name, so "photos/photo_1.jpg" is looked up as written, then as
     "photo_1.jpg". None when the export did not include the file.
     """
-    if not reference:
+    if not reference or not isinstance(reference, str):
         return None
     if reference in ctx.siblings:
         return ctx.siblings[reference]

@@ -22,7 +22,7 @@ from evidence.identifiers import Identifier, normalize_handle
 from evidence.parsers.base import Parser, Sample
 from evidence.parsers.context import ParseContext, sibling_sha256
 from evidence.parsers.export_text import utc_iso
-from evidence.parsers.json_export import has_keys, json_head, load_json, require
+from evidence.parsers.json_export import has_keys, json_head, listed, load_json, read_messages, require
 from evidence.parsers.registry import register
 from evidence.timeutil import TimeValue, from_aware, from_local
 
@@ -53,11 +53,8 @@ class DiscordJsonParser(Parser):
         require(isinstance(messages, list), "DiscordChatExporter JSON: 'messages' is missing or not a list")
         conversation = _conversation(data.get("guild"), data.get("channel"))
         seen: dict[str, str] = {}
-        for index, message in enumerate(messages):
-            locator = f"/messages/{index}"
-            if not isinstance(message, dict):
-                ctx.warn("message entry is not an object; skipped", locator)
-                continue
+
+        def read_one(message: dict[str, Any], locator: str) -> None:
             external_id = str(message["id"]) if message.get("id") is not None else None
             if external_id is not None:
                 if external_id in seen:
@@ -68,6 +65,8 @@ class DiscordJsonParser(Parser):
                 else:
                     seen[external_id] = locator
             _message(ctx, message, locator, conversation, external_id)
+
+        read_messages(ctx, messages, read_one)
 
 
 def _conversation(guild: object, channel: object) -> str | None:
@@ -117,8 +116,8 @@ def _message(
     time = _time(ctx, msg.get("timestamp"), locator)
     sender, sender_ident, deleted = _user(msg.get("author"))
     content = msg.get("content") if isinstance(msg.get("content"), str) else ""
-    attachments = [a for a in msg.get("attachments") or [] if isinstance(a, dict)]
-    stickers = [s for s in msg.get("stickers") or [] if isinstance(s, dict)]
+    attachments = [a for a in listed(msg, "attachments") if isinstance(a, dict)]
+    stickers = [s for s in listed(msg, "stickers") if isinstance(s, dict)]
     msg_type = str(msg.get("type") or "Default")
     flags: list[str] = []
     body: str | None = content or None
@@ -161,7 +160,7 @@ def _message(
         external_id=external_id,
         flags=flags,
     )
-    for mention in msg.get("mentions") or []:
+    for mention in listed(msg, "mentions"):
         _, ident, _ = _user(mention)
         if ident is not None:
             ctx.link_identifier(message_id, ident, "mentioned")

@@ -107,7 +107,7 @@ def fix_mojibake(text: str | None) -> str | None:
     Only applied when the text round-trips: real Latin-1 text such as "café" does not decode as UTF-8 and is
     kept as it is, and text with characters above U+00FF was never mangled.
     """
-    if not text:
+    if not text or not isinstance(text, str):  # a value of another type is for ParseContext.text to keep
         return text
     try:
         return text.encode("latin-1").decode("utf-8")

@@ -17,7 +17,7 @@ from typing import Any
 from evidence.parsers.base import Parser, Sample
 from evidence.parsers.context import ParseContext, sibling_sha256
 from evidence.parsers.export_text import utc_iso
-from evidence.parsers.json_export import has_keys, json_head, load_json, require
+from evidence.parsers.json_export import has_keys, json_head, listed, load_json, read_messages, require
 from evidence.parsers.registry import register
 from evidence.timeutil import TimeValue, from_aware, from_local
 
@@ -51,12 +51,7 @@ class GoogleChatJsonParser(Parser):
         messages = data.get("messages")
         require(isinstance(messages, list), "Google Chat Takeout JSON: 'messages' is missing or not a list")
         conversation = _conversation(ctx.source_path)
-        for index, message in enumerate(messages):
-            locator = f"/messages/{index}"
-            if not isinstance(message, dict):
-                ctx.warn("message entry is not an object; skipped", locator)
-                continue
-            _message(ctx, message, locator, conversation)
+        read_messages(ctx, messages, lambda message, locator: _message(ctx, message, locator, conversation))
 
 
 def _conversation(source_path: str) -> str | None:
@@ -109,7 +104,7 @@ def _message(ctx: ParseContext, msg: dict[str, Any], locator: str, conversation:
         time = TimeValue.missing(None)
     creator = msg.get("creator") if isinstance(msg.get("creator"), dict) else {}
     email = creator.get("email")
-    files = [f for f in msg.get("attached_files") or [] if isinstance(f, dict)]
+    files = [f for f in listed(msg, "attached_files") if isinstance(f, dict)]
     text = msg.get("text") if isinstance(msg.get("text"), str) else ""
     flags: list[str] = []
     if creator.get("user_type") and creator.get("user_type") != "Human":

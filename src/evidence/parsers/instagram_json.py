@@ -28,7 +28,7 @@ from typing import Any
 from evidence.parsers.base import Parser, Sample
 from evidence.parsers.context import ParseContext, sibling_sha256
 from evidence.parsers.export_text import fix_mojibake, snippet
-from evidence.parsers.json_export import has_keys, json_head, load_json, require
+from evidence.parsers.json_export import has_keys, json_head, listed, load_json, read_messages, require
 from evidence.parsers.registry import register
 from evidence.timeutil import TimeValue, from_epoch
 
@@ -79,15 +79,16 @@ class InstagramJsonParser(Parser):
         require(isinstance(messages, list), "Instagram/Messenger JSON: 'messages' is missing or not a list")
         platform = _platform(ctx, data)
         participants = [
-            fix_mojibake(p.get("name")) or "" for p in data.get("participants") or [] if isinstance(p, dict)
+            fix_mojibake(p["name"]) or ""
+            for p in listed(data, "participants")
+            if isinstance(p, dict) and isinstance(p.get("name"), str)
         ]
         conversation = fix_mojibake(data.get("title")) if isinstance(data.get("title"), str) else None
-        for index, message in enumerate(messages):
-            locator = f"/messages/{index}"
-            if not isinstance(message, dict):
-                ctx.warn("message entry is not an object; skipped", locator)
-                continue
-            _message(ctx, message, locator, platform, conversation, participants)
+        read_messages(
+            ctx,
+            messages,
+            lambda message, locator: _message(ctx, message, locator, platform, conversation, participants),
+        )
 
 
 def _platform(ctx: ParseContext, data: dict[str, Any]) -> str:
@@ -95,7 +96,7 @@ def _platform(ctx: ParseContext, data: dict[str, Any]) -> str:
     joinable = data.get("joinable_mode")
     clues = [str(joinable.get("link") or "")] if isinstance(joinable, dict) else []
     clues += [uri for _, uri in _media(data)]
-    for message in data.get("messages") or []:
+    for message in listed(data, "messages"):
         if isinstance(message, dict):
             clues += [uri for _, uri in _media(message)]
     for clue in clues:
@@ -116,7 +117,7 @@ def _media(obj: dict[str, Any]) -> list[tuple[str, str]]:
     """(key, uri) of every exported file an object refers to: media lists, sticker, thread image."""
     found = []
     for key in MEDIA_LISTS:
-        for item in obj.get(key) or []:
+        for item in listed(obj, key):
             if isinstance(item, dict) and item.get("uri"):
                 found.append((key, str(item["uri"])))
     for key in ("sticker", "image"):
@@ -199,7 +200,7 @@ def _message(
             mime=None,
             sha256=sibling_sha256(ctx, uri),
         )
-    for number, reaction in enumerate(msg.get("reactions") or []):
+    for number, reaction in enumerate(listed(msg, "reactions")):
         if isinstance(reaction, dict):
             _reaction(
                 ctx, reaction, f"{locator}/reactions/{number}", time, platform, conversation, sender, body

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -263,6 +264,34 @@ def _line(text: str, position: int) -> int:
 
 _SPACE = re.compile(r"\s*")
 _INDENT = re.compile(r"[ \t]*")
+
+
+def listed(obj: dict[str, Any], key: str) -> list[Any]:
+    """obj[key] when it is a list, else an empty one: exports write lists there, and a value of another type
+    (a damaged or edited file) must not end the reading of the message."""
+    value = obj.get(key)
+    return value if isinstance(value, list) else []
+
+
+def read_messages(
+    ctx: ParseContext, messages: list[Any], read_one: Callable[[dict[str, Any], str], None], pointer: str = ""
+) -> None:
+    """Each entry of an export's `messages` list through read_one(message, locator), each alone: an entry
+    that is no object, or one whose fields have types the format does not use (a damaged or edited file),
+    is skipped with a warning naming its locator, and the rest are read. A failure after the message was
+    recorded still fails the file (recording it again would give two rows one id)."""
+    for index, message in enumerate(messages):
+        locator = f"{pointer}/messages/{index}"
+        if not isinstance(message, dict):
+            ctx.warn("message entry is not an object; skipped", locator)
+            continue
+        before = ctx.message_count
+        try:
+            read_one(message, locator)
+        except (TypeError, AttributeError, KeyError, IndexError, ValueError, OverflowError) as exc:
+            if ctx.message_count != before:
+                raise
+            ctx.warn(f"message could not be read ({type(exc).__name__}: {exc}); skipped", locator)
 
 
 def require(condition: bool, message: str) -> None:

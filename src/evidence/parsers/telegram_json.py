@@ -17,7 +17,7 @@ from evidence.identifiers import Identifier, normalize_handle
 from evidence.parsers.base import SAMPLE_BYTES, Parser, Sample
 from evidence.parsers.context import ParseContext, sibling_sha256
 from evidence.parsers.export_text import utc_iso
-from evidence.parsers.json_export import has_keys, json_head, load_json, require
+from evidence.parsers.json_export import has_keys, json_head, listed, load_json, read_messages, require
 from evidence.parsers.registry import register
 from evidence.timeutil import TimeValue, from_aware, from_epoch, from_local
 
@@ -91,12 +91,12 @@ class TelegramJsonParser(Parser):
         conversation = chat.get("name") or (
             "Saved Messages" if chat.get("type") == "saved_messages" else _chat_label(chat)
         )
-        for index, message in enumerate(messages):
-            locator = f"{pointer}/messages/{index}"
-            if not isinstance(message, dict):
-                ctx.warn("message entry is not an object; skipped", locator)
-                continue
-            self._message(ctx, message, locator, conversation)
+        read_messages(
+            ctx,
+            messages,
+            lambda message, locator: self._message(ctx, message, locator, conversation),
+            pointer,
+        )
 
     def _message(
         self, ctx: ParseContext, msg: dict[str, Any], locator: str, conversation: str | None
@@ -270,7 +270,7 @@ def _describe_content(msg: dict[str, Any]) -> str | None:
     """Text for messages that carry no text: polls, locations, contacts, stickers."""
     poll = msg.get("poll")
     if isinstance(poll, dict):
-        answers = ", ".join(str(a.get("text")) for a in poll.get("answers") or [] if isinstance(a, dict))
+        answers = ", ".join(str(a.get("text")) for a in listed(poll, "answers") if isinstance(a, dict))
         return f"[poll] {poll.get('question', '')}" + (f" ({answers})" if answers else "")
     location = msg.get("location_information")
     if isinstance(location, dict):

@@ -169,6 +169,11 @@ def extract_one(
         log.warning("rows of %s could not be staged: %s", item.source_path, exc)
         _parse_failed(out, ctx, row, item, f"rows read by {parser.name} could not be staged: {_detail(exc)}")
         return _derived_items(ctx, item, store)
+    if ctx.retyped:
+        ctx.warn(
+            f"{ctx.retyped} value(s) of another type where the format has text (a number, a list: a damaged "
+            "or edited file, or an unfamiliar exporter version) were kept as their JSON text"
+        )
     if ctx.out.repaired:
         ctx.warn(
             f"{ctx.out.repaired} row(s) held text with lone UTF-16 surrogates (e.g. half an emoji); each was "
