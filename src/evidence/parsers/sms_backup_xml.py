@@ -100,7 +100,10 @@ class SmsBackupXmlParser(Parser):
                 if progress.declared and progress.declared.isdigit() and int(progress.declared) != read:
                     ctx.warn(f"backup header announces count={progress.declared} items but {read} were found")
         if fixer.replaced:
-            ctx.warn(f"{fixer.replaced} invalid character reference(s) (lone surrogates) replaced by U+FFFD")
+            ctx.warn(
+                f"{fixer.replaced} invalid character reference(s) (lone surrogates) replaced by U+FFFD; the "
+                "messages holding one are flagged decode_errors"
+            )
         if fixer.bad_bytes:
             ctx.warn(
                 f"{fixer.bad_bytes} byte sequence(s) that are not valid UTF-8, or control characters, replaced "
