@@ -52,6 +52,11 @@ def test_discord_and_instagram_lists_of_other_types(parse, shared_fixtures: Path
         "parsed",
         len(export["messages"]),
     )
+    export["messages"][2]["author"] = {"id": {"not": "an id"}, "name": ["not", "a", "name"]}
+    discord.write_text(json.dumps(export, indent=2), encoding="utf-8")
+    out = parse(discord)
+    odd = _by_locator(out)["/messages/2"]
+    assert (odd["sender"], odd["sender_identifier"]) == (None, None)  # no identifier made of a Python repr
 
     data = json.loads((shared_fixtures / INSTAGRAM).read_text(encoding="utf-8"))
     whole = file_row(parse(shared_fixtures / INSTAGRAM), "testlog.json")["messages"]  # reactions are rows too

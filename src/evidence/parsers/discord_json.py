@@ -78,17 +78,23 @@ def _conversation(guild: object, channel: object) -> str | None:
     return " / ".join(parts) or None
 
 
+def _scalar(value: object) -> str:
+    """A name or id as text; "" for a list or object where the exporter writes text or a number (a
+    damaged or edited file), which would otherwise become an identifier made of Python's own spelling."""
+    return str(value) if isinstance(value, str | int) and not isinstance(value, bool) else ""
+
+
 def _user(user: object) -> tuple[str | None, Identifier | None, bool]:
     """(name as shown, identifier, is a deleted user) for an author or mention object."""
     if not isinstance(user, dict):
         return None, None, False
-    name = str(user.get("name") or "") or None
-    discriminator = str(user.get("discriminator") or "")
+    name = _scalar(user.get("name")) or None
+    discriminator = _scalar(user.get("discriminator"))
     handle = f"{name}#{discriminator}" if name and discriminator and discriminator != "0000" else name
-    nickname = user.get("nickname")
+    nickname = _scalar(user.get("nickname"))
     shown = f"{nickname} ({handle})" if nickname and nickname != name and handle else handle
     deleted = bool(name and name.startswith("Deleted User"))
-    user_id = str(user.get("id") or "")
+    user_id = _scalar(user.get("id"))
     ident = None
     if user_id and user_id != DELETED_USER_PLACEHOLDER_ID:
         ident = normalize_handle(user_id, platform=PLATFORM)
