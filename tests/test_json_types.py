@@ -27,6 +27,7 @@ def test_telegram_values_of_other_types(parse, shared_fixtures: Path, tmp_path: 
     data["messages"][1]["from"] = 1234  # a number where the sender's name belongs
     data["messages"][2]["text_entities"] = 7
     data["messages"][3]["date"] = ["2023-08-23"]
+    data["messages"][0]["from_id"] = {"not": "an id"}
     path = tmp_path / "result.json"
     path.write_text(json.dumps(data, indent=1), encoding="utf-8")
     out = parse(path)
@@ -35,7 +36,10 @@ def test_telegram_values_of_other_types(parse, shared_fixtures: Path, tmp_path: 
     got = _by_locator(out)
     assert got["/messages/1"]["sender"] == "1234"  # kept, as written
     assert got["/messages/1"]["body"] == expected["/messages/1"]["body"]
-    untouched = set(expected) - {"/messages/1", "/messages/2", "/messages/3"}
+    assert got["/messages/0"]["sender_identifier"] is None  # no identifier spelled from an object
+    assert expected["/messages/0"]["sender_identifier"] is not None
+    assert got["/messages/0"]["body"] == expected["/messages/0"]["body"]
+    untouched = set(expected) - {"/messages/0", "/messages/1", "/messages/2", "/messages/3"}
     assert all(got[k]["body"] == expected[k]["body"] for k in untouched)
     errors = [e["error"] for e in out.rows["ingest_errors"]]
     assert any("kept as their JSON text" in e for e in errors)

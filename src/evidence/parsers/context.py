@@ -281,8 +281,14 @@ class ParseContext:
         return json.dumps(value, ensure_ascii=False, default=str)
 
     def identifier(self, kind: str, raw: str | None) -> Identifier | None:
-        """Normalise a raw identifier with the run's phone region; None for empty or invalid input."""
-        raw = self.text(raw)
+        """Normalise a raw identifier with the run's phone region; None for empty or invalid input, and for
+        a list or object where an export writes an id (counted like ParseContext.text: no identifier is
+        made of such a value's spelling; a number is taken as the digits it is)."""
+        if raw is not None and not isinstance(raw, str):
+            self.retyped += 1
+            if not isinstance(raw, int) or isinstance(raw, bool):
+                return None
+            raw = str(raw)
         if not raw or not raw.strip():
             return None
         return normalize(kind, raw, self.options.region)

@@ -144,8 +144,9 @@ class TelegramJsonParser(Parser):
 
 
 def user_identifier(raw: object) -> Identifier | None:
-    """Telegram ids ("user123", "channel456"; bare numbers in old exports are users) -> "telegram:user123"."""
-    if raw is None or raw == "":
+    """Telegram ids ("user123", "channel456"; bare numbers in old exports are users) -> "telegram:user123".
+    None for a list or object (a damaged or edited file): no identifier is spelled from one."""
+    if raw is None or raw == "" or not isinstance(raw, str | int) or isinstance(raw, bool):
         return None
     value = f"user{raw}" if isinstance(raw, int) or str(raw).isdigit() else str(raw)
     return normalize_handle(value, platform=PLATFORM)
