@@ -173,7 +173,7 @@ class ParseContext:
         sender, conversation, subject, external_id, body = (
             self.text(v) for v in (sender, conversation, subject, external_id, body)
         )
-        recipients = [t for t in (self.text(r) for r in recipients or []) if t is not None]
+        recipients = [self.text(r) for r in recipients or []]  # type: ignore[misc]
         # a sender read from damaged text makes the message's text damaged too
         damaged = sender_identifier is not None and "decode_errors" in sender_identifier.flags
         all_flags = list(dict.fromkeys([*time.flags, *flags, *(["decode_errors"] if damaged else [])]))

@@ -38,7 +38,8 @@ CALL_TYPES = {"Call"}
 @register
 class DiscordJsonParser(Parser):
     name = "discord_json"
-    version = "1"
+    # 2: a value of another JSON type where text or an id belongs is no longer spelled as Python's repr
+    version = "2"
     platform = PLATFORM
     description = "DiscordChatExporter JSON channel export"
 

@@ -37,7 +37,8 @@ _LONGEST_DATE = 200
 @register
 class GoogleChatJsonParser(Parser):
     name = "google_chat_json"
-    version = "1"
+    # 2: dates with whitespace runs read once the runs are one space; over 200 characters, no date
+    version = "2"
     platform = PLATFORM
     description = "Google Chat Takeout messages.json"
 

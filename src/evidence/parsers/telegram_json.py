@@ -46,7 +46,8 @@ MEDIA_KEYS = ("photo", "file")
 @register
 class TelegramJsonParser(Parser):
     name = "telegram_json"
-    version = "1"
+    # 2: a value of another JSON type where text or an id belongs is no longer spelled as Python's repr
+    version = "2"
     platform = PLATFORM
     description = "Telegram Desktop JSON export (single chat result.json or full-account export)"
 
