@@ -77,9 +77,21 @@ def _hang(*_: object) -> None:
 SEEDS = list(_seeds())
 
 
-@pytest.mark.skipif(not SEEDS, reason="no fixtures or sample case here")
-@pytest.mark.parametrize("seed", SEEDS, ids=lambda p: f"{p.parent.name}/{p.name}")
-def test_damaged_copies_fail_alone_with_a_reason(seed: Path, tmp_path: Path) -> None:
+def _generated(name: str, tmp_path: Path) -> Path:
+    """Formats the fixtures lack at size: a mailbox of 40 mails, WhatsApp exports in both layouts."""
+    from mbox_generator import generate_mbox
+    from whatsapp_generator import generate_export
+
+    path = tmp_path / "generated" / name
+    path.parent.mkdir()
+    if name == "Inbox.mbox":
+        generate_mbox(path, 40, seed=5)
+    else:
+        generate_export(path, 300, seed=5, style="ios" if "iOS" in name else "android", identifiers=0.4)
+    return path
+
+
+def _check_damaged_copies(seed: Path, tmp_path: Path) -> None:
     original = seed.read_bytes()
     for number in range(MUTATIONS):
         rng = random.Random(f"{seed.name}-{number}")
@@ -102,3 +114,16 @@ def test_damaged_copies_fail_alone_with_a_reason(seed: Path, tmp_path: Path) -> 
             assert row["status_reason"], (number, row)
         else:
             assert row["messages"] >= 0 and row["warnings"] >= 0
+
+
+@pytest.mark.skipif(not SEEDS, reason="no fixtures or sample case here")
+@pytest.mark.parametrize("seed", SEEDS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_damaged_copies_fail_alone_with_a_reason(seed: Path, tmp_path: Path) -> None:
+    _check_damaged_copies(seed, tmp_path)
+
+
+@pytest.mark.parametrize(
+    "name", ["Inbox.mbox", "WhatsApp Chat with Alex.txt", "WhatsApp Chat - Alex iOS.txt"]
+)
+def test_damaged_generated_exports_fail_alone_with_a_reason(name: str, tmp_path: Path) -> None:
+    _check_damaged_copies(_generated(name, tmp_path), tmp_path)
