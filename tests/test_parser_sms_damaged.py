@@ -181,3 +181,29 @@ def test_damaged_start_of_the_file(parse, tmp_path: Path, damage: tuple[bytes, b
     assert [m["source_locator"] for m in out.rows["messages"]] == ["sms/1", "sms/2", "sms/3"]
     (warning,) = out.rows["ingest_errors"]
     assert f"malformed XML at line {where}" in warning["error"] and "after 0 items" in warning["error"]
+
+
+def test_an_unforeseen_failure_in_one_item_costs_only_that_item(parse, tmp_path: Path, monkeypatch) -> None:
+    """A failure nobody foresaw while reading one <sms> (simulated here): that item is skipped with a
+    warning naming it, and every other item is read."""
+    import evidence.parsers.sms_backup_xml as sms_backup_xml
+
+    real = sms_backup_xml.read_sms
+
+    def failing(ctx, el, index, *rest):  # type: ignore[no-untyped-def]
+        if index == 2:
+            raise TypeError("unforeseen")
+        return real(ctx, el, index, *rest)
+
+    monkeypatch.setattr(sms_backup_xml, "read_sms", failing)
+    path = tmp_path / "sms.xml"
+    path.write_bytes(_backup([_sms(i) for i in range(1, 5)]))
+    out = parse(path)
+    row = file_row(out, "sms.xml")
+    assert (row["status"], row["messages"], row["warnings"]) == ("parsed", 3, 1)
+    assert [m["source_locator"] for m in out.rows["messages"]] == ["sms/1", "sms/3", "sms/4"]
+    (warning,) = out.rows["ingest_errors"]
+    assert (
+        warning["locator"] == "sms/2"
+        and "<sms> could not be read (TypeError: unforeseen)" in warning["error"]
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import mimetypes
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -270,6 +270,19 @@ class ParseContext:
         )
         self.derived.append(derived)
         return derived
+
+    def read_alone(self, locator: str, read: Callable[[], object], what: str = "message") -> None:
+        """Run read() for one item of a container (a message of an export, an item of a backup): a failure
+        nobody foresaw while reading it (a field of a type the format does not use, a damaged value) skips
+        that item with a warning naming it, and the file goes on. A failure after the item was recorded
+        still fails the file: recording it again would give two rows one id."""
+        before = self.message_count
+        try:
+            read()
+        except (TypeError, AttributeError, KeyError, IndexError, ValueError, OverflowError) as exc:
+            if self.message_count != before:
+                raise
+            self.warn(f"{what} could not be read ({type(exc).__name__}: {exc}); skipped", locator)
 
     def text(self, value: object) -> str | None:
         """A value for a text column. Exports write text there; a value of another JSON type (a number, a

@@ -9,6 +9,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -276,22 +277,15 @@ def listed(obj: dict[str, Any], key: str) -> list[Any]:
 def read_messages(
     ctx: ParseContext, messages: list[Any], read_one: Callable[[dict[str, Any], str], None], pointer: str = ""
 ) -> None:
-    """Each entry of an export's `messages` list through read_one(message, locator), each alone: an entry
-    that is no object, or one whose fields have types the format does not use (a damaged or edited file),
-    is skipped with a warning naming its locator, and the rest are read. A failure after the message was
-    recorded still fails the file (recording it again would give two rows one id)."""
+    """Each entry of an export's `messages` list through read_one(message, locator), each alone
+    (ParseContext.read_alone): an entry that is no object, or one whose fields have types the format does
+    not use (a damaged or edited file), is skipped with a warning naming its locator."""
     for index, message in enumerate(messages):
         locator = f"{pointer}/messages/{index}"
         if not isinstance(message, dict):
             ctx.warn("message entry is not an object; skipped", locator)
             continue
-        before = ctx.message_count
-        try:
-            read_one(message, locator)
-        except (TypeError, AttributeError, KeyError, IndexError, ValueError, OverflowError) as exc:
-            if ctx.message_count != before:
-                raise
-            ctx.warn(f"message could not be read ({type(exc).__name__}: {exc}); skipped", locator)
+        ctx.read_alone(locator, partial(read_one, message, locator))
 
 
 def require(condition: bool, message: str) -> None:

@@ -152,9 +152,11 @@ class SmsBackupXmlParser(Parser):
             progress.other[el.tag] = progress.other.get(el.tag, 0) + 1
             return
         progress.counts[el.tag] += 1
+        index = progress.counts[el.tag]
         damaged = (fixer.bad_bytes or fixer.replaced) and _holds_replacement(el)
         read = {"sms": read_sms, "mms": read_mms, "call": read_call}[el.tag]
-        read(ctx, el, progress.counts[el.tag], *owner, ["decode_errors"] if damaged else [])
+        flags = ["decode_errors"] if damaged else []
+        ctx.read_alone(f"{el.tag}/{index}", lambda: read(ctx, el, index, *owner, flags), what=f"<{el.tag}>")
 
     def _parse_error(
         self,
