@@ -195,7 +195,7 @@ def test_an_unforeseen_failure_in_one_item_costs_only_that_item(parse, tmp_path:
             raise TypeError("unforeseen")
         return real(ctx, el, index, *rest)
 
-    monkeypatch.setattr(sms_backup_xml, "read_sms", failing)
+    monkeypatch.setitem(sms_backup_xml._READERS, "sms", failing)
     path = tmp_path / "sms.xml"
     path.write_bytes(_backup([_sms(i) for i in range(1, 5)]))
     out = parse(path)

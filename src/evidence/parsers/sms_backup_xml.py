@@ -37,6 +37,8 @@ _ITEMS = {"smses": ("sms", "mms"), "calls": ("call",)}
 
 # Expat errors that only happen when the input ends early (no element found, unclosed token, partial char).
 _TRUNCATION_CODES = {3, 5, 6}
+# The reader of each item (sms_backup_items).
+_READERS = {"sms": read_sms, "mms": read_mms, "call": read_call}
 # Damaged items named one warning each; beyond this, one warning counts the rest.
 _LOST_WARNINGS = 100
 _ROOT_TAG = re.compile(rb"<(smses|calls)[\s>/]")
@@ -154,7 +156,7 @@ class SmsBackupXmlParser(Parser):
         progress.counts[el.tag] += 1
         index = progress.counts[el.tag]
         damaged = (fixer.bad_bytes or fixer.replaced) and _holds_replacement(el)
-        read = {"sms": read_sms, "mms": read_mms, "call": read_call}[el.tag]
+        read = _READERS[el.tag]
         flags = ["decode_errors"] if damaged else []
         ctx.read_alone(f"{el.tag}/{index}", lambda: read(ctx, el, index, *owner, flags), what=f"<{el.tag}>")
 
@@ -216,8 +218,7 @@ class SmsBackupXmlParser(Parser):
         end_tag = f"</{progress.root}>".encode()
         lost, cut_short = 0, False
         with ctx.open() as raw:
-            fixer = CharRefFixer(raw)  # counts the whole file again; the pieces read before are skipped
-            fixer.mode = mode
+            fixer = CharRefFixer(raw, mode)  # counts the whole file again; pieces read before are skipped
             pieces = item_pieces(raw, _ITEMS[progress.root])
             head = next(pieces).data
             fixer.repair(head)

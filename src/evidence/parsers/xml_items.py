@@ -68,12 +68,11 @@ class CharRefFixer:
     _REF = re.compile(rb"&#(x[0-9a-fA-F]{1,8}|[0-9]{1,10});(?:&#(x[0-9a-fA-F]{1,8}|[0-9]{1,10});)?")
     _TRAILING_REF = re.compile(rb"&#(?:x[0-9a-fA-F]{1,8}|[0-9]{1,10});\Z")
 
-    def __init__(self, raw: BinaryIO) -> None:
+    def __init__(self, raw: BinaryIO, mode: str | None = None) -> None:
         self._raw = raw
         self._pending = b""
-        self.mode: str | None = None  # repair_mode of the file, from its first bytes
+        self.mode = mode  # repair_mode of the file; None: decided by read() on the file's first bytes
         self.replaced = 0  # character references to forbidden code points
-        self.combined = 0  # surrogate pairs made one character
         self.bad_bytes = 0  # invalid UTF-8 sequences and control characters
 
     @staticmethod
@@ -101,7 +100,6 @@ class CharRefFixer:
         if second is not None:
             hi, lo = self._value(first), self._value(second)
             if 0xD800 <= hi <= 0xDBFF and 0xDC00 <= lo <= 0xDFFF:
-                self.combined += 1
                 return b"&#x%X;" % (0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))
             return self._one(first) + self._one(second)
         return self._one(first)
@@ -122,9 +120,7 @@ class CharRefFixer:
         return data
 
     def repair(self, data: bytes) -> bytes:
-        """Whole characters' bytes (a piece cut at an ASCII byte), repaired."""
-        if self.mode is None:
-            self.mode = repair_mode(data[:_HEAD])
+        """Whole characters' bytes (a piece cut at an ASCII byte), repaired as the file's mode allows."""
         data = self._bytes(data)
         return self._REF.sub(self._sub, data) if b"&#" in data else data
 
