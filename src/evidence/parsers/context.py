@@ -299,9 +299,7 @@ class ParseContext:
         made of such a value's spelling; a number is taken as the digits it is)."""
         if raw is not None and not isinstance(raw, str):
             self.retyped += 1
-            if not isinstance(raw, int) or isinstance(raw, bool):
-                return None
-            raw = str(raw)
+            raw = id_text(raw)
         if not raw or not raw.strip():
             return None
         return normalize(kind, raw, self.options.region)
@@ -318,6 +316,14 @@ class ParseContext:
 
     def is_owner(self, ident: Identifier | None) -> bool:
         return ident is not None and ident.value in self._owner_values
+
+
+def id_text(value: object) -> str | None:
+    """An id or name as exports write it, text or a whole number, as text; None for a list, an object, a
+    boolean or a fraction (a damaged or edited file), so that no identifier is spelled from one."""
+    if isinstance(value, str):
+        return value
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def parse_key(parser_name: str, version: str, options_key: str) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 
 from evidence.identifiers import Identifier, normalize_handle
 from evidence.parsers.base import Parser, Sample
-from evidence.parsers.context import ParseContext, sibling_sha256
+from evidence.parsers.context import ParseContext, id_text, sibling_sha256
 from evidence.parsers.export_text import utc_iso
 from evidence.parsers.json_export import has_keys, json_head, listed, load_json, read_messages, require
 from evidence.parsers.registry import register
@@ -79,23 +79,17 @@ def _conversation(guild: object, channel: object) -> str | None:
     return " / ".join(parts) or None
 
 
-def _scalar(value: object) -> str:
-    """A name or id as text; "" for a list or object where the exporter writes text or a number (a
-    damaged or edited file), which would otherwise become an identifier made of Python's own spelling."""
-    return str(value) if isinstance(value, str | int) and not isinstance(value, bool) else ""
-
-
 def _user(user: object) -> tuple[str | None, Identifier | None, bool]:
     """(name as shown, identifier, is a deleted user) for an author or mention object."""
     if not isinstance(user, dict):
         return None, None, False
-    name = _scalar(user.get("name")) or None
-    discriminator = _scalar(user.get("discriminator"))
+    name = id_text(user.get("name")) or None
+    discriminator = id_text(user.get("discriminator")) or ""
     handle = f"{name}#{discriminator}" if name and discriminator and discriminator != "0000" else name
-    nickname = _scalar(user.get("nickname"))
+    nickname = id_text(user.get("nickname")) or ""
     shown = f"{nickname} ({handle})" if nickname and nickname != name and handle else handle
     deleted = bool(name and name.startswith("Deleted User"))
-    user_id = _scalar(user.get("id"))
+    user_id = id_text(user.get("id")) or ""
     ident = None
     if user_id and user_id != DELETED_USER_PLACEHOLDER_ID:
         ident = normalize_handle(user_id, platform=PLATFORM)

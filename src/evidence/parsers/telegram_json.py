@@ -15,7 +15,7 @@ from typing import Any
 
 from evidence.identifiers import Identifier, normalize_handle
 from evidence.parsers.base import SAMPLE_BYTES, Parser, Sample
-from evidence.parsers.context import ParseContext, sibling_sha256
+from evidence.parsers.context import ParseContext, id_text, sibling_sha256
 from evidence.parsers.export_text import utc_iso
 from evidence.parsers.json_export import has_keys, json_head, listed, load_json, read_messages, require
 from evidence.parsers.registry import register
@@ -147,9 +147,10 @@ class TelegramJsonParser(Parser):
 def user_identifier(raw: object) -> Identifier | None:
     """Telegram ids ("user123", "channel456"; bare numbers in old exports are users) -> "telegram:user123".
     None for a list or object (a damaged or edited file): no identifier is spelled from one."""
-    if raw is None or raw == "" or not isinstance(raw, str | int) or isinstance(raw, bool):
+    text = id_text(raw)
+    if not text:
         return None
-    value = f"user{raw}" if isinstance(raw, int) or str(raw).isdigit() else str(raw)
+    value = f"user{text}" if isinstance(raw, int) or text.isdigit() else text
     return normalize_handle(value, platform=PLATFORM)
 
 
