@@ -46,11 +46,15 @@ class AcquireResult:
     errors: list[dict[str, str | None]] = field(default_factory=list)
     siblings: SiblingIndex = field(default_factory=SiblingIndex)
 
-    def error(
-        self, source_path: str, message: str, sha256: str | None = None, severity: str = "error"
-    ) -> None:
-        """Record a file or folder that was not read (or, as a "warning", something about one that was);
-        paths and messages are stored as escaped text."""
+    def error(self, source_path: str, message: str, sha256: str | None = None) -> None:
+        """Record a file or folder that was not read; paths and messages are stored as escaped text."""
+        self._record(source_path, message, sha256, "error")
+
+    def warning(self, source_path: str, message: str, sha256: str | None = None) -> None:
+        """Record something about a file that was read all the same (not counted as not read)."""
+        self._record(source_path, message, sha256, "warning")
+
+    def _record(self, source_path: str, message: str, sha256: str | None, severity: str) -> None:
         shown, message, exact = escape_path(source_path), escape_path(message), path_hex(source_path)
         log.warning("acquire: %s: %s", shown, message)
         self.errors.append(
@@ -224,12 +228,11 @@ class Acquirer:
             self.result.error(shown, f"could not be stored: {_reason(exc)}")
             return None
         if modified is None:
-            self.result.error(
+            self.result.warning(
                 shown,
                 f"its modification time ({mtime:.0f} seconds from 1970) is outside the years 1-9999 and was not "
                 "recorded; the file was read as usual",
                 blob.sha256,
-                severity="warning",
             )
         item = self._item(blob, shown, name, folder, modified_at=modified, source_path_hex=path_hex(shown))
         if looks_like_zip(self.store.path_for(blob.sha256)):
