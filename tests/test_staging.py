@@ -5,15 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 import pytest
 from whatsapp_generator import generate_export
 
 import evidence.parsers.context
 import evidence.parsers.rows
 from evidence.db import ensure_schema, insert_rows, rows_to_table
+from evidence.parsers.context import message_id_for
 from evidence.parsers.registry import REGISTRY
 from evidence.pipeline.parameters import IngestParameters
 from evidence.pipeline.run import ingest
+from evidence.pipeline.staging import load_parts
 
 
 def _messages(case: Path) -> list[tuple]:
@@ -35,6 +38,45 @@ def test_insert_or_ignore_keeps_a_key_without_an_index_unique(tmp_path: Path) ->
             ("m1", "i1", "recipient"),
             ("m1", "i1", "sender"),
         ]
+
+
+def _message(source: str, locator: str, body: str) -> dict[str, str]:
+    return {
+        "message_id": message_id_for(source, locator),
+        "platform": "sms",
+        "tz_source": "none",
+        "time_precision": "unknown",
+        "kind": "sms",
+        "body": body,
+        "source_sha256": source,
+        "source_locator": locator,
+    }
+
+
+def test_a_messages_part_adds_only_ids_the_case_lacks(tmp_path: Path) -> None:
+    """The loader looks for a part's ids among the rows of the part's own sources only (db.KEY_DERIVED_FROM):
+    a source parsed again adds only its new rows, and other sources' rows neither block nor change."""
+    a, b, c = "a" * 64, "b" * 64, "c" * 64
+    with duckdb.connect(str(tmp_path / "case.duckdb")) as con:
+        ensure_schema(con)
+        insert_rows(con, "messages", [_message(a, "sms/0", "first read"), _message(b, "sms/0", "other file")])
+        part = tmp_path / "messages-00000.parquet"
+        staged = [
+            _message(a, "sms/0", "read again"),
+            _message(a, "sms/1", "new in a"),
+            _message(c, "sms/0", "new file"),
+        ]
+        pq.write_table(rows_to_table("messages", staged), part)
+        load_parts(con, "messages", [str(part)], "run-2")
+        rows = con.execute(
+            "SELECT source_sha256, source_locator, body, loaded_in_run FROM messages ORDER BY ALL"
+        ).fetchall()
+    assert rows == [
+        (a, "sms/0", "first read", None),
+        (a, "sms/1", "new in a", "run-2"),
+        (b, "sms/0", "other file", None),
+        (c, "sms/0", "new file", "run-2"),
+    ]
 
 
 def test_spilled_parts_load_the_same_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

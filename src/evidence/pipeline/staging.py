@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from evidence.case import read_json, run_dir, write_json  # noqa: F401 - staging's JSON files
-from evidence.db import arrow_schema, unique_key
+from evidence.db import KEY_DERIVED_FROM, arrow_schema, unique_key
 from evidence.parsers.rows import ParsedRows, write_rows
 from evidence.text import repair_value
 
@@ -159,7 +159,13 @@ def load_parts(con: Any, table: str, files: list[str], run_id: str | None = None
     ).fetchall()[0]
     distinct = "" if staged_rows == staged_hashes else f"DISTINCT ON ({cols}) "
     where = ""
+    parameters = [files]
     if con.execute(f'SELECT EXISTS (SELECT 1 FROM "{table}")').fetchall()[0][0]:
         match = " AND ".join(f't."{c}" = s."{c}"' for c in key)
+        if derived_from := KEY_DERIVED_FROM.get(table):
+            # as a list of the staged values, not only an equality in the join: DuckDB then skips the
+            # case's other rows while scanning instead of hashing all of them
+            match += f' AND t."{derived_from}" IN (SELECT "{derived_from}" FROM {source})'
+            parameters.append(files)
         where = f' WHERE NOT EXISTS (SELECT 1 FROM "{table}" t WHERE {match})'
-    con.execute(f'INSERT INTO "{table}" BY NAME SELECT {distinct}* FROM {source} s{where}', [files])
+    con.execute(f'INSERT INTO "{table}" BY NAME SELECT {distinct}* FROM {source} s{where}', parameters)

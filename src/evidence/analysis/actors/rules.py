@@ -266,19 +266,7 @@ def same_number_across_platforms(con: Any, numbers: list[str], owners: set[str])
 
 
 _ANNOUNCEMENTS = """
-SELECT m.message_id, m.platform, m.sender, m.sent_at_utc, m.body, s.identifier_id AS sender_id,
-       si.kind || ':' || si.value AS sender_shown, n.identifier_id AS named_id,
-       ni.kind || ':' || ni.value AS named_shown,
-       (SELECT min(a.first_sent_at) FROM identifier_activity a
-        WHERE a.identifier_id = n.identifier_id AND a.sent > 0) AS named_wrote
-FROM messages m
-JOIN message_identifiers s ON s.message_id = m.message_id AND s.role = 'sender'
-JOIN identifiers si ON si.identifier_id = s.identifier_id AND si.kind IN ('email', 'phone', 'handle')
-JOIN message_identifiers n ON n.message_id = m.message_id AND n.role = 'mentioned'
-JOIN identifiers ni ON ni.identifier_id = n.identifier_id AND ni.kind IN ('email', 'phone', 'handle')
-WHERE m.duplicate_of IS NULL AND m.kind <> 'ocr' AND list_contains(m.phrase_hits, 'own_identifier')
-  AND NOT list_contains(m.phrase_hits, 'third_party_identifier') AND n.identifier_id <> s.identifier_id
-  AND m.message_id IN (
+WITH candidates AS MATERIALIZED (
     SELECT message_id FROM messages
     WHERE loaded_in_run = $run AND list_contains(phrase_hits, 'own_identifier')
     UNION
@@ -287,7 +275,27 @@ WHERE m.duplicate_of IS NULL AND m.kind <> 'ocr' AND list_contains(m.phrase_hits
         SELECT identifier_id FROM message_identifiers WHERE loaded_in_run = $run AND role = 'sender'
         EXCEPT  -- an identifier that wrote in an earlier run had its earlier announcements read then
         SELECT identifier_id FROM message_identifiers
-        WHERE role = 'sender' AND loaded_in_run IS DISTINCT FROM $run))
+        WHERE role = 'sender' AND loaded_in_run IS DISTINCT FROM $run)
+),
+-- the candidates' own links first: joined over the whole case, the senders and the mentions of every
+-- message met before the candidates cut them down (0.3 s on a case of 1,000,000 messages)
+links AS MATERIALIZED (
+    SELECT message_id, identifier_id, role FROM message_identifiers
+    WHERE role IN ('sender', 'mentioned') AND message_id IN (SELECT message_id FROM candidates)
+)
+SELECT m.message_id, m.platform, m.sender, m.sent_at_utc, m.body, s.identifier_id AS sender_id,
+       si.kind || ':' || si.value AS sender_shown, n.identifier_id AS named_id,
+       ni.kind || ':' || ni.value AS named_shown,
+       (SELECT min(a.first_sent_at) FROM identifier_activity a
+        WHERE a.identifier_id = n.identifier_id AND a.sent > 0) AS named_wrote
+FROM messages m
+JOIN links s ON s.message_id = m.message_id AND s.role = 'sender'
+JOIN identifiers si ON si.identifier_id = s.identifier_id AND si.kind IN ('email', 'phone', 'handle')
+JOIN links n ON n.message_id = m.message_id AND n.role = 'mentioned'
+JOIN identifiers ni ON ni.identifier_id = n.identifier_id AND ni.kind IN ('email', 'phone', 'handle')
+WHERE m.duplicate_of IS NULL AND m.kind <> 'ocr' AND list_contains(m.phrase_hits, 'own_identifier')
+  AND NOT list_contains(m.phrase_hits, 'third_party_identifier') AND n.identifier_id <> s.identifier_id
+  AND m.message_id IN (SELECT message_id FROM candidates)
 """
 
 
