@@ -22,6 +22,7 @@ INFRASTRUCTURE = {
     "mail",
     "xml_items",
     "sms_backup_items",
+    "sqlite_rows",
 }
 
 

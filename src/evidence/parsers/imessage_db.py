@@ -2,7 +2,8 @@
 
 SQLite may write journal, -wal or -shm files next to a database it opens, so the stored original is
 never opened in place: it is copied to a private temporary folder and opened read-only from there.
-Messages whose `text` is NULL (macOS 13+) carry their text only in `attributedBody`, an NSAttributedString
+A damaged page loses only the rows stored in it (parsers.sqlite_rows), and text that is not UTF-8 is kept
+with U+FFFD and flagged `decode_errors` instead of failing the file. Messages whose `text` is NULL (macOS 13+) carry their text only in `attributedBody`, an NSAttributedString
 in Apple's typedstream format; its NSString payload is read by a small byte scan.
 
 The `service` column says how each message travelled: iMessage (Apple's servers), or SMS / RCS through
@@ -14,12 +15,15 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Any
 
 from evidence.identifiers import Identifier
 from evidence.parsers.base import Parser, Sample
 from evidence.parsers.context import ParseContext
 from evidence.parsers.registry import register
+from evidence.parsers.sqlite_rows import LostRows, UnreadableTable, is_damage, table_rows
 from evidence.timeutil import TimeValue, from_epoch
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -28,6 +32,7 @@ NANOSECOND_THRESHOLD = 100_000_000_000  # Apple dates above this are nanoseconds
 REQUIRED_MESSAGE_COLUMNS = ("ROWID", "date", "is_from_me", "handle_id")
 # associated_message_type: 2000-2005 tapbacks added, 3000-3005 removed.
 REACTION_TYPES = range(2000, 3006)
+RowReader = Callable[[str, str], Iterator[tuple[Any, ...]]]  # (table, columns) -> (ROWID, *columns)
 # message.service -> platform (anything else, e.g. "iMessage" or none recorded, stays imessage).
 CARRIER_SERVICES = {"sms": "sms", "rcs": "rcs"}
 
@@ -90,7 +95,9 @@ def _file_name(path: str | None) -> str | None:
 @register
 class IMessageDbParser(Parser):
     name = "imessage_db"
-    version = "2"  # 2: platform sms / rcs for messages the service column says went through the carrier
+    # 2: platform sms / rcs for messages the service column says went through the carrier
+    # 3: rows past a damaged page and text that is not UTF-8 are read (they failed the file)
+    version = "3"
     platform = "imessage"
     description = "macOS Messages chat.db (SQLite)"
 
@@ -127,6 +134,9 @@ class IMessageDbParser(Parser):
                 con = sqlite3.connect(uri, uri=True)
             except sqlite3.Error as exc:
                 raise ValueError(f"SQLite cannot open the file: {exc}") from exc
+            # text that is not UTF-8 keeps its bytes as lone surrogates, which staging turns into U+FFFD
+            # with a decode_errors flag on the message (db.build_table); SQLite would fail the file
+            con.text_factory = _text
             try:
                 con.execute("PRAGMA query_only = 1")
                 self._read(ctx, con)
@@ -149,19 +159,21 @@ class IMessageDbParser(Parser):
             raise ValueError(f"not an iMessage chat.db: message table lacks {', '.join(missing)}")
 
         def col(name: str) -> str:
-            return f"m.{name}" if name in columns else "NULL"
+            return name if name in columns else "NULL"
 
-        handles = {rowid: hid for rowid, hid in con.execute("SELECT ROWID, id FROM handle")}
-        chats = self._chats(con, tables, handles)
-        attachments = self._attachments(con, tables)
+        rows = _table_reader(ctx, con)
+        handles = {rowid: hid for rowid, hid in rows("handle", "id")}
+        chats = self._chats(con, tables, handles, rows)
+        attachments = self._attachments(con, tables, rows)
         owner_label, owner_ident = self._owner(ctx)
 
-        query = (
-            f"SELECT m.ROWID, m.guid, {col('text')}, {col('attributedBody')}, m.handle_id, m.date, "
-            f"m.is_from_me, {col('subject')}, {col('service')}, {col('associated_message_type')} "
-            "FROM message m ORDER BY m.ROWID"
+        wanted = (
+            f"guid, {col('text')}, {col('attributedBody')}, handle_id, date, is_from_me, {col('subject')}, "
+            f"{col('service')}, {col('associated_message_type')}"
         )
-        for rowid, guid, text, blob, handle_id, date, from_me, subject, service, assoc in con.execute(query):
+        for rowid, guid, text, blob, handle_id, date, from_me, subject, service, assoc in rows(
+            "message", wanted
+        ):
             locator = f"message/{rowid}"
             flags: list[str] = []
             body = text
@@ -223,7 +235,7 @@ class IMessageDbParser(Parser):
                 )
 
     def _chats(
-        self, con: sqlite3.Connection, tables: set[str], handles: dict[int, str]
+        self, con: sqlite3.Connection, tables: set[str], handles: dict[int, str], rows: RowReader
     ) -> dict[int, tuple[str | None, list[str]]]:
         """message ROWID -> (chat name, participant handles), from the first chat a message belongs to."""
         if "chat_message_join" not in tables:
@@ -233,39 +245,35 @@ class IMessageDbParser(Parser):
             chat_cols = {row[1] for row in con.execute("PRAGMA table_info(chat)")}
             display = "display_name" if "display_name" in chat_cols else "NULL"
             ident = "chat_identifier" if "chat_identifier" in chat_cols else "NULL"
-            for rowid, dn, ci in con.execute(f"SELECT ROWID, {display}, {ident} FROM chat"):
+            for rowid, dn, ci in rows("chat", f"{display}, {ident}"):
                 names[rowid] = dn or ci or None
         members: dict[int, list[str]] = {}
         if "chat_handle_join" in tables:
-            for chat_id, handle_id in con.execute(
-                "SELECT chat_id, handle_id FROM chat_handle_join ORDER BY chat_id, handle_id"
-            ):
+            for chat_id, handle_id in sorted(_pairs(rows("chat_handle_join", "chat_id, handle_id"))):
                 if handle_id in handles and handles[handle_id] not in members.setdefault(chat_id, []):
                     members[chat_id].append(handles[handle_id])
         result: dict[int, tuple[str | None, list[str]]] = {}
-        for message_id, chat_id in con.execute(
-            "SELECT message_id, chat_id FROM chat_message_join ORDER BY message_id, chat_id"
-        ):
+        for message_id, chat_id in sorted(_pairs(rows("chat_message_join", "message_id, chat_id"))):
             result.setdefault(message_id, (names.get(chat_id), members.get(chat_id, [])))
         return result
 
     def _attachments(
-        self, con: sqlite3.Connection, tables: set[str]
+        self, con: sqlite3.Connection, tables: set[str], rows: RowReader
     ) -> dict[int, list[tuple[int, str | None, str | None]]]:
         """message ROWID -> [(attachment ROWID, file name, mime)]; names only, never paths."""
         if "attachment" not in tables or "message_attachment_join" not in tables:
             return {}
         cols = {row[1] for row in con.execute("PRAGMA table_info(attachment)")}
         pick = [c if c in cols else "NULL" for c in ("transfer_name", "filename", "mime_type")]
+        found = {rowid: rest for rowid, *rest in rows("attachment", ", ".join(pick))}
+        joins = _pairs(rows("message_attachment_join", "attachment_id, message_id"))
         result: dict[int, list[tuple[int, str | None, str | None]]] = {}
-        query = (
-            f"SELECT j.message_id, a.ROWID, a.{pick[0]}, a.{pick[1]}, a.{pick[2]} "
-            "FROM message_attachment_join j JOIN attachment a ON a.ROWID = j.attachment_id ORDER BY a.ROWID"
-        ).replace("a.NULL", "NULL")
-        for message_id, rowid, transfer, filename, mime in con.execute(query):
-            result.setdefault(message_id, []).append(
-                (rowid, _file_name(transfer) or _file_name(filename), mime)
-            )
+        for rowid, message_id in sorted(joins, key=lambda pair: pair[0]):  # attachments in ROWID order
+            if rowid in found:
+                transfer, filename, mime = found[rowid]
+                result.setdefault(message_id, []).append(
+                    (rowid, _file_name(transfer) or _file_name(filename), mime)
+                )
         return result
 
     @staticmethod
@@ -287,3 +295,33 @@ class IMessageDbParser(Parser):
 def _norm(text: str) -> str:
     """Text compared without the attachment placeholders (U+FFFC) and outer whitespace."""
     return text.replace("\ufffc", "").strip()
+
+
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", "surrogateescape")
+
+
+def _pairs(rows: Iterator[tuple[Any, ...]]) -> list[tuple[int, int]]:
+    """The two ids of each row of a join table (its ROWID dropped); rows with a missing id are left out."""
+    return [(a, b) for _, a, b in rows if isinstance(a, int) and isinstance(b, int)]
+
+
+def _report_lost(ctx: ParseContext, table: str, lost: LostRows) -> None:
+    ctx.warn(f"damaged database: in table {table}, {lost.describe()}", locator=table)
+
+
+def _table_reader(ctx: ParseContext, con: sqlite3.Connection) -> RowReader:
+    """Rows of a table past damaged pages. The messages are the file: a message table that cannot be read
+    at all fails it. Any other table (handles, chats, attachments) costs a warning and what it names."""
+
+    def rows(table: str, wanted: str) -> Iterator[tuple[Any, ...]]:
+        try:
+            yield from table_rows(con, table, wanted, lambda lost: _report_lost(ctx, table, lost))
+        except (UnreadableTable, sqlite3.DatabaseError) as exc:
+            if isinstance(exc, sqlite3.Error) and not is_damage(exc):
+                raise
+            if table == "message":
+                raise ValueError(f"damaged database: {exc}") from exc
+            ctx.warn(f"damaged database: {exc}; the messages are read without it", locator=table)
+
+    return rows
