@@ -153,3 +153,58 @@ def test_a_comma_lost_between_two_messages_costs_nothing(
     (warning,) = out.rows["ingest_errors"]
     line = text.count("\n", 0, starts[3]) + 1
     assert f"the comma before the message beginning at line {line} was missing" in warning["error"]
+
+
+def _damaged_field(text: str, start: int, stop: int) -> str:
+    """The text with the colon of the first `"key": value` line between start and stop taken out."""
+    line = re.compile(r'^\s+"\w+": ', re.MULTILINE).search(text, start, stop)
+    assert line is not None, "no field to damage there"
+    colon = text.index(":", line.start())
+    return text[:colon] + text[colon + 1 :]
+
+
+@pytest.mark.parametrize(
+    ("parser", "where"),
+    [("telegram_json", "before"), ("instagram_json", "before"), ("instagram_json", "after")],
+)
+def test_damaged_fields_around_the_messages_cost_only_those_fields(
+    parse, shared_fixtures: Path, tmp_path: Path, parser, where
+) -> None:
+    """The export's own fields (a Telegram chat's name, type and id before its messages; Instagram's
+    participants before and its title, image and link after) are not read, every message is."""
+    fixture, name = FIXTURES[parser]
+    text = (shared_fixtures / fixture).read_text(encoding="utf-8")
+    key = text.index('"messages": [')
+    closing = text.index("\n" + text[text.rfind("\n", 0, key) + 1 : key] + "]", key)
+    damaged_text = (
+        _damaged_field(text, 0, key) if where == "before" else _damaged_field(text, closing, len(text))
+    )
+    (tmp_path / "whole").mkdir()
+    (tmp_path / "whole" / name).write_text(text, encoding="utf-8")
+    (tmp_path / name).write_text(damaged_text, encoding="utf-8")
+
+    expected = parse(tmp_path / "whole" / name).rows["messages"]
+    out = parse(tmp_path / name)
+    row = file_row(out, name)
+    assert (row["status"], row["messages"]) == ("parsed", len(expected))
+    errors = [e["error"] for e in out.rows["ingest_errors"]]
+    fields = [e for e in errors if f"the export's own fields {where} its messages are damaged" in e]
+    # Instagram's fields after the messages name the service; without them it is assumed, and said so
+    assert len(fields) == 1 and len(errors) == row["warnings"] == (2 if where == "after" else 1), errors
+    got = {m["source_locator"]: m for m in out.rows["messages"]}
+    for message in expected:
+        mine = got[message["source_locator"]]
+        # what came from the fields not read: the chat's name (Telegram) and its title (Instagram); the
+        # participants (Instagram) were the recipients of each message
+        different = {k for k in message if message[k] != mine[k]} - {"message_id", "source_sha256"}
+        assert different <= {"conversation", "recipients"}, different
+
+
+def test_damage_in_the_fields_of_a_whole_account_export_still_fails(parse, tmp_path: Path) -> None:
+    """Several `messages` arrays (one per chat): which fields belong to which cannot be told safely."""
+    chats = [{"name": f"chat {n}", "type": "personal_chat", "id": n, "messages": []} for n in range(2)]
+    text = json.dumps({"about": "x", "chats": {"about": "y", "list": chats}}, indent=1)
+    path = tmp_path / "result.json"
+    path.write_text(text.replace('"about": "x"', '"about" "x"'), encoding="utf-8")
+    row = file_row(parse(path), "result.json")
+    assert row["status"] == "failed" and "invalid JSON at line 2" in row["status_reason"]

@@ -69,8 +69,10 @@ class InstagramJsonParser(Parser):
     description = "Instagram / Facebook Messenger 'Download your information' message JSON"
 
     def sniff(self, sample: Sample) -> bool:
+        # `participants` is not required: only Meta's exports pair `sender_name` with `timestamp_ms`, and a
+        # file whose participants field is damaged still holds every message (json_export reads past it)
         head = json_head(sample)
-        return head is not None and has_keys(head, "participants", "messages", "sender_name", "timestamp_ms")
+        return head is not None and has_keys(head, "messages", "sender_name", "timestamp_ms")
 
     def parse(self, ctx: ParseContext) -> None:
         data = load_json(ctx, "Instagram/Messenger JSON")

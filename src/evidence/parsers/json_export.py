@@ -75,11 +75,14 @@ def _loads(ctx: ParseContext, what: str, text: str) -> Any:
     """json.loads, past four kinds of damage that leave the rest of the export unambiguous, each with a
     warning: raw tabs and line breaks inside strings (some export tools write them; read as written), a
     `\\u` escape without its four hex digits (a damaged byte; read as U+FFFD, its message flagged
-    decode_errors), bytes after the end of the JSON (a copy with something appended; not read) and any
-    other error inside one message of a `messages` array (that message not read: _blank_damaged_message).
+    decode_errors), bytes after the end of the JSON (a copy with something appended; not read), any
+    other error inside one message of a `messages` array (that message not read: _blank_damaged_message)
+    and an error in the export's own fields before or after its one `messages` array (those fields not
+    read: _set_aside_damaged_fields).
     A final error is raised with the text as repaired so far (`exc.doc`) and the file's own line."""
     strict = True
     blanked = 0
+    set_aside = 0
     shift = 0  # line breaks taken out with damaged messages before the error: lines are the file's own
     while True:
         try:
@@ -123,6 +126,16 @@ def _loads(ctx: ParseContext, what: str, text: str) -> Any:
                         f"{what}: the comma before the message beginning at line {repair.line + shift} was "
                         "missing; it was put back and both messages were read"
                     )
+                shift += repair.lines
+            elif set_aside < 2 and (repair := _set_aside_damaged_fields(text, exc.pos)):
+                set_aside += 1
+                text = repair.text
+                where = "before" if repair.line == 1 else "after"
+                ctx.warn(
+                    f"{what}: the export's own fields {where} its messages are damaged ({exc.msg} at line "
+                    f"{exc.lineno} column {exc.colno}); they were not read (the chat's name, type or "
+                    "participants may be missing), the messages were"
+                )
                 shift += repair.lines
             else:
                 raise
@@ -257,6 +270,40 @@ def _blank_damaged_message(text: str, position: int, items: str = '"messages"') 
     return _Repair(
         text[:damaged] + filler + text[stop:], _line(text, damaged), text.count("\n", damaged, stop)
     )
+
+
+# The key of an export's messages array, on a line of its own inside the top-level object.
+_MESSAGES_KEY = re.compile(r'^([ \t]+)"messages"\s*:\s*\[', re.MULTILINE)
+
+
+def _set_aside_damaged_fields(text: str, position: int) -> _Repair | None:
+    """`text` without the export's own fields (its name, type, participants, title) when the error at
+    `position` lies among them, before or after its messages array; None when it does not, or when the
+    file has no single `messages` key of its own line (a whole-account export, minified JSON).
+
+    The array is found by its key's line and by the line that closes it, indented as the key: inside a
+    pretty-printed export nothing else sits at that indentation. Fields before it are dropped up to the
+    document's opening brace (the repair's line is 1), fields after it up to the end, where a closing brace
+    is written; the messages themselves are untouched. A file cut short in those fields is left to the
+    caller, which reads it as cut short.
+    """
+    keys = list(_MESSAGES_KEY.finditer(text))
+    if len(keys) != 1:
+        return None
+    key = keys[0]
+    opening = _SPACE.match(text).end()
+    if position < key.start():
+        if not text.startswith("{", opening):
+            return None
+        removed = text.count("\n", opening + 1, key.start()) - 1
+        return _Repair(text[: opening + 1] + "\n" + text[key.start() :], 1, max(removed, 0))
+    close = text.find("\n" + key.group(1) + "]", key.end())
+    if close < 0:
+        return None
+    after = close + len(key.group(1)) + 2
+    if position < after or position >= len(text.rstrip()):
+        return None
+    return _Repair(text[:after] + "\n}\n", _line(text, after), text.count("\n", after))
 
 
 def _line(text: str, position: int) -> int:
