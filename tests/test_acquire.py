@@ -117,3 +117,29 @@ def test_corrupt_zip_is_recorded_not_raised(tmp_path: Path) -> None:
     result, _ = _acquire(tmp_path, bad)
     assert [i.source_path for i in result.items] == [str(bad)]
     assert "cannot be opened" in _errors(result)[str(bad)]
+
+
+def test_a_zip_without_its_directory_is_read_from_member_headers_within_the_bomb_limits(
+    tmp_path: Path,
+) -> None:
+    """Without the directory no member declares its compressed size: the expansion is watched as it is
+    read, and a member past the ratio stops the reading, recorded, with what came before it kept."""
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("a.txt", "before the bomb")
+        with zf.open("zeros.bin", "w") as member:
+            for _ in range(30):
+                member.write(bytes(1024 * 1024))
+        zf.writestr("b.txt", "after the bomb")
+    data = buffer.getvalue()
+    bad = tmp_path / "no-directory.zip"
+    bad.write_bytes(data[: data.index(b"PK\x01\x02")])
+    result, _ = _acquire(tmp_path, bad, limits=ArchiveLimits(max_ratio=10, ratio_floor_bytes=1024))
+    assert [i.name for i in result.items] == ["no-directory.zip", "a.txt"]
+    errors = _errors(result)
+    assert "possible zip bomb" in errors[f"{bad}!/zeros.bin"]
+    assert "reading stopped at member zeros.bin" in errors[str(bad)]
+    assert [e["severity"] for e in result.errors if e["source_path"] == str(bad)] == ["warning"]

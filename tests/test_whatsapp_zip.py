@@ -64,3 +64,78 @@ def test_export_zip_links_media_and_stores_every_member(tmp_path: Path) -> None:
         assert con.execute(
             "SELECT count(*) FROM file_occurrences WHERE container_sha256 IS NOT NULL"
         ).fetchone() == (2,)
+
+
+class _Unseekable(io.RawIOBase):
+    """A stream zipfile cannot seek in: it then writes each member's sizes after its data (a data
+    descriptor), as apps streaming an export to a share sheet do."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, chunk) -> int:  # type: ignore[override]
+        self.data += chunk
+        return len(chunk)
+
+
+def _export_zip(streamed: bool) -> tuple[bytes, bytes, int]:
+    """An export: the chat, one photo, then a large video; and where the video's data begins."""
+    photo = _jpeg()
+    out = _Unseekable() if streamed else io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("_chat.txt", CHAT)
+        zf.writestr("00000012-PHOTO-2024-03-12-21-06-02.jpg", photo)
+        zf.writestr("00000014-VIDEO-2024-03-12-21-09-00.mp4", bytes(range(256)) * 4000)
+    data = bytes(out.data if streamed else out.getvalue())
+    return data, photo, data.index(b"00000014-VIDEO")
+
+
+def test_an_export_zip_cut_short_keeps_the_members_before_the_cut(tmp_path: Path) -> None:
+    """A download or copy that stopped loses the zip's directory (written last): the chat and the photo,
+    whole before the cut, are read from their own headers, linked as usual; the cut video is named."""
+    for streamed in (False, True):
+        data, photo, video = _export_zip(streamed)
+        export = tmp_path / f"streamed-{streamed}" / "WhatsApp Chat - Alex Marsh.zip"
+        export.parent.mkdir()
+        export.write_bytes(data[: video + 200])  # into the video's data
+        case = tmp_path / f"case-{streamed}"
+        result = CliRunner().invoke(app, ["ingest", str(export), "--case", str(case)], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        with duckdb.connect(str(case / "evidence.duckdb"), read_only=True) as con:
+            statuses = dict(con.execute("SELECT source_path, status FROM run_files").fetchall())
+            assert statuses == {
+                str(export): "parsed",
+                f"{export}!/_chat.txt": "parsed",
+                f"{export}!/00000012-PHOTO-2024-03-12-21-06-02.jpg": "parsed",
+            }, streamed
+            assert con.execute("SELECT count(*) FROM messages WHERE kind <> 'ocr'").fetchone() == (4,)
+            linked = con.execute(
+                "SELECT sha256 FROM attachments WHERE file_name LIKE '%PHOTO%06-02%'"
+            ).fetchone()
+            assert linked == (hashlib.sha256(photo).hexdigest(),)
+            (warning,) = con.execute(
+                "SELECT error FROM ingest_errors WHERE source_path = ? AND severity = 'warning'",
+                [str(export)],
+            ).fetchone()
+        assert "directory cannot be read" in warning and "read from their own headers" in warning
+        assert "reading stopped at member 00000014-VIDEO-2024-03-12-21-09-00.mp4" in warning
+        assert "the archive ends inside it" in warning
+
+
+def test_a_whole_zip_whose_directory_is_damaged_loses_nothing(tmp_path: Path) -> None:
+    data, _, _ = _export_zip(streamed=False)
+    directory = data.index(b"PK\x01\x02")  # the directory's first entry: from there on, zeros
+    export = tmp_path / "export.zip"
+    export.write_bytes(data[:directory] + b"\x00" * (len(data) - directory))
+    case = tmp_path / "case"
+    result = CliRunner().invoke(app, ["ingest", str(export), "--case", str(case)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    with duckdb.connect(str(case / "evidence.duckdb"), read_only=True) as con:
+        members = con.execute("SELECT source_path FROM run_files WHERE source_path LIKE '%!/%'").fetchall()
+        (warning,) = con.execute("SELECT error FROM ingest_errors WHERE severity = 'warning'").fetchone()
+    assert len(members) == 3
+    assert "reading stopped at what follows member 00000014-VIDEO-2024-03-12-21-09-00.mp4" in warning
+    assert "any members there were not read" in warning

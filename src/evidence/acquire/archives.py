@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import stat
 import zipfile
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+LOCAL_HEADER = b"PK\x03\x04"  # what starts a member's own header, and a zip whose first member is whole
+READ_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -49,3 +53,102 @@ def unsafe_member(info: zipfile.ZipInfo, limits: ArchiveLimits) -> str | None:
         if ratio > limits.max_ratio:
             return f"compression ratio {ratio:.0f}:1 is over the limit of {limits.max_ratio:.0f}:1 (possible zip bomb)"
     return None
+
+
+def starts_with_member(path: Path) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(4) == LOCAL_HEADER
+    except OSError:
+        return False
+
+
+class MemberStream(io.RawIOBase):
+    """A member's bytes as a file, from stream_unzip's chunks (its CRC is checked as the chunks end)."""
+
+    def __init__(
+        self, chunks: Iterable[bytes], read_from_file: Callable[[], int], limits: ArchiveLimits
+    ) -> None:
+        self._chunks = iter(chunks)
+        self._compressed = read_from_file  # bytes of the archive read since this member began
+        self._limits = limits
+        self._left = memoryview(b"")
+        self.read_bytes = 0
+        self.failed: Exception | None = None  # why the member's data could not be read (the store's reader
+        # reports it as the member's own failure; the walk then stops, as nothing after it can be found)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        while not self._left:
+            try:
+                self._left = memoryview(next(self._chunks))
+            except StopIteration:
+                return 0
+            except Exception as exc:  # stream_unzip's errors for damaged or cut data, zlib's
+                self.failed = exc
+                raise
+        count = min(len(buffer), len(self._left))
+        buffer[:count] = self._left[:count]
+        self._left = self._left[count:]
+        self.read_bytes += count
+        self._check_ratio()
+        return count
+
+    def _check_ratio(self) -> None:
+        """Without the directory no member declares its compressed size, so the ratio is watched as it is
+        read (the archive is read a megabyte at a time, so a bomb stops within that many times the limit)."""
+        limits = self._limits
+        compressed = max(self._compressed(), READ_BYTES)
+        if self.read_bytes > limits.ratio_floor_bytes and self.read_bytes > limits.max_ratio * compressed:
+            self.failed = ValueError(
+                f"it expands more than {limits.max_ratio:.0f} times its compressed size (possible zip bomb)"
+            )
+            raise self.failed
+
+    def drain(self, most: int) -> bool:
+        """Read what is left (stream_unzip reads the next member only after this one); False when more
+        than `most` bytes are left, which are not read."""
+        for chunk in self._chunks:
+            self.read_bytes += len(chunk)
+            if self.read_bytes > most:
+                return False
+            self._check_ratio()
+        return True
+
+
+def members_from_headers(path: Path, limits: ArchiveLimits) -> Iterator[tuple[zipfile.ZipInfo, MemberStream]]:
+    """Each member of a zip whose central directory cannot be read, from the header written before its
+    data, in order: a download or copy cut short loses the directory, written last, with the members
+    that were in transit, not the ones before them. The names and declared sizes are all a member's own
+    header gives here (no times, no file type): the directory held the rest.
+
+    Raises stream_unzip's UnzipError (a ValueError for damaged or cut data) at the first member that cannot
+    be read: without the directory, nothing after it can be found safely. The consumer reads or drains
+    each stream before asking for the next member.
+    """
+    from stream_unzip import stream_unzip
+
+    read = 0
+
+    def blocks() -> Iterator[bytes]:
+        nonlocal read
+        with open(path, "rb") as handle:
+            while block := handle.read(READ_BYTES):
+                read += len(block)
+                yield block
+
+    for raw_name, size, chunks in stream_unzip(blocks()):
+        info = zipfile.ZipInfo(_member_name(raw_name))
+        info.file_size = size or 0
+        began = read
+        yield info, MemberStream(chunks, lambda began=began: read - began, limits)
+
+
+def _member_name(raw: bytes) -> str:
+    """A name as zipfile would decode it: UTF-8 when it is, else the zip format's old code page 437."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("cp437")

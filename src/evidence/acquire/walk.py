@@ -3,7 +3,8 @@
 Folders are walked without following symbolic links, with an explicit stack (Python's os.walk recurses,
 and a folder nested thousands of levels deep would end the run), to at most MAX_FOLDER_DEPTH levels below
 a source; zip archives are read member by member (never extractall), rejecting links, absolute paths and
-`..`, and bounding member count, bytes actually read, compression ratio and nesting. The case folder is
+`..`, and bounding member count, bytes actually read, compression ratio and nesting (a zip whose
+directory is lost, cut short, is read from its members' own headers up to the cut). The case folder is
 never read, even when it lies inside a source (only its inbox/ is: files dropped there wait to be ingested). Member and file names are kept as metadata only (escaped
 text, see evidence.text): the store names files by hash, so no path is ever built from a name found in
 the evidence.
@@ -11,17 +12,26 @@ the evidence.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
 import stat
 import zipfile
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager as ContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
-from evidence.acquire.archives import ArchiveLimits, looks_like_zip, unsafe_member
+from evidence.acquire.archives import (
+    ArchiveLimits,
+    looks_like_zip,
+    members_from_headers,
+    starts_with_member,
+    unsafe_member,
+)
 from evidence.acquire.found_file import ARCHIVE_FORMAT, FoundFile
 from evidence.acquire.siblings import SiblingIndex
 from evidence.acquire.store import OriginalsStore, StoredBlob, StoreError, TooLargeError
@@ -281,6 +291,9 @@ class Acquirer:
         try:
             zf = zipfile.ZipFile(path)
         except (zipfile.BadZipFile, OSError, ValueError) as exc:
+            if starts_with_member(path):
+                self._archive_without_directory(archive, depth, path, exc)
+                return
             archive.format = None
             self.result.error(
                 archive.source_path, f"looks like a zip archive but cannot be opened: {exc}", archive.sha256
@@ -301,62 +314,136 @@ class Acquirer:
             for info in infos:
                 if info.is_dir():
                     continue
-                shown = f"{archive.source_path}!/{info.filename}"
-                problem = unsafe_member(info, self.limits)
-                if not problem and len(PurePosixPath(info.filename).parts) > self.max_folder_depth + 1:
-                    problem = f"member nested more than {self.max_folder_depth} folders deep: not read"
-                if problem:
-                    self.result.error(shown, problem, archive.sha256)
-                    continue
-                budget = min(self.limits.max_member_bytes, self.limits.max_total_bytes - total)
-                try:
-                    with zf.open(info) as stream:
-                        blob = self.store.put_stream(stream, max_bytes=budget)
-                except TooLargeError:
-                    self.result.error(
-                        shown,
-                        f"member expands beyond the limit of {budget} bytes: not stored",
-                        archive.sha256,
-                    )
-                    if budget < self.limits.max_member_bytes:
-                        self.result.error(
-                            archive.source_path,
-                            "archive total size limit reached: remaining members not read",
-                        )
-                        break
-                    continue
-                except (
-                    zipfile.BadZipFile,
-                    OSError,
-                    RuntimeError,
-                    ValueError,
-                    NotImplementedError,
-                    EOFError,
-                ) as exc:
-                    if is_disk_full(exc):
-                        raise DiskFullError(
-                            f"the disk holding the case is full: {escape_path(shown)} could not be stored"
-                        ) from exc
-                    self.result.error(shown, f"member cannot be read: {exc}", archive.sha256)
-                    continue
-                total += blob.size_bytes
-                modified = self._zip_time(info.date_time)
-                member_path = PurePosixPath(info.filename)
-                member = self._item(
-                    blob,
-                    shown,
-                    member_path.name,
-                    self._member_folder(root, member_path.parent),
-                    modified_at=modified,
-                    container=archive.sha256,
-                    source_path_hex=(
-                        archive.source_path_hex + f"!/{info.filename}".encode().hex()
-                        if archive.source_path_hex
-                        else None
-                    ),
+                stored = self._member(
+                    archive,
+                    root,
+                    depth,
+                    info,
+                    lambda i=info: zf.open(i),
+                    total,
+                    self._zip_time(info.date_time),
                 )
-                if looks_like_zip(self.store.path_for(blob.sha256)):
-                    self._archive(member, depth + 1)
+                if stored is None:
+                    break
+                total += stored
+
+    def _archive_without_directory(self, archive: FoundFile, depth: int, path: Path, exc: Exception) -> None:
+        """A zip whose central directory cannot be read (cut short, damaged at its end): its members are
+        read from their own headers, in order, until one cannot be read. When not even the first can be,
+        the archive cannot be opened, as before."""
+        from stream_unzip import UnzipError
+
+        root = f"{archive.source_path}!"
+        self.result.siblings.add_folder(root, None)
+        items_before = len(self.result.items)
+        total = count = 0
+        reading = "the first member"
+        stopped = ""
+        try:
+            for info, stream in members_from_headers(path, self.limits):
+                reading = f"member {escape_path(info.filename)}"
+                count += 1
+                if count > self.limits.max_members:
+                    stopped = f"; only the first {self.limits.max_members} entries were read"
+                    break
+                stored = (
+                    0
+                    if info.is_dir()
+                    else self._member(
+                        archive, root, depth, info, lambda s=stream: contextlib.nullcontext(s), total, None
+                    )
+                )
+                if stream.failed is not None:
+                    raise stream.failed
+                if stored is None:
+                    break  # the archive's total size limit, recorded by _member
+                if not stream.drain(self.limits.max_member_bytes):
+                    stopped = f"; {reading} expands beyond {self.limits.max_member_bytes} bytes: it and the rest were not read"
+                    break
+                total += stored
+                reading = f"what follows member {escape_path(info.filename)}"
+        except (UnzipError, ValueError, OSError, EOFError) as failure:
+            if is_disk_full(failure):
+                raise
+            lost = (
+                "it and any members after it were"
+                if reading.startswith("member")
+                else "any members there were"
+            )
+            stopped = f"; reading stopped at {reading} ({_unzip_reason(failure)}): {lost} not read"
+        if len(self.result.items) == items_before and stopped:
+            archive.format = None
+            self.result.error(
+                archive.source_path,
+                f"looks like a zip archive but cannot be opened: {exc}; no member could be read from its own "
+                f"header either{stopped}",
+                archive.sha256,
+            )
+            return
+        self.result.warning(
+            archive.source_path,
+            f"the zip archive's directory cannot be read ({exc}): its members were read from their own headers, "
+            f"in order, without their modification times{stopped or '; every member was read'}",
+            archive.sha256,
+        )
+
+    def _member(
+        self,
+        archive: FoundFile,
+        root: str,
+        depth: int,
+        info: zipfile.ZipInfo,
+        open_member: Callable[[], ContextManager[BinaryIO]],
+        total: int,
+        modified: str | None,
+    ) -> int | None:
+        """Store one member: the bytes stored (0 when it was not), or None when the archive's total size
+        limit is reached and no further member may be read."""
+        shown = f"{archive.source_path}!/{info.filename}"
+        problem = unsafe_member(info, self.limits)
+        if not problem and len(PurePosixPath(info.filename).parts) > self.max_folder_depth + 1:
+            problem = f"member nested more than {self.max_folder_depth} folders deep: not read"
+        if problem:
+            self.result.error(shown, problem, archive.sha256)
+            return 0
+        budget = min(self.limits.max_member_bytes, self.limits.max_total_bytes - total)
+        try:
+            with open_member() as stream:
+                blob = self.store.put_stream(stream, max_bytes=budget)
+        except TooLargeError:
+            self.result.error(
+                shown, f"member expands beyond the limit of {budget} bytes: not stored", archive.sha256
+            )
+            if budget < self.limits.max_member_bytes:
+                self.result.error(
+                    archive.source_path, "archive total size limit reached: remaining members not read"
+                )
+                return None
+            return 0
+        except (zipfile.BadZipFile, OSError, RuntimeError, ValueError, NotImplementedError, EOFError) as exc:
+            if is_disk_full(exc):
+                raise DiskFullError(
+                    f"the disk holding the case is full: {escape_path(shown)} could not be stored"
+                ) from exc
+            self.result.error(shown, f"member cannot be read: {exc}", archive.sha256)
+            return 0
+        member_path = PurePosixPath(info.filename)
+        member = self._item(
+            blob,
+            shown,
+            member_path.name,
+            self._member_folder(root, member_path.parent),
+            modified_at=modified,
+            container=archive.sha256,
+            source_path_hex=(
+                archive.source_path_hex + f"!/{info.filename}".encode().hex()
+                if archive.source_path_hex
+                else None
+            ),
+        )
+        if looks_like_zip(self.store.path_for(blob.sha256)):
+            self._archive(member, depth + 1)
+        return blob.size_bytes
 
     def _member_folder(self, root: str, folder: PurePosixPath) -> str:
         """Sibling folder of an archive member (`archive!/dir/sub`), with the folders above it recorded."""
@@ -377,3 +464,15 @@ class Acquirer:
             return None
         utc = from_local(naive, self.tz, naive.isoformat(sep=" "), "second").utc
         return utc.isoformat() if utc else None
+
+
+def _unzip_reason(exc: BaseException) -> str:
+    """Words for why a member could not be read: stream_unzip's errors often carry no message."""
+    name = type(exc).__name__
+    if name == "TruncatedDataError":
+        return "the archive ends inside it"
+    text = str(exc)
+    if not text or text.startswith("("):
+        words = "".join(f" {c.lower()}" if c.isupper() else c for c in name.removesuffix("Error")).strip()
+        return f"{words} error" if words else name
+    return f"{name}: {text}"
