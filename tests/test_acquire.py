@@ -143,3 +143,26 @@ def test_a_zip_without_its_directory_is_read_from_member_headers_within_the_bomb
     assert "possible zip bomb" in errors[f"{bad}!/zeros.bin"]
     assert "reading stopped at member zeros.bin" in errors[str(bad)]
     assert [e["severity"] for e in result.errors if e["source_path"] == str(bad)] == ["warning"]
+
+
+def test_a_member_whose_compressed_data_is_damaged_fails_alone(tmp_path: Path) -> None:
+    """zlib's error for damaged deflate data is no OSError: it used to end the whole run."""
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("damaged.txt", "the same words again and again " * 200)
+        zf.writestr("whole.txt", "still readable")
+    data = bytearray(buffer.getvalue())
+    header = zipfile.ZipFile(io.BytesIO(bytes(data))).getinfo("damaged.txt").header_offset
+    name_length, extra_length = (
+        int.from_bytes(data[header + 26 : header + 28], "little"),
+        int.from_bytes(data[header + 28 : header + 30], "little"),
+    )
+    data[header + 30 + name_length + extra_length] = 0x07  # a final deflate block of the reserved type
+    archive = tmp_path / "export.zip"
+    archive.write_bytes(bytes(data))
+    result, _ = _acquire(tmp_path, archive)
+    assert [i.name for i in result.items] == ["export.zip", "whole.txt"]
+    assert "invalid block type" in _errors(result)[f"{archive}!/damaged.txt"]

@@ -15,9 +15,11 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import lzma
 import os
 import stat
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager as ContextManager
 from dataclasses import dataclass, field
@@ -45,6 +47,9 @@ log = logging.getLogger(__name__)
 # Folders deeper than this below a source are not read (recorded instead). Real exports nest a few
 # levels (Takeout and iPhone backups about ten); a deeper tree is more likely hostile or a loop of copies.
 MAX_FOLDER_DEPTH = 64
+
+# What reading one zip member may raise when its bytes are damaged, besides zlib's and lzma's own errors.
+MEMBER_READ_ERRORS = (zipfile.BadZipFile, OSError, RuntimeError, ValueError, NotImplementedError, EOFError)
 
 CASE_FOLDER_ITSELF = "the case folder itself: not read"
 INSIDE_CASE_FOLDER = "inside the case folder: not read (the case folder holds what this tool writes)"
@@ -420,7 +425,9 @@ class Acquirer:
                 )
                 return None
             return 0
-        except (zipfile.BadZipFile, OSError, RuntimeError, ValueError, NotImplementedError, EOFError) as exc:
+        # zlib.error and LZMAError (damaged deflate or LZMA data) are not OSErrors: one member's damage
+        # ended the whole run before
+        except (*MEMBER_READ_ERRORS, zlib.error, lzma.LZMAError) as exc:
             if is_disk_full(exc):
                 raise DiskFullError(
                     f"the disk holding the case is full: {escape_path(shown)} could not be stored"
