@@ -3,7 +3,8 @@ and deleted bytes, cut short, inserted junk, repeated chunks, long runs of digit
 detection and extraction. Whatever the damage, the file gets exactly one run_files row, a file not parsed
 says why, and nothing escapes to end the run. Each defect this kind of mutation found is also tested on
 its own (test_parser_sms_damaged, test_json_damaged_inside, test_hostile_inputs, ...); this keeps the
-whole family covered as parsers change.
+whole family covered as parsers change. Export zips are damaged the same way and acquired, since that is
+where zips are expanded.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import random
 import signal
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,6 +24,7 @@ SHARED = ROOT.parent / "shared" / "fixtures"
 # Images go through OCR (seconds each) and are covered by the image tests' damaged files.
 SKIPPED_SUFFIXES = {".md", ".png", ".jpg", ".jpeg", ".heic", ".webp"}
 MUTATIONS = 8
+ZIP_MUTATIONS = 40  # a zip is cheap to acquire; fewer missed every damaged deflate stream
 HANG_SECONDS = 120  # a file still being read after this is a hang (backtracking, a quadratic loop)
 INSERTS = [
     b"\xed\xa0\xbd",
@@ -127,3 +130,66 @@ def test_damaged_copies_fail_alone_with_a_reason(seed: Path, tmp_path: Path) -> 
 )
 def test_damaged_generated_exports_fail_alone_with_a_reason(name: str, tmp_path: Path) -> None:
     _check_damaged_copies(_generated(name, tmp_path), tmp_path)
+
+
+class _Unseekable:
+    """A stream zipfile cannot seek in, so it writes each member's sizes after its data (as apps
+    streaming an export do)."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def write(self, chunk: bytes) -> int:
+        self.data += chunk
+        return len(chunk)
+
+    def flush(self) -> None:
+        pass
+
+
+def _export_zip(streamed: bool, folder: Path) -> bytes:
+    """A WhatsApp export zip: the chat, a few media and a zip inside it."""
+    import io
+    import zipfile
+
+    from whatsapp_generator import generate_export
+
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w") as zf:
+        zf.writestr("inner.txt", "inside")
+    out: Any = _Unseekable() if streamed else io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        chat = folder / "_chat.txt"
+        generate_export(chat, 200, seed=7, identifiers=0.4)
+        zf.write(chat, "_chat.txt")
+        for number in range(4):
+            zf.writestr(f"IMG-2024031{number}-WA000{number}.jpg", random.Random(number).randbytes(3000))
+        zf.writestr("nested.zip", inner.getvalue())
+    return bytes(out.data) if streamed else out.getvalue()
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["sizes-first", "sizes-after-data"])
+def test_damaged_export_zips_fail_alone_with_a_reason(streamed: bool, tmp_path: Path) -> None:
+    """Through acquisition, which expands zips: damage costs members, never the run, and the archive is
+    either expanded (its lost members named) or listed as not opened, with the reason."""
+    from evidence.acquire.store import OriginalsStore
+    from evidence.acquire.walk import Acquirer
+
+    original = _export_zip(streamed, tmp_path)
+    read_without_directory = 0
+    for number in range(ZIP_MUTATIONS):
+        rng = random.Random(f"zip-{streamed}-{number}")
+        path = tmp_path / str(number) / "WhatsApp Chat - Alex.zip"
+        path.parent.mkdir()
+        path.write_bytes(mutate(original, rng))
+        result = Acquirer(OriginalsStore(tmp_path / "originals")).acquire([path])
+        archive = [item for item in result.items if item.source_path == str(path)]
+        assert len(archive) == 1, number
+        reasons = [e["error"] for e in result.errors if e["source_path"] == str(path)]
+        if archive[0].format is None:  # not opened: said so
+            assert any("cannot be opened" in r for r in reasons), (number, reasons)
+        members = [item for item in result.items if item.source_path.startswith(f"{path}!/")]
+        assert all(item.sha256 for item in members)
+        read_without_directory += bool(members) and any("directory cannot be read" in r for r in reasons)
+    # copies cut short lost the directory, not the members before the cut
+    assert read_without_directory >= 3
