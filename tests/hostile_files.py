@@ -348,6 +348,20 @@ def items() -> list[Item]:
             write("truncated.zip", zip_bytes([("a.txt", os.urandom(5000))])[:3000]),
             [Expect("truncated.zip", stored=("parsed", "failed", "unsupported"), reason="cannot be opened")],
         ),
+        Item(
+            # a download cut short inside its second member: the directory, written last, is lost
+            "zip_cut_after_a_member",
+            write(
+                "cut.zip",
+                (lambda whole: whole[: whole.index(b"b.bin") + 500])(
+                    zip_bytes([("a.txt", b"kept " * 100), ("b.bin", os.urandom(5000))])
+                ),
+            ),
+            [
+                *stored("cut.zip", "parsed", reason="read from their own headers"),
+                *stored("cut.zip!/a.txt"),
+            ],
+        ),
         Item("tar_corrupt", write("corrupt.tar", b"ustar" + os.urandom(3000)), stored("corrupt.tar")),
         Item(
             "tar_truncated",

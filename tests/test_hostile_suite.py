@@ -108,7 +108,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         not_read = {
             p
             for (p,) in con.execute(
-                "SELECT source_path FROM ingest_errors WHERE stage = 'acquire'"
+                "SELECT source_path FROM ingest_errors WHERE stage = 'acquire' AND severity = 'error'"
             ).fetchall()
         }
         hashes = dict(con.execute("SELECT sha256, md5 FROM files").fetchall())

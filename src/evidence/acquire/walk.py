@@ -432,7 +432,7 @@ class Acquirer:
                 raise DiskFullError(
                     f"the disk holding the case is full: {escape_path(shown)} could not be stored"
                 ) from exc
-            self.result.error(shown, f"member cannot be read: {exc}", archive.sha256)
+            self.result.error(shown, f"member cannot be read: {_unzip_reason(exc)}", archive.sha256)
             return 0
         member_path = PurePosixPath(info.filename)
         member = self._item(
@@ -474,12 +474,12 @@ class Acquirer:
 
 
 def _unzip_reason(exc: BaseException) -> str:
-    """Words for why a member could not be read: stream_unzip's errors often carry no message."""
+    """Words for why a member could not be read: stream_unzip's errors often carry no message, or only
+    the bytes or flags they met (UnexpectedSignatureError: b'\\x00\\x00'), which say little to a reader."""
     name = type(exc).__name__
     if name == "TruncatedDataError":
         return "the archive ends inside it"
     text = str(exc)
-    if not text or text.startswith("("):
-        words = "".join(f" {c.lower()}" if c.isupper() else c for c in name.removesuffix("Error")).strip()
-        return f"{words} error" if words else name
-    return f"{name}: {text}"
+    if text and not text.startswith(("(", "b'", 'b"')):
+        return text
+    return "".join(f" {c.lower()}" if c.isupper() else c for c in name.removesuffix("Error")).strip() or name
