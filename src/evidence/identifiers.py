@@ -207,6 +207,10 @@ def normalize_url(raw: str) -> Identifier:
     return Identifier("url", f"{scheme}://{host}{rest}", text)
 
 
+# Cached (Identifier is frozen): an export names the same few senders on every message, and phonenumbers
+# costs about 70 µs a number (a chat.db of 200,000 messages spent 14 of its 21 s normalising one handle).
+# Small, since mailboxes keep their memory close to their limit.
+@lru_cache(maxsize=4096)
 def normalize(kind: str, raw: str, region: str = "GB") -> Identifier | None:
     """Normalise a raw value of a known kind; None when it is not an identifier of that kind."""
     if kind == "email":
