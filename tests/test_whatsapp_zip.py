@@ -28,6 +28,22 @@ def _jpeg() -> bytes:
     return buffer.getvalue()
 
 
+def _ingest(export: Path, case: Path) -> dict[str, str]:
+    """`evidence ingest` of the export; the status of every file the run saw."""
+    result = CliRunner().invoke(app, ["ingest", str(export), "--case", str(case)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    with duckdb.connect(str(case / "evidence.duckdb"), read_only=True) as con:
+        return dict(con.execute("SELECT source_path, status FROM run_files").fetchall())
+
+
+def _chat_and_photo_parsed(export: Path) -> dict[str, str]:
+    return {
+        str(export): "parsed",
+        f"{export}!/_chat.txt": "parsed",
+        f"{export}!/00000012-PHOTO-2024-03-12-21-06-02.jpg": "parsed",
+    }
+
+
 def test_export_zip_links_media_and_stores_every_member(tmp_path: Path) -> None:
     photo = _jpeg()
     export = tmp_path / "WhatsApp Chat - Alex Marsh.zip"
@@ -35,15 +51,8 @@ def test_export_zip_links_media_and_stores_every_member(tmp_path: Path) -> None:
         zf.writestr("_chat.txt", CHAT)
         zf.writestr("00000012-PHOTO-2024-03-12-21-06-02.jpg", photo)  # the second photo is not in the export
     case = tmp_path / "case"
-    result = CliRunner().invoke(app, ["ingest", str(export), "--case", str(case)], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
+    assert _ingest(export, case) == _chat_and_photo_parsed(export)
     with duckdb.connect(str(case / "evidence.duckdb"), read_only=True) as con:
-        statuses = dict(con.execute("SELECT source_path, status FROM run_files").fetchall())
-        assert statuses == {
-            str(export): "parsed",
-            f"{export}!/_chat.txt": "parsed",
-            f"{export}!/00000012-PHOTO-2024-03-12-21-06-02.jpg": "parsed",
-        }
         messages = con.execute(
             "SELECT kind, conversation, sender, sent_at_local, flags FROM messages ORDER BY source_locator"
         ).fetchall()
@@ -102,15 +111,8 @@ def test_an_export_zip_cut_short_keeps_the_members_before_the_cut(tmp_path: Path
         export.parent.mkdir()
         export.write_bytes(data[: video + 200])  # into the video's data
         case = tmp_path / f"case-{streamed}"
-        result = CliRunner().invoke(app, ["ingest", str(export), "--case", str(case)], catch_exceptions=False)
-        assert result.exit_code == 0, result.output
+        assert _ingest(export, case) == _chat_and_photo_parsed(export), streamed
         with duckdb.connect(str(case / "evidence.duckdb"), read_only=True) as con:
-            statuses = dict(con.execute("SELECT source_path, status FROM run_files").fetchall())
-            assert statuses == {
-                str(export): "parsed",
-                f"{export}!/_chat.txt": "parsed",
-                f"{export}!/00000012-PHOTO-2024-03-12-21-06-02.jpg": "parsed",
-            }, streamed
             assert con.execute("SELECT count(*) FROM messages WHERE kind <> 'ocr'").fetchone() == (4,)
             linked = con.execute(
                 "SELECT sha256 FROM attachments WHERE file_name LIKE '%PHOTO%06-02%'"
