@@ -9,8 +9,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 LOCAL_HEADER = b"PK\x03\x04"  # what starts a member's own header, and a zip whose first member is whole
+ZIP_MAGIC = (LOCAL_HEADER, b"PK\x05\x06")  # an empty zip starts with its end-of-directory record
 READ_BYTES = 1024 * 1024
 
 
@@ -27,11 +27,7 @@ class ArchiveLimits:
 
 
 def looks_like_zip(path: Path) -> bool:
-    try:
-        with open(path, "rb") as handle:
-            return handle.read(4) in ZIP_MAGIC
-    except OSError:
-        return False
+    return _first_bytes(path) in ZIP_MAGIC
 
 
 def unsafe_member(info: zipfile.ZipInfo, limits: ArchiveLimits) -> str | None:
@@ -56,11 +52,15 @@ def unsafe_member(info: zipfile.ZipInfo, limits: ArchiveLimits) -> str | None:
 
 
 def starts_with_member(path: Path) -> bool:
+    return _first_bytes(path) == LOCAL_HEADER
+
+
+def _first_bytes(path: Path) -> bytes:
     try:
         with open(path, "rb") as handle:
-            return handle.read(4) == LOCAL_HEADER
+            return handle.read(4)
     except OSError:
-        return False
+        return b""
 
 
 class MemberStream(io.RawIOBase):

@@ -48,8 +48,18 @@ log = logging.getLogger(__name__)
 # levels (Takeout and iPhone backups about ten); a deeper tree is more likely hostile or a loop of copies.
 MAX_FOLDER_DEPTH = 64
 
-# What reading one zip member may raise when its bytes are damaged, besides zlib's and lzma's own errors.
-MEMBER_READ_ERRORS = (zipfile.BadZipFile, OSError, RuntimeError, ValueError, NotImplementedError, EOFError)
+# What reading one zip member may raise when its bytes are damaged. zlib's and lzma's errors are no
+# OSErrors: one member's damaged deflate data used to end the whole run.
+MEMBER_READ_ERRORS = (
+    zipfile.BadZipFile,
+    OSError,
+    RuntimeError,
+    ValueError,
+    NotImplementedError,
+    EOFError,
+    zlib.error,
+    lzma.LZMAError,
+)
 
 CASE_FOLDER_ITSELF = "the case folder itself: not read"
 INSIDE_CASE_FOLDER = "inside the case folder: not read (the case folder holds what this tool writes)"
@@ -343,10 +353,11 @@ class Acquirer:
         items_before = len(self.result.items)
         total = count = 0
         reading = "the first member"
+        inside_member = False  # whether reading stopped inside a member's data or between members
         stopped = ""
         try:
             for info, stream in members_from_headers(path, self.limits):
-                reading = f"member {escape_path(info.filename)}"
+                reading, inside_member = f"member {escape_path(info.filename)}", True
                 count += 1
                 if count > self.limits.max_members:
                     stopped = f"; only the first {self.limits.max_members} entries were read"
@@ -366,15 +377,11 @@ class Acquirer:
                     stopped = f"; {reading} expands beyond {self.limits.max_member_bytes} bytes: it and the rest were not read"
                     break
                 total += stored
-                reading = f"what follows member {escape_path(info.filename)}"
+                reading, inside_member = f"what follows member {escape_path(info.filename)}", False
         except (UnzipError, ValueError, OSError, EOFError) as failure:
             if is_disk_full(failure):
                 raise
-            lost = (
-                "it and any members after it were"
-                if reading.startswith("member")
-                else "any members there were"
-            )
+            lost = "it and any members after it were" if inside_member else "any members there were"
             stopped = f"; reading stopped at {reading} ({_unzip_reason(failure)}): {lost} not read"
         if len(self.result.items) == items_before and stopped:
             archive.format = None
@@ -425,9 +432,7 @@ class Acquirer:
                 )
                 return None
             return 0
-        # zlib.error and LZMAError (damaged deflate or LZMA data) are not OSErrors: one member's damage
-        # ended the whole run before
-        except (*MEMBER_READ_ERRORS, zlib.error, lzma.LZMAError) as exc:
+        except MEMBER_READ_ERRORS as exc:
             if is_disk_full(exc):
                 raise DiskFullError(
                     f"the disk holding the case is full: {escape_path(shown)} could not be stored"

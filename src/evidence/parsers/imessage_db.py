@@ -2,9 +2,10 @@
 
 SQLite may write journal, -wal or -shm files next to a database it opens, so the stored original is
 never opened in place: it is copied to a private temporary folder and opened read-only from there.
-A damaged page loses only the rows stored in it (parsers.sqlite_rows), and text that is not UTF-8 is kept
-with U+FFFD and flagged `decode_errors` instead of failing the file. Messages whose `text` is NULL (macOS 13+) carry their text only in `attributedBody`, an NSAttributedString
-in Apple's typedstream format; its NSString payload is read by a small byte scan.
+A damaged page loses only the rows stored in it (parsers.sqlite_rows), and text that is not UTF-8 is
+kept with U+FFFD and flagged `decode_errors` instead of failing the file. Messages whose `text` is NULL
+(macOS 13+) carry their text only in `attributedBody`, an NSAttributedString in Apple's typedstream
+format; its NSString payload is read by a small byte scan.
 
 The `service` column says how each message travelled: iMessage (Apple's servers), or SMS / RCS through
 the carrier, which an investigator can ask the carrier about; such rows get platform `sms` or `rcs`.
@@ -317,11 +318,16 @@ def _table_reader(ctx: ParseContext, con: sqlite3.Connection) -> RowReader:
     def rows(table: str, wanted: str) -> Iterator[tuple[Any, ...]]:
         try:
             yield from table_rows(con, table, wanted, lambda lost: _report_lost(ctx, table, lost))
-        except (UnreadableTable, sqlite3.DatabaseError) as exc:
-            if isinstance(exc, sqlite3.Error) and not is_damage(exc):
+        except sqlite3.DatabaseError as exc:
+            if not is_damage(exc):
                 raise
-            if table == "message":
-                raise ValueError(f"damaged database: {exc}") from exc
-            ctx.warn(f"damaged database: {exc}; the messages are read without it", locator=table)
+            unreadable(table, exc)
+        except UnreadableTable as exc:
+            unreadable(table, exc)
+
+    def unreadable(table: str, exc: Exception) -> None:
+        if table == "message":
+            raise ValueError(f"damaged database: {exc}") from exc
+        ctx.warn(f"damaged database: {exc}; the messages are read without it", locator=table)
 
     return rows

@@ -119,14 +119,15 @@ def table_rows(
             raise
         lost.error = str(exc)
     # An index that holds every column asked for is a second copy of them, and SQLite reads it instead of
-    # the table when the order is left to it (chat.db indexes a handle's id, for one).
-    try:
-        copy = sorted(con.execute(select), key=lambda row: row[0])
-    except sqlite3.DatabaseError as exc:
-        if not is_damage(exc):
-            raise
-    else:
-        if _uses_index(con, select):
+    # the table when the order is left to it (chat.db indexes a handle's id, for one). Only then is the
+    # table read again this way: through the table itself it would stop at the same damage.
+    if _uses_index(con, select):
+        try:
+            copy = sorted(con.execute(select), key=lambda row: row[0])
+        except sqlite3.DatabaseError as exc:
+            if not is_damage(exc):
+                raise
+        else:
             lost.from_index = True
             yield from (row for row in copy if last is None or row[0] > last)
             on_lost(lost)
