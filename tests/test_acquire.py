@@ -166,3 +166,72 @@ def test_a_member_whose_compressed_data_is_damaged_fails_alone(tmp_path: Path) -
     result, _ = _acquire(tmp_path, archive)
     assert [i.name for i in result.items] == ["export.zip", "whole.txt"]
     assert "invalid block type" in _errors(result)[f"{archive}!/damaged.txt"]
+
+
+def _member_data_offset(data: bytes, name: str) -> int:
+    """Where a member's (compressed) data begins: after its own header, name and extra field."""
+    header = zipfile.ZipFile(io.BytesIO(data)).getinfo(name).header_offset
+    name_length = int.from_bytes(data[header + 26 : header + 28], "little")
+    extra_length = int.from_bytes(data[header + 28 : header + 30], "little")
+    return header + 30 + name_length + extra_length
+
+
+def _words(count: int) -> bytes:
+    """Text that compresses as a chat does (not to nothing): numbered lines of varied words."""
+    import random
+
+    rng = random.Random(5)
+    vocabulary = ["where", "are", "you", "tonight", "answer", "me", "I", "saw", "your", "car", "outside"]
+    return "".join(f"{n} {' '.join(rng.choices(vocabulary, k=8))}\n" for n in range(count)).encode()
+
+
+def test_a_member_damaged_halfway_keeps_its_readable_start(tmp_path: Path) -> None:
+    """Damage in the middle of a member's deflate data: everything inflated before it is stored as the
+    member, named as damaged, and the next member is read as usual."""
+    original = _words(40_000)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("chat.txt", original)
+        zf.writestr("after.txt", "still readable")
+    data = bytearray(buffer.getvalue())
+    begin = _member_data_offset(bytes(data), "chat.txt")
+    size = zipfile.ZipFile(io.BytesIO(bytes(data))).getinfo("chat.txt").compress_size
+    data[begin + size // 2 : begin + size // 2 + 32] = b"\xff" * 32
+    archive = tmp_path / "export.zip"
+    archive.write_bytes(bytes(data))
+    result, store = _acquire(tmp_path, archive)
+    assert [i.name for i in result.items] == ["export.zip", "chat.txt", "after.txt"]
+    chat = store.path_for(result.items[1].sha256).read_bytes()
+    # the start read back is the member's own; it ends near the damage (half-way, less one piece at most)
+    assert len(original) // 3 < len(chat) < len(original)
+    assert chat[: len(original) // 3] == original[: len(original) // 3]
+    warning = _errors(result)[f"{archive}!/chat.txt"]
+    assert "member damaged inside the archive" in warning and f"only its first {len(chat)} bytes" in warning
+    assert [e["severity"] for e in result.errors] == ["warning"]
+
+
+def test_a_member_whose_bytes_fail_their_crc_is_kept_whole(tmp_path: Path) -> None:
+    """A stored (uncompressed) member with one byte changed reads to its end; only the CRC-32 shows the
+    damage. Every byte is kept and the member is named as damaged, with its directory and without."""
+    original = _words(5_000)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("photo-notes.txt", original)
+        zf.writestr("after.txt", "still readable")
+    data = bytearray(buffer.getvalue())
+    begin = _member_data_offset(bytes(data), "photo-notes.txt")
+    data[begin + 1000] ^= 0x20
+    damaged = original[:1000] + bytes([original[1000] ^ 0x20]) + original[1001:]
+    whole = bytes(data)
+    for layout, content in (("directory", whole), ("no-directory", whole[: whole.index(b"PK\x01\x02")])):
+        archive = tmp_path / layout / "export.zip"
+        archive.parent.mkdir()
+        archive.write_bytes(content)
+        result, store = _acquire(tmp_path / layout, archive)
+        names = [i.name for i in result.items]
+        member = result.items[1]
+        assert names[:2] == ["export.zip", "photo-notes.txt"], layout
+        assert store.path_for(member.sha256).read_bytes() == damaged, layout
+        assert "CRC" in _errors(result)[f"{archive}!/photo-notes.txt"], layout
+        # with the directory, the next member is found; without it, nothing after damage is trusted
+        assert names[2:] == (["after.txt"] if layout == "directory" else []), layout

@@ -104,14 +104,19 @@ def _export_zip(streamed: bool) -> tuple[bytes, bytes, int]:
 
 def test_an_export_zip_cut_short_keeps_the_members_before_the_cut(tmp_path: Path) -> None:
     """A download or copy that stopped loses the zip's directory (written last): the chat and the photo,
-    whole before the cut, are read from their own headers, linked as usual; the cut video is named."""
+    whole before the cut, are read from their own headers, linked as usual; the cut video keeps the
+    start that reached the file, named as cut."""
     for streamed in (False, True):
         data, photo, video = _export_zip(streamed)
         export = tmp_path / f"streamed-{streamed}" / "WhatsApp Chat - Alex Marsh.zip"
         export.parent.mkdir()
         export.write_bytes(data[: video + 200])  # into the video's data
         case = tmp_path / f"case-{streamed}"
-        assert _ingest(export, case) == _chat_and_photo_parsed(export), streamed
+        video_member = f"{export}!/00000014-VIDEO-2024-03-12-21-09-00.mp4"
+        assert _ingest(export, case) == {
+            **_chat_and_photo_parsed(export),
+            video_member: "unsupported",
+        }, streamed
         with duckdb.connect(str(case / "evidence.duckdb"), read_only=True) as con:
             assert con.execute("SELECT count(*) FROM messages WHERE kind <> 'ocr'").fetchone() == (4,)
             linked = con.execute(
@@ -125,6 +130,51 @@ def test_an_export_zip_cut_short_keeps_the_members_before_the_cut(tmp_path: Path
         assert "directory cannot be read" in warning and "read from their own headers" in warning
         assert "reading stopped at member 00000014-VIDEO-2024-03-12-21-09-00.mp4" in warning
         assert "the archive ends inside it" in warning
+        assert "what could be read of it was kept" in warning
+        with duckdb.connect(str(case / "evidence.duckdb"), read_only=True) as con:
+            (kept,) = con.execute(
+                "SELECT error FROM ingest_errors WHERE source_path = ? AND severity = 'warning'",
+                [video_member],
+            ).fetchone()
+            stored = con.execute(
+                "SELECT f.size_bytes FROM files f JOIN file_occurrences o USING (sha256) WHERE o.source_path = ?",
+                [video_member],
+            ).fetchone()
+        assert "only its first" in kept and stored is not None and 0 < stored[0] < 200, streamed
+
+
+def test_a_chat_cut_inside_the_zip_keeps_the_messages_before_the_cut(tmp_path: Path) -> None:
+    """An export zip holding only the chat, cut halfway through it (a transfer that stopped): the messages
+    that reached the file are read; the last, perhaps cut mid-line, is read as it stands."""
+    lines = [
+        f"[13/03/2024, 21:{m // 60:02d}:{m % 60:02d}] Alex Marsh: message {m} {m * 7919 % 10007}\n"
+        for m in range(3000)
+    ]
+    chat = "".join(lines).encode()
+    for streamed in (False, True):
+        out = _Unseekable() if streamed else io.BytesIO()
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("_chat.txt", chat)
+        data = bytes(out.data if streamed else out.getvalue())
+        export = tmp_path / f"streamed-{streamed}" / "WhatsApp Chat - Alex Marsh.zip"
+        export.parent.mkdir()
+        export.write_bytes(data[: len(data) // 2])
+        case = tmp_path / f"case-{streamed}"
+        assert _ingest(export, case) == {str(export): "parsed", f"{export}!/_chat.txt": "parsed"}, streamed
+        with duckdb.connect(str(case / "evidence.duckdb"), read_only=True) as con:
+            bodies = [
+                b
+                for (b,) in con.execute(
+                    "SELECT body FROM messages ORDER BY sent_at_utc, source_locator"
+                ).fetchall()
+            ]
+            notes = con.execute(
+                "SELECT error FROM ingest_errors WHERE source_path = ?", [f"{export}!/_chat.txt"]
+            ).fetchall()
+        # the first half of the text, less at most the 64 KB read last; every message read is the export's own
+        assert 1000 < len(bodies) < 3000, streamed
+        assert bodies[:-1] == [line.split(": ", 1)[1].rstrip("\n") for line in lines[: len(bodies) - 1]]
+        assert len(notes) == 1 and "archive ends inside it" in notes[0][0] and "only its first" in notes[0][0]
 
 
 def test_a_whole_zip_whose_directory_is_damaged_loses_nothing(tmp_path: Path) -> None:

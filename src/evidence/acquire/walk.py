@@ -29,10 +29,14 @@ from typing import BinaryIO
 
 from evidence.acquire.archives import (
     ArchiveLimits,
+    ReadableStart,
+    damaged_member_note,
     looks_like_zip,
     members_from_headers,
+    open_unchecked,
     starts_with_member,
     unsafe_member,
+    unzip_reason,
 )
 from evidence.acquire.found_file import ARCHIVE_FORMAT, FoundFile
 from evidence.acquire.siblings import SiblingIndex
@@ -334,9 +338,10 @@ class Acquirer:
                     root,
                     depth,
                     info,
-                    lambda i=info: zf.open(i),
+                    lambda i=info: open_unchecked(zf, i),
                     total,
                     self._zip_time(info.date_time),
+                    info.CRC,
                 )
                 if stored is None:
                     break
@@ -354,6 +359,7 @@ class Acquirer:
         total = count = 0
         reading = "the first member"
         inside_member = False  # whether reading stopped inside a member's data or between members
+        start_kept = False  # whether the member where reading stopped had its readable start stored
         stopped = ""
         try:
             for info, stream in members_from_headers(path, self.limits):
@@ -370,6 +376,7 @@ class Acquirer:
                     )
                 )
                 if stream.failed is not None:
+                    start_kept = bool(stored)
                     raise stream.failed
                 if stored is None:
                     break  # the archive's total size limit, recorded by _member
@@ -381,8 +388,13 @@ class Acquirer:
         except (UnzipError, ValueError, OSError, EOFError) as failure:
             if is_disk_full(failure):
                 raise
-            lost = "it and any members after it were" if inside_member else "any members there were"
-            stopped = f"; reading stopped at {reading} ({_unzip_reason(failure)}): {lost} not read"
+            if not inside_member:
+                lost = "any members there were"
+            elif start_kept:
+                lost = "what could be read of it was kept; any members after it were"
+            else:
+                lost = "it and any members after it were"
+            stopped = f"; reading stopped at {reading} ({unzip_reason(failure)}): {lost} not read"
         if len(self.result.items) == items_before and stopped:
             archive.format = None
             self.result.error(
@@ -408,9 +420,11 @@ class Acquirer:
         open_member: Callable[[], ContextManager[BinaryIO]],
         total: int,
         modified: str | None,
+        expected_crc: int | None = None,
     ) -> int | None:
         """Store one member: the bytes stored (0 when it was not), or None when the archive's total size
-        limit is reached and no further member may be read."""
+        limit is reached and no further member may be read. A member damaged inside keeps its readable
+        start (ReadableStart), stored and read as the member, with a warning that says what was lost."""
         shown = f"{archive.source_path}!/{info.filename}"
         problem = unsafe_member(info, self.limits)
         if not problem and len(PurePosixPath(info.filename).parts) > self.max_folder_depth + 1:
@@ -421,7 +435,8 @@ class Acquirer:
         budget = min(self.limits.max_member_bytes, self.limits.max_total_bytes - total)
         try:
             with open_member() as stream:
-                blob = self.store.put_stream(stream, max_bytes=budget)
+                readable = ReadableStart(stream, expected_crc)
+                blob = self.store.put_stream(readable, max_bytes=budget)
         except TooLargeError:
             self.result.error(
                 shown, f"member expands beyond the limit of {budget} bytes: not stored", archive.sha256
@@ -437,8 +452,10 @@ class Acquirer:
                 raise DiskFullError(
                     f"the disk holding the case is full: {escape_path(shown)} could not be stored"
                 ) from exc
-            self.result.error(shown, f"member cannot be read: {_unzip_reason(exc)}", archive.sha256)
+            self.result.error(shown, f"member cannot be read: {unzip_reason(exc)}", archive.sha256)
             return 0
+        if readable.damage is not None:
+            self.result.warning(shown, damaged_member_note(readable), blob.sha256)
         member_path = PurePosixPath(info.filename)
         member = self._item(
             blob,
@@ -476,15 +493,3 @@ class Acquirer:
             return None
         utc = from_local(naive, self.tz, naive.isoformat(sep=" "), "second").utc
         return utc.isoformat() if utc else None
-
-
-def _unzip_reason(exc: BaseException) -> str:
-    """Words for why a member could not be read: stream_unzip's errors often carry no message, or only
-    the bytes or flags they met (UnexpectedSignatureError: b'\\x00\\x00'), which say little to a reader."""
-    name = type(exc).__name__
-    if name == "TruncatedDataError":
-        return "the archive ends inside it"
-    text = str(exc)
-    if text and not text.startswith(("(", "b'", 'b"')):
-        return text
-    return "".join(f" {c.lower()}" if c.isupper() else c for c in name.removesuffix("Error")).strip() or name
