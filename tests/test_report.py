@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import hashlib
 import html as html_module
+import io
 import json
 import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -121,6 +123,11 @@ def write_sources(root: Path) -> Path:
     )
     save(sample_spec(), src / "Screenshot_20240312-211500.png")
     (src / "notes <svg onload=alert(1)>.xyz").write_bytes(b"\x00\x01 not a format anyone reads")
+    # a zip cut short inside its only member: kept as far as it reached the file, with a warning
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr(f"draft {IMG_TAG}.txt", "".join(f"line {n} of a long note\n" for n in range(400)))
+    (src / "cut-backup.zip").write_bytes(buffer.getvalue()[:4000])
     return src
 
 
@@ -394,3 +401,17 @@ def test_incidents_are_shown_with_the_conversation_around_them(report: tuple[Pat
     first = next(t for t in threads if "Who is this?" in t)
     assert "Account owner" in first and 'class="member' in first
     assert "Read from a screenshot" in html and "SPO served" in html
+
+
+def test_files_read_with_warnings_are_listed_with_what_went_wrong(
+    case: Path, report: tuple[Path, str]
+) -> None:
+    """An advocate sees which files were read only in part (not a count and a table name to query)."""
+    html = report[0].read_text(encoding="utf-8")
+    section = html[html.index("<h3>Read, with warnings</h3>") : html.index("<h3>Custody</h3>")]
+    rows = re.findall(r"<tr>(.*?)</tr>", section, re.S)
+    member = next(r for r in rows if "cut-backup.zip!/draft" in r)
+    assert html_module.escape(IMG_TAG) in member and IMG_TAG not in member  # a name is text, never markup
+    assert "only its first" in member and "archive ends inside it" in member
+    archive = next(r for r in rows if "cut-backup.zip</td>" in r)
+    assert "read from their own headers" in archive

@@ -20,6 +20,10 @@ from evidence.outputs.report_wording import (
     shown_time,
 )
 
+# Files read with warnings are listed, each with its first few different warnings; the rest stay in
+# ingest_errors (a damaged backup can hold thousands, one per item).
+WARNED_FILES_SHOWN = 500
+WARNINGS_SHOWN_PER_FILE = 3
 PERSON_SERIES = 5  # people drawn in their own colour in the weekly chart; the rest as "everyone else"
 CONTACT = "NOT from_owner AND kind <> 'system' AND utc IS NOT NULL"
 TIMED_CONTACT = CONTACT + " AND time_precision IN ('second', 'minute')"
@@ -299,13 +303,32 @@ class CaseReader:
                 "ORDER BY source_path, stage"
             )
         ]
-        warnings = self.q("SELECT count(*) FROM ingest_errors WHERE severity = 'warning'")[0][0]
+        warned = self.q(
+            f"""
+            SELECT source_path, any_value(sha256), count(*), list(error ORDER BY locator NULLS FIRST, error)
+            FROM ingest_errors WHERE severity = 'warning'
+            GROUP BY source_path ORDER BY source_path LIMIT {WARNED_FILES_SHOWN}
+            """
+        )
+        warnings, warned_files = self.q(
+            "SELECT count(*), count(DISTINCT source_path) FROM ingest_errors WHERE severity = 'warning'"
+        )[0]
         return {
             "files": listed,
             "parsed": [f for f in listed if f["status"] == "parsed"],
             "not_included": [f for f in listed if f["status"] in ("unsupported", "failed")],
             "errors": errors,
             "warnings": warnings,
+            "warned": [
+                {
+                    "path": self.t(path) or "",
+                    "sha256": sha or "",
+                    "count": count,
+                    "examples": [self.t(e) for e in dict.fromkeys(texts)][:WARNINGS_SHOWN_PER_FILE],
+                }
+                for path, sha, count, texts in warned
+            ],
+            "warned_not_shown": warned_files - len(warned),
         }
 
     def key_dates(self) -> list[dict[str, Any]]:
