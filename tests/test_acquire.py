@@ -168,6 +168,20 @@ def test_a_member_whose_compressed_data_is_damaged_fails_alone(tmp_path: Path) -
     assert "invalid block type" in _errors(result)[f"{archive}!/damaged.txt"]
 
 
+def _two_member_zip(name: str, content: bytes, method: int) -> tuple[bytearray, int, int]:
+    """A zip of `name` then a small "after.txt"; where `name`'s data begins, and its compressed size."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", method) as zf:
+        zf.writestr(name, content)
+        zf.writestr("after.txt", "still readable")
+    data = buffer.getvalue()
+    return (
+        bytearray(data),
+        _member_data_offset(data, name),
+        zipfile.ZipFile(buffer).getinfo(name).compress_size,
+    )
+
+
 def _member_data_offset(data: bytes, name: str) -> int:
     """Where a member's (compressed) data begins: after its own header, name and extra field."""
     header = zipfile.ZipFile(io.BytesIO(data)).getinfo(name).header_offset
@@ -189,13 +203,7 @@ def test_a_member_damaged_halfway_keeps_its_readable_start(tmp_path: Path) -> No
     """Damage in the middle of a member's deflate data: everything inflated before it is stored as the
     member, named as damaged, and the next member is read as usual."""
     original = _words(40_000)
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("chat.txt", original)
-        zf.writestr("after.txt", "still readable")
-    data = bytearray(buffer.getvalue())
-    begin = _member_data_offset(bytes(data), "chat.txt")
-    size = zipfile.ZipFile(io.BytesIO(bytes(data))).getinfo("chat.txt").compress_size
+    data, begin, size = _two_member_zip("chat.txt", original, zipfile.ZIP_DEFLATED)
     data[begin + size // 2 : begin + size // 2 + 32] = b"\xff" * 32
     archive = tmp_path / "export.zip"
     archive.write_bytes(bytes(data))
@@ -214,12 +222,7 @@ def test_a_member_whose_bytes_fail_their_crc_is_kept_whole(tmp_path: Path) -> No
     """A stored (uncompressed) member with one byte changed reads to its end; only the CRC-32 shows the
     damage. Every byte is kept and the member is named as damaged, with its directory and without."""
     original = _words(5_000)
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as zf:
-        zf.writestr("photo-notes.txt", original)
-        zf.writestr("after.txt", "still readable")
-    data = bytearray(buffer.getvalue())
-    begin = _member_data_offset(bytes(data), "photo-notes.txt")
+    data, begin, _ = _two_member_zip("photo-notes.txt", original, zipfile.ZIP_STORED)
     data[begin + 1000] ^= 0x20
     damaged = original[:1000] + bytes([original[1000] ^ 0x20]) + original[1001:]
     whole = bytes(data)
