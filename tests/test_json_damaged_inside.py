@@ -200,11 +200,112 @@ def test_damaged_fields_around_the_messages_cost_only_those_fields(
         assert different <= {"conversation", "recipients"}, different
 
 
-def test_damage_in_the_fields_of_a_whole_account_export_still_fails(parse, tmp_path: Path) -> None:
-    """Several `messages` arrays (one per chat): which fields belong to which cannot be told safely."""
-    chats = [{"name": f"chat {n}", "type": "personal_chat", "id": n, "messages": []} for n in range(2)]
-    text = json.dumps({"about": "x", "chats": {"about": "y", "list": chats}}, indent=1)
+def _account_export() -> str:
+    """A whole-account Telegram export as Telegram Desktop writes it: profile, contacts, two chats."""
+
+    def chat(number: int) -> dict:
+        messages = [
+            {
+                "id": i,
+                "type": "message",
+                "date": f"2024-03-0{number}T10:0{i}:00",
+                "date_unixtime": str(1709287200 + (number - 1) * 86400 + i * 60),
+                "from": f"Person {number}",
+                "from_id": f"user{number}",
+                "text": f"chat {number} message {i}",
+            }
+            for i in range(4)
+        ]
+        return {"name": f"Person {number}", "type": "personal_chat", "id": number, "messages": messages}
+
+    contacts = [
+        {"user_id": 10 + n, "first_name": f"Friend {n}", "phone_number": f"+44 7700 90000{n}"}
+        for n in range(3)
+    ]
+    export = {
+        "about": "Here is the data you requested.",
+        "personal_information": {"user_id": 1, "first_name": "Sam", "phone_number": "+44 7700 900999"},
+        "contacts": {"about": "contacts", "list": contacts},
+        "chats": {"about": "chats", "list": [chat(1), chat(2)]},
+    }
+    return json.dumps(export, indent=1)
+
+
+def _without_colon(text: str, line_start: str) -> str:
+    """The text with the colon after the first line that starts (past its indentation) with line_start."""
+    line = re.compile(r"^\s*" + re.escape(line_start), re.MULTILINE).search(text)
+    assert line is not None, line_start
+    colon = text.index(":", line.start())
+    return text[:colon] + text[colon + 1 :]
+
+
+@pytest.mark.parametrize(
+    ("damaged_line", "where", "different"),
+    [
+        ('"first_name": "Sam"', "a field of /personal_information ", set()),
+        ('"first_name": "Friend 1"', "a field of /contacts/list/* ", set()),
+        ('"name": "Person 2"', "a field of /chats/list/* ", {"conversation"}),
+    ],
+)
+def test_damage_outside_the_messages_of_a_whole_account_export_costs_only_that_field(
+    parse, tmp_path: Path, damaged_line: str, where: str, different: set[str]
+) -> None:
+    """A whole-account export has one messages array per chat, and profile and contacts besides: one
+    damaged field there used to fail the whole file. Now only the field is not read; every message is, at
+    its own position, as from the undamaged file (a chat's name lost: its conversation is unnamed)."""
+    text = _account_export()
+    (tmp_path / "whole").mkdir()
+    (tmp_path / "whole" / "result.json").write_text(text, encoding="utf-8")
+    (tmp_path / "result.json").write_text(_without_colon(text, damaged_line), encoding="utf-8")
+    expected = {m["source_locator"]: m for m in parse(tmp_path / "whole" / "result.json").rows["messages"]}
+    out = parse(tmp_path / "result.json")
+    row = file_row(out, "result.json")
+    assert (row["status"], row["messages"], row["warnings"]) == ("parsed", 8, 1)
+    (warning,) = [e["error"] for e in out.rows["ingest_errors"]]
+    assert where in warning and "it was not read" in warning and "it held no messages" in warning
+    got = {m["source_locator"]: m for m in out.rows["messages"]}
+    assert got.keys() == expected.keys()
+    for locator, message in expected.items():
+        changed = {k for k in message if message[k] != got[locator][k]} - {"message_id", "source_sha256"}
+        assert changed == (different if locator.startswith("/chats/list/1/") else set()), locator
+
+
+def test_a_comma_lost_between_two_contacts_costs_nothing(parse, tmp_path: Path) -> None:
+    text = _account_export()
+    second = text.index('"user_id": 11')
+    comma = text.rindex(",", 0, second)  # the one after the first contact's closing brace
     path = tmp_path / "result.json"
-    path.write_text(text.replace('"about": "x"', '"about" "x"'), encoding="utf-8")
+    path.write_text(text[:comma] + text[comma + 1 :], encoding="utf-8")
+    out = parse(path)
+    assert file_row(out, "result.json")["messages"] == 8
+    (warning,) = [e["error"] for e in out.rows["ingest_errors"]]
+    assert "the comma before an element of /contacts/list" in warning and "nothing was lost" in warning
+
+
+def test_a_real_account_export_whose_chat_name_is_damaged_keeps_its_messages(
+    parse, shared_fixtures: Path, tmp_path: Path
+) -> None:
+    text = (shared_fixtures / "telegram/chat-miner/test_batch_export.json").read_text(encoding="utf-8")
+    path = tmp_path / "result.json"
+    path.write_text(_without_colon(text, '"name": "Chatname"'), encoding="utf-8")
+    out = parse(path)
+    assert (file_row(out, "result.json")["messages"], len(out.rows["ingest_errors"])) == (2, 1)
+    assert [m["conversation"] for m in out.rows["messages"]] == [None, None]
+    # at their own positions (the old repair read the chat as a one-chat export: "/messages/0")
+    assert [m["source_locator"] for m in out.rows["messages"]] == [
+        "/chats/list/0/messages/0",
+        "/chats/list/0/messages/1",
+    ]
+    assert [m["body"] for m in out.rows["messages"]] == ["Minimal Message", "Link:https://telegram.org/"]
+
+
+@pytest.mark.parametrize("damaged_line", ['"messages": [', '"list": ['])
+def test_damage_that_could_hide_messages_still_fails_the_whole_account_export(
+    parse, tmp_path: Path, damaged_line: str
+) -> None:
+    """A damaged key of a list of objects (a chat's messages, the contacts) is not set aside: without its
+    key, a list of messages could be taken for something else and lost without a word."""
+    path = tmp_path / "result.json"
+    path.write_text(_without_colon(_account_export(), damaged_line), encoding="utf-8")
     row = file_row(parse(path), "result.json")
-    assert row["status"] == "failed" and "invalid JSON at line 2" in row["status_reason"]
+    assert row["status"] == "failed" and "invalid JSON at line" in row["status_reason"]

@@ -76,13 +76,15 @@ def _loads(ctx: ParseContext, what: str, text: str) -> Any:
     warning: raw tabs and line breaks inside strings (some export tools write them; read as written), a
     `\\u` escape without its four hex digits (a damaged byte; read as U+FFFD, its message flagged
     decode_errors), bytes after the end of the JSON (a copy with something appended; not read), any
-    other error inside one message of a `messages` array (that message not read: _blank_damaged_message)
-    and an error in the export's own fields before or after its one `messages` array (those fields not
-    read: _set_aside_damaged_fields).
+    other error inside one message of a `messages` array (that message not read: _blank_damaged_message),
+    an error in the export's own fields before or after its one `messages` array (those fields not
+    read: _set_aside_damaged_fields), and anywhere else, an error in an entry that holds no messages (a
+    contact, a chat's name in a whole-account export: that entry not read, _set_aside_damaged_entry).
     A final error is raised with the text as repaired so far (`exc.doc`) and the file's own line."""
     strict = True
     blanked = 0
     set_aside = 0
+    set_aside_entries = 0
     shift = 0  # line breaks taken out with damaged messages before the error: lines are the file's own
     while True:
         try:
@@ -137,10 +139,32 @@ def _loads(ctx: ParseContext, what: str, text: str) -> Any:
                     "participants may be missing), the messages were"
                 )
                 shift += repair.lines
+            elif set_aside_entries < MOST_DAMAGED_ENTRIES and (
+                repair := _set_aside_damaged_entry(text, exc.pos)
+            ):
+                set_aside_entries += 1
+                text = repair.text
+                entry = "an element" if repair.in_array else "a field"
+                if repair.lost:
+                    ctx.warn(
+                        f"{what}: {entry} of {repair.where} beginning at line {repair.line + shift} is damaged "
+                        f"({exc.msg} at line {exc.lineno} column {exc.colno}); it was not read"
+                        + (" and null stands in its place" if repair.in_array else "")
+                        + " (it held no messages)"
+                    )
+                else:
+                    ctx.warn(
+                        f"{what}: the comma before {entry} of {repair.where} beginning at line "
+                        f"{repair.line + shift} was missing; it was put back and nothing was lost"
+                    )
+                shift += repair.lines
             else:
                 raise
 
 
+# Damaged entries that hold no messages (contacts, profile fields, a chat's own fields) taken out of one
+# file at most, each also costing one more parse.
+MOST_DAMAGED_ENTRIES = 20
 # Damaged messages taken out of one file at most (each costs one more parse of the whole file); beyond
 # this the file fails with the position of its next error.
 MOST_DAMAGED_MESSAGES = 100
@@ -272,6 +296,87 @@ def _blank_damaged_message(text: str, position: int, items: str = '"messages"') 
     )
 
 
+@dataclass(frozen=True)
+class _EntryRepair:
+    """A damaged entry taken out of the text (null in its place inside an array)."""
+
+    text: str
+    line: int  # where the damaged entry began
+    lines: int  # line breaks taken out with it
+    where: str  # the container it was in, by keys ("*": an element of an array): "/contacts/list", "/chats/list/*"
+    in_array: bool  # True: an element of that array (null in its place); False: a field of that object
+    lost: bool = True  # False: nothing was lost (a comma between two entries put back)
+
+
+def _set_aside_damaged_entry(text: str, position: int) -> _EntryRepair | None:
+    """`text` without the entry holding the JSON error at `position`, when that entry holds no messages (no
+    `messages` key, no list of objects); None when it cannot be done safely.
+
+    A whole-account export's contacts, profile and each chat's own fields sit outside any one messages
+    array, and one damaged byte there used to fail the whole file. Only pretty-printed JSON (each entry
+    on a line of its own). The innermost container open at the error is tried first, then the ones around
+    it (damage can open a container of its own, on the damaged line). In an object the member is dropped;
+    in an array null stands in its place, so later elements (chats, and with them the locators of their
+    messages) keep their index.
+    """
+    stack = _open_containers(text[:position])
+    for level in reversed(range(len(stack or ()))):
+        if repair := _entry_of(text, stack, level, position):  # type: ignore[arg-type]
+            return repair
+    return None
+
+
+def _entry_of(text: str, stack: list[_Open], level: int, position: int) -> _EntryRepair | None:
+    """The repair that takes out the entry of stack[level] holding `position`, or None.
+
+    The entry runs from the end of the container's last complete entry to the next line indented as its
+    entries that does not close something, or to the container's closing line.
+    """
+    if any(o.key == '"messages"' for o in stack[: level + 1]):
+        return None  # inside a message: only _blank_damaged_message takes one out, whole
+    box = stack[level]
+    complete_to = box.complete_to  # (an outer container's: where its entries ended before the inner one)
+    begin = complete_to + (1 if text.startswith(",", complete_to) else 0)
+    damaged = _SPACE.match(text, begin).end()
+    first = _SPACE.match(text, box.start + 1).end()
+    newline = text.rfind("\n", box.start, first)
+    if newline < 0 or damaged > position or text.startswith(("]", "}"), damaged):
+        return None  # minified, or the error is at a closing bracket: the structure itself is damaged
+    indent = text[newline + 1 : first]
+    opening_line = text.rfind("\n", 0, box.start) + 1
+    closing = "\n" + _INDENT.match(text, opening_line).group() + ("]" if box.bracket == "[" else "}")
+    end = text.find(closing, damaged)
+    if end < 0 or len(indent) <= len(closing) - 2:
+        return None  # the container does not close (a file cut short), or its entries are not indented
+    following = re.compile("\n" + re.escape(indent) + r"(?=[^\s\]}])").search(text, damaged + 1, end)
+    stop = following.start() if following else end
+    if _HOLDS_MESSAGES.search(text, damaged, stop):
+        return None  # messages, or a list of objects that could be messages under a damaged key
+    in_array = box.bracket == "["
+    where = "/" + "/".join(o.key.strip('"') if o.key else "*" for o in stack[1 : level + 1])
+    if damaged == position and complete_to > box.start + 1 and not text.startswith(",", complete_to):
+        # two whole entries with no comma between them: the comma is put back and nothing is lost
+        fixed = text[:complete_to] + "," + text[complete_to:]
+        return _EntryRepair(fixed, _line(text, damaged), 0, where, in_array, lost=False)
+    if in_array and _MEMBER.match(text, damaged):
+        return None  # "key": inside an array: the object that held it lost its opening brace
+    if following:
+        repaired = text[:damaged] + ("null," if in_array else "") + text[stop:]
+    elif in_array:
+        repaired = text[:damaged] + "null" + text[stop:]
+    else:  # the object's last member: the comma before it goes with it
+        repaired = text[:complete_to] + text[stop:]
+    if repaired == text:
+        return None  # the same entry again (null already stands there): the damage is elsewhere
+    return _EntryRepair(repaired, _line(text, damaged), text.count("\n", damaged, stop), where, in_array)
+
+
+# Text that may hold messages: the key's name (even with its quotes or colon damaged), a list of objects.
+_MEMBER = re.compile(r'"[^"\n]*"\s*:')
+_NAMES_MESSAGES = re.compile(r'"messages"|messages"?\s*:?\s*\[')
+_HOLDS_MESSAGES = re.compile(_NAMES_MESSAGES.pattern + r"|\[\s*\{")
+
+
 # The key of an export's messages array, on a line of its own inside the top-level object.
 _MESSAGES_KEY = re.compile(r'^([ \t]+)"messages"\s*:\s*\[', re.MULTILINE)
 
@@ -292,16 +397,19 @@ def _set_aside_damaged_fields(text: str, position: int) -> _Repair | None:
         return None
     key = keys[0]
     opening = _SPACE.match(text).end()
+    first = _SPACE.match(text, opening + 1).end()
+    if key.group(1) != text[text.rfind("\n", opening, first) + 1 : first]:
+        return None  # not indented as the top-level object's fields: a whole-account export's only chat
     if position < key.start():
-        if not text.startswith("{", opening):
-            return None
+        if not text.startswith("{", opening) or _NAMES_MESSAGES.search(text, opening, key.start()):
+            return None  # (another messages array, its key damaged: not the fields of a one-chat export)
         removed = text.count("\n", opening + 1, key.start()) - 1
         return _Repair(text[: opening + 1] + "\n" + text[key.start() :], 1, max(removed, 0))
     close = text.find("\n" + key.group(1) + "]", key.end())
     if close < 0:
         return None
     after = close + len(key.group(1)) + 2
-    if position < after or position >= len(text.rstrip()):
+    if position < after or position >= len(text.rstrip()) or _NAMES_MESSAGES.search(text, after):
         return None
     return _Repair(text[:after] + "\n}\n", _line(text, after), text.count("\n", after))
 
