@@ -237,3 +237,28 @@ def test_page_cut_short_flags_its_last_message(parse, tmp_path: Path) -> None:
     assert not [m for m in rows[:-1] if "may_be_incomplete" in m["flags"]]
     assert [e for e in out.rows["ingest_errors"] if "cut short" in e["error"]]
     assert not [m for m in parse(whole).rows["messages"] if "may_be_incomplete" in m["flags"]]
+
+
+def test_a_message_whose_markup_is_damaged_is_still_read_and_flagged(
+    parse, shared_fixtures: Path, tmp_path: Path
+) -> None:
+    """A byte lost from a message's class attribute, or from its tag name, used to drop the message without
+    a word: the element is still known by the time it holds, read, and flagged."""
+    data = (shared_fixtures / FIXTURE).read_text(encoding="utf-8")
+    expected = [
+        (m["sender"], m["sent_at_utc"], m["body"]) for m in parse(shared_fixtures / FIXTURE).rows["messages"]
+    ]
+    fourth = [i for i in range(len(data)) if data.startswith('<div class="message">', i)][3]
+    for damage in ('<div class="mexsage">', '<diX class="message">'):
+        folder = tmp_path / damage[1:4]
+        folder.mkdir()
+        path = folder / NAME
+        path.write_text(
+            data[:fourth] + damage + data[fourth + len('<div class="message">') :], encoding="utf-8"
+        )
+        out = parse(path)
+        messages = out.rows["messages"]
+        assert [(m["sender"], m["sent_at_utc"], m["body"]) for m in messages] == expected, damage
+        assert [m["flags"] for m in messages].count(["message_markup_damaged"]) == 1
+        assert messages[3]["flags"] == ["message_markup_damaged"] and "If you're lucky" in messages[3]["body"]
+        assert any("damaged class attribute" in e["error"] for e in out.rows["ingest_errors"])

@@ -6,6 +6,7 @@ import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from rows import file_row
 
 from evidence.parsers.context import message_id_for
@@ -239,8 +240,8 @@ def test_messages_nested_by_damaged_closing_tags_are_all_read(parse, tmp_path: P
         sorted(
             [
                 *errors,
-                f"{nested} message(s) sat inside another message (a closing tag is missing or damaged in "
-                "the HTML); each was read on its own",
+                f"{nested} message(s) sat inside another message, or after the end of the list of them (a tag is "
+                "missing or damaged in the HTML); each was read on its own",
             ]
         ),
     )
@@ -264,3 +265,64 @@ def test_page_cut_short_flags_its_last_message(parse, tmp_path: Path):
     whole = tmp_path / "messages2.html"
     whole.write_text(page, encoding="utf-8")
     assert not [m for m in parse(whole).rows["messages"] if "may_be_incomplete" in m["flags"]]
+
+
+def _fixture_damaged(shared_fixtures: Path, tmp_path: Path, old: str, new: str, after: str) -> Path:
+    """The real export with `old` replaced by `new` at its first place after `after`."""
+    data = (shared_fixtures / FIXTURE).read_text(encoding="utf-8")
+    at = data.index(old, data.index(after))
+    path = tmp_path / "messages.html"
+    path.write_text(data[:at] + new + data[at + len(old) :], encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [('class="message default', 'class="mexsage default'), ('<div class="message', '<diX class="message')],
+)
+def test_a_damaged_message_element_loses_no_message_and_gives_no_wrong_sender(
+    parse, shared_fixtures: Path, tmp_path: Path, old: str, new: str
+) -> None:
+    """message3 ("we meet again", by Jimmeny) with its class damaged was skipped without a word, and the
+    joined message4 after it then took the sender of message2 (Batman & Robin): a wrong sender. With its
+    tag name damaged, its closing tag closed the list of messages instead, and message4 was lost."""
+    path = _fixture_damaged(shared_fixtures, tmp_path, old, new, "Hi nemesis")
+    out = parse(path)
+    messages = {m["source_locator"]: m for m in out.rows["messages"]}
+    assert list(messages) == ["#message1", "#message2", "#message3", "#message4"]
+    assert (messages["#message3"]["sender"], messages["#message3"]["body"]) == (
+        "Jimmeny Marvelton",
+        "we meet again",
+    )
+    assert messages["#message3"]["flags"] == ["message_markup_damaged"]
+    assert (messages["#message4"]["sender"], messages["#message4"]["flags"]) == ("Jimmeny Marvelton", [])
+    assert "damaged class attribute" in out.rows["ingest_errors"][0]["error"]
+
+
+def test_a_joined_message_whose_class_is_lost_keeps_the_sender_before_it_flagged(
+    parse, shared_fixtures: Path, tmp_path: Path
+) -> None:
+    """message4 is joined (no name of its own): with its classes lost, "joined" is lost too. Only a joined
+    message has no name, so it keeps the sender before it, flagged as read from damaged markup."""
+    path = _fixture_damaged(
+        shared_fixtures, tmp_path, 'class="message default', 'class="mexsage default', "we meet again"
+    )
+    fourth = {m["source_locator"]: m for m in parse(path).rows["messages"]}["#message4"]
+    assert fourth["sender"] == "Jimmeny Marvelton"
+    assert fourth["flags"] == ["message_markup_damaged", "sender_html_damaged"]
+
+
+def test_a_stray_angle_bracket_in_a_name_does_not_put_the_text_into_the_sender(
+    parse, shared_fixtures: Path, tmp_path: Path
+) -> None:
+    """ "Marvel<ton" opens a bogus tag that swallows the name's closing tag: the message's text was read
+    as part of the sender's name, for it and for the joined message after it."""
+    path = _fixture_damaged(
+        shared_fixtures, tmp_path, "Jimmeny Marvelton", "Jimmeny Marvel<ton", "Hi nemesis"
+    )
+    out = parse(path)
+    third, fourth = out.rows["messages"][2:]
+    assert (third["sender"], third["body"]) == ("Jimmeny Marvel", "we meet again")
+    assert third["flags"] == fourth["flags"] == ["sender_html_damaged"]
+    assert fourth["sender"] == "Jimmeny Marvel"
+    assert any("sender's name element holds other parts" in e["error"] for e in out.rows["ingest_errors"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -75,6 +76,38 @@ def last_if_cut_short(ctx: ParseContext, data: bytes, elements: list[Any]) -> An
     return elements[-1] if elements else None
 
 
+MARKUP_DAMAGED = "message_markup_damaged"  # flag of a message found by its parts: its class was damaged
+
+
+def message_elements(
+    ctx: ParseContext, container: Any, is_damaged_message: Callable[[Any], bool], what: str = "message"
+) -> tuple[list[Any], set[int]]:
+    """The `div class="message"` elements of `container` (and after it), and, in document order among them, those whose
+    class is damaged but which `is_damaged_message` still recognises (by an id, or by the parts a message
+    holds); with the `id()`s of the latter, to flag them MARKUP_DAMAGED.
+
+    A message whose class attribute lost a byte was skipped without a word, and in Telegram the joined
+    message after it (no sender name of its own) took the sender of the message before the lost one. One
+    pass over the container's elements, as finding the messages by class alone took.
+    """
+    elements: list[Any] = []
+    damaged: set[int] = set()
+    # Every element (a damaged tag name, `<diX`, is no div any more), and those after the container too: a
+    # closing tag matched to the wrong element closes the container early, and the later messages follow it.
+    for tag in container.find_all_next(True):
+        if tag.name == "div" and "message" in (tag.get("class") or []):
+            elements.append(tag)
+        elif is_damaged_message(tag):
+            elements.append(tag)
+            damaged.add(id(tag))
+    if damaged:
+        ctx.warn(
+            f"{len(damaged)} {what}(s) with a damaged class attribute were still recognised (by their id or the "
+            f"parts they hold) and read, flagged {MARKUP_DAMAGED}"
+        )
+    return elements, damaged
+
+
 def detach_nested(ctx: ParseContext, elements: list[Any], container: Any, what: str = "message") -> None:
     """Take out of the tree every message element that sits inside another one rather than directly in
     `container`, innermost first, with a warning saying how many; elements in place are left alone.
@@ -96,8 +129,8 @@ def detach_nested(ctx: ParseContext, elements: list[Any], container: Any, what: 
         element.extract(_self_index=places[id(element)])
     if nested:
         ctx.warn(
-            f"{len(nested)} {what}(s) sat inside another {what} (a closing tag is missing or damaged in "
-            "the HTML); each was read on its own"
+            f"{len(nested)} {what}(s) sat inside another {what}, or after the end of the list of them (a tag "
+            "is missing or damaged in the HTML); each was read on its own"
         )
 
 

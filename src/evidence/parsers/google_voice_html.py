@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING
 from evidence.identifiers import Identifier
 from evidence.parsers.base import Parser, Sample
 from evidence.parsers.context import ParseContext
-from evidence.parsers.export_text import INCOMPLETE, detach_nested, is_tag, last_if_cut_short, read_html
+from evidence.parsers.export_text import (
+    INCOMPLETE,
+    MARKUP_DAMAGED,
+    detach_nested,
+    is_tag,
+    last_if_cut_short,
+    message_elements,
+    read_html,
+)
 from evidence.parsers.registry import register
 from evidence.timeutil import TimeValue, from_aware
 
@@ -49,6 +57,11 @@ def _time(abbr: Tag | None) -> TimeValue:
     if moment.tzinfo is None:
         return TimeValue.missing(title, "offset_unknown")
     return from_aware(moment, title.strip(), "second")
+
+
+def _holds_message_time(div: Tag) -> bool:
+    """A message element whose class was damaged: it still holds the message's time (`abbr class="dt"`)."""
+    return is_tag(div.find("abbr", class_="dt", recursive=False))
 
 
 def _text(tag: Tag) -> str:
@@ -99,10 +112,10 @@ class GoogleVoiceHtmlParser(Parser):
         calls = soup.find_all("div", class_="haudio")
         if log is None and not calls:
             raise ValueError("no Google Voice text thread (hChatLog) or call record (haudio) in the HTML")
-        messages = log.find_all("div", class_="message") if is_tag(log) else []
+        messages, damaged = message_elements(ctx, log, _holds_message_time) if is_tag(log) else ([], set())
         incomplete = last_if_cut_short(ctx, data, calls or messages)
         if is_tag(log):
-            self._thread(ctx, soup, log, messages, owner_label, owner_ident, incomplete)
+            self._thread(ctx, soup, log, messages, damaged, owner_label, owner_ident, incomplete)
         if calls:  # a call record that never closes must not hold the next ones (see detach_nested)
             detach_nested(ctx, calls, calls[0].parent, "call record")
         for n, call in enumerate(calls, start=1):
@@ -115,6 +128,7 @@ class GoogleVoiceHtmlParser(Parser):
         soup: BeautifulSoup,
         log: Tag,
         messages: list[Tag],
+        damaged: set[int],
         owner: str,
         owner_ident: Identifier | None,
         incomplete: Tag | None,
@@ -156,6 +170,8 @@ class GoogleVoiceHtmlParser(Parser):
                     recipient_idents.append(owner_ident)
             media = self._media(div)
             flags: list[str] = [INCOMPLETE] if div is incomplete else []
+            if id(div) in damaged:
+                flags.append(MARKUP_DAMAGED)
             if not party.number and not party.name:
                 flags.append("sender_unknown")
             message_id = ctx.add_message(

@@ -18,9 +18,11 @@ from evidence.parsers.base import Parser, Sample
 from evidence.parsers.context import ParseContext, sibling_sha256
 from evidence.parsers.export_text import (
     INCOMPLETE,
+    MARKUP_DAMAGED,
     detach_nested,
     is_tag,
     last_if_cut_short,
+    message_elements,
     read_html,
     utc_iso,
 )
@@ -31,6 +33,8 @@ if TYPE_CHECKING:
     from bs4 import Tag
 
 PLATFORM = "telegram"
+# Flag of a message whose sender's name was read from damaged markup (and of the joined ones after it).
+SENDER_DAMAGED = "sender_html_damaged"
 
 _TITLE_RE = re.compile(
     r"(\d{2})\.(\d{2})\.(\d{4}) (\d{2}):(\d{2}):(\d{2})(?: UTC([+-])(\d{2}):(\d{2}))?",
@@ -61,14 +65,14 @@ class TelegramHtmlParser(Parser):
         header = soup.select_one("div.page_header div.text")
         conversation = _clean(header.get_text()) if header else None
         state = _State()
-        elements = history.find_all("div", class_="message")
+        elements, damaged = message_elements(ctx, history, _has_message_id)
         detach_nested(ctx, elements, history)
         state.incomplete = last_if_cut_short(ctx, data, elements)
         for element in elements:
             locator = f"#{element.get('id') or f'message-index-{state.index}'}"
             state.index += 1
-            classes = element.get("class") or []
-            if "service" in classes:
+            state.markup_damaged = id(element) in damaged
+            if _is_service(element, state.markup_damaged):
                 self._service(ctx, element, locator, conversation, state)
             else:
                 self._message(ctx, element, locator, conversation, state)
@@ -84,6 +88,9 @@ class TelegramHtmlParser(Parser):
         if not text:
             return
         time = _title_time(ctx, element, state) or _day_time(ctx, state)
+        flags = [INCOMPLETE] if element is state.incomplete else []
+        if state.markup_damaged:
+            flags.append(MARKUP_DAMAGED)
         ctx.add_message(
             platform=PLATFORM,
             kind="system",
@@ -92,7 +99,7 @@ class TelegramHtmlParser(Parser):
             body=text,
             conversation=conversation,
             external_id=_external_id(element),
-            flags=[INCOMPLETE] if element is state.incomplete else [],
+            flags=flags,
         )
 
     def _message(
@@ -104,14 +111,28 @@ class TelegramHtmlParser(Parser):
             return
         sender_div = body_div.find("div", class_="from_name", recursive=False)
         flags: list[str] = [INCOMPLETE] if element is state.incomplete else []
+        if state.markup_damaged:
+            flags.append(MARKUP_DAMAGED)
+            if not is_tag(sender_div):
+                # Its classes are lost, "joined" with them; only a joined message has no name of its own,
+                # so the sender is most likely the one before, and is flagged as read from damaged markup.
+                state.sender_damaged = True
         if is_tag(sender_div):
-            state.sender = _clean(sender_div.get_text(" ")) or None
-        elif "joined" in (element.get("class") or []):
+            state.sender, state.sender_damaged = _sender_name(sender_div)
+            if state.sender_damaged:
+                ctx.warn(
+                    "the sender's name element holds other parts of the message (its closing tag is damaged): "
+                    f"only the text before them was read as the name, and the message is flagged {SENDER_DAMAGED}",
+                    locator,
+                )
+        elif "joined" in (element.get("class") or []) or state.markup_damaged:
             if state.sender is None:
                 ctx.warn("joined message with no earlier sender in this file", locator)
         else:
             ctx.warn("message without sender name", locator)
-            state.sender = None
+            state.sender, state.sender_damaged = None, False
+        if state.sender_damaged:  # the message whose name was damaged, and the joined ones that inherit it
+            flags.append(SENDER_DAMAGED)
         time = _title_time(ctx, body_div, state, locator, flags)
         if time is None:
             ctx.warn("message without a date title", locator)
@@ -158,10 +179,49 @@ class _State:
     def __init__(self) -> None:
         self.index = 0
         self.sender: str | None = None
+        self.sender_damaged = False  # the sender's name was read from damaged markup
+        self.markup_damaged = False  # the current element was found by its id, its class damaged
         self.day: datetime | None = None
         self.day_text: str | None = None
         self.offset: timezone | None = None
         self.incomplete: Tag | None = None  # the last message of a page cut short
+
+
+_MESSAGE_ID = re.compile(r"message-?\d+")
+
+
+def _has_message_id(div: Tag) -> bool:
+    """A message element whose class was damaged: Telegram gives every message (and service row) an id."""
+    return bool(_MESSAGE_ID.fullmatch(str(div.get("id") or "")))
+
+
+def _is_service(element: Tag, markup_damaged: bool) -> bool:
+    """Service rows (day separators, "X joined the group") have the class `service`; one whose class is
+    damaged is told by its body, which for a service row is `div.body.details` with no sender or text."""
+    if not markup_damaged:
+        return "service" in (element.get("class") or [])
+    body = element.find("div", class_="body", recursive=False)
+    return is_tag(body) and "details" in (body.get("class") or [])
+
+
+def _sender_name(sender_div: Tag) -> tuple[str | None, bool]:
+    """The name in a from_name element, and whether its markup is damaged.
+
+    A from_name holds the name (and at most inline details); a `div` inside it means its closing tag was
+    lost, or taken into a bogus tag by a stray "<", so that the message's text and time were parsed into
+    it. Its whole text would make the text part of the sender's name (and of every joined message's after
+    it): only the text before the first such `div` is the name.
+    """
+    if sender_div.find("div") is None:
+        return _clean(sender_div.get_text(" ")) or None, False
+    before: list[str] = []
+    for node in sender_div.descendants:
+        if is_tag(node):
+            if node.name == "div":
+                break
+        else:
+            before.append(str(node))
+    return _clean(" ".join(before)) or None, True
 
 
 def _clean(text: str) -> str:
