@@ -268,6 +268,19 @@ EDGE_FILES = {
         "13/01/2023, 10:00 - Bob: day\n01/13/2023, 10:00 - Bob: month\n14/01/2023, 10:00 - Bob: day\n"
     ),
     "year_first_then_undecided": "2023/01/05, 10:00 - Bob: ymd\n01/05/2023, 10:00 - Bob: either\n",
+    # Continuation lines shaped like a header whose date or time lost a character (flagged), and ones that
+    # only look a little like one (not flagged).
+    "damaged_headers": (
+        "13/01/2023, 10:00 - Bob: answer me\n"
+        "13/0X/2023, 10:01 - Alice Smith: please stop contacting me\n"
+        "13/01/2023, 10:02 - Bob: never\n"
+        "Yesterday, 10:02 - Bob: not a date\n"
+        "13/01/2023, 10:03 - Alice Smith: ok\n"
+        "[13/01/2023, 1O:04:00] Alice Smith: iOS with a letter O\n"
+        "13/01/2023, 10:05 - Bob: reply\n"
+        "see 13/01/2023, 10:05 - Bob: not at the line start\n"
+        "13/01/2023, 10:06 - Bob: last\n"
+    ),
     # Files the bulk path declines (or must not misread).
     "separator_mismatch": "13/01/2023, 10:00 - Bob: one\n13/01-2023, 10:00 - Bob: mixed\n",
     "bracket_without_close": "[13/01/2023, 10:00:00 - Bob: one\n13/01/2023, 10:00:01] Bob: two\n",
@@ -411,3 +424,20 @@ def test_full_ingest_loads_the_same_rows(tmp_path: Path, monkeypatch: pytest.Mon
     slow = ingest(IngestParameters(sources=[str(export.parent)], case_dir=str(tmp_path / "slow")))
     assert fast["messages_loaded"] == slow["messages_loaded"] > 2_000
     assert _database(tmp_path / "fast") == _database(tmp_path / "slow")
+
+
+def test_a_damaged_header_inside_a_message_is_flagged_on_both_paths(tmp_path: Path) -> None:
+    """A header whose date lost a character cannot be read as one: its line joins the message before it,
+    under that sender (the victim's "please stop" inside the stalker's message). Both readers flag the
+    message and say so once."""
+    path = write(tmp_path, "WhatsApp Chat with Bob.txt", EDGE_FILES["damaged_headers"])
+    for fast in (True, False):
+        rows, taken = _extract(path, tmp_path / str(fast), fast=fast)
+        assert taken == fast
+        flagged = [m for m in rows["messages"] if "damaged_header_inside" in m["flags"]]
+        assert sorted(m["source_locator"] for m in flagged) == ["line/1", "line/5"], fast
+        assert "please stop contacting me" in next(
+            m["body"] for m in flagged if m["source_locator"] == "line/1"
+        )
+        warnings = [e["error"] for e in rows["ingest_errors"] if "damaged_header_inside" in e["error"]]
+        assert len(warnings) == 1 and "2 message(s)" in warnings[0] and "the first at line/1" in warnings[0]

@@ -13,7 +13,16 @@ from typing import Any
 from evidence.parsers.context import ParseContext, message_id_for
 from evidence.parsers.whatsapp import PLATFORM
 from evidence.parsers.whatsapp.dates import _order_from_fields, warn_order
-from evidence.parsers.whatsapp.lines import _BIDI, _MEDIA_ENDINGS, _SP, _SYSTEM_AUTHOR, _Author
+from evidence.parsers.whatsapp.lines import (
+    _BIDI,
+    _MEDIA_ENDINGS,
+    _SP,
+    _SYSTEM_AUTHOR,
+    DAMAGED_HEADER,
+    DAMAGED_HEADER_FLAG,
+    _Author,
+    looks_like_damaged_header,
+)
 from evidence.parsers.whatsapp.reader import Reader
 from evidence.timeutil import TZ_RUN_PARAMETER, TimeValue
 
@@ -170,6 +179,36 @@ class _FastPlan:
                 "no WhatsApp message with a readable date and time: every header line has an impossible "
                 "date or time"
             )
+
+    def _damaged_headers(
+        self,
+        lines: Any,
+        is_header: Any,
+        positions: Any,
+        numbers: list[int],
+        flag_index: Any,
+        flag_slot: Any,
+        flag_slots: dict[tuple[str, ...], int],
+    ) -> Any:
+        """The chunk's flag slots with DAMAGED_HEADER_FLAG added to each message that holds a continuation
+        line shaped like a damaged header (the streaming reader's rule, on all lines at once)."""
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        candidates = pc.match_substring_regex(lines, DAMAGED_HEADER).to_numpy(zero_copy_only=False)
+        found = np.flatnonzero(candidates & ~is_header)
+        confirmed = [int(i) for i in found if looks_like_damaged_header(lines[int(i)].as_py())]
+        if not confirmed:
+            return flag_index
+        owners = sorted({int(np.searchsorted(positions, i, side="right")) - 1 for i in confirmed})
+        by_slot = list(flag_slots)
+        slots = flag_index.to_pylist()
+        for message in owners:
+            flags = by_slot[slots[message]]
+            slots[message] = flag_slot(tuple(dict.fromkeys((*flags, DAMAGED_HEADER_FLAG))))
+            self.reader.damaged_header(f"line/{numbers[message]}")
+        return pa.array(slots, pa.int64())
 
     def report_chunk(self, start: int, stop: int) -> list[tuple[str, Any]]:
         """Messages start..stop-1 (header order) with their continuation lines, identifiers and media:
@@ -333,6 +372,9 @@ class _FastPlan:
         offsets = np.append(positions, len(lines_text)).astype(np.int32)
         body = pc.binary_join(pa.ListArray.from_arrays(pa.array(offsets), lines_text), "\n")
         del lines_text
+        flag_index = self._damaged_headers(
+            lines, is_header, positions, numbers, flag_index, flag_slot, flag_slots
+        )
 
         # Sender, identifier and direction per author object, as ParseContext.add_message sets them.
         senders, values, directions, idents = [], [], [], []

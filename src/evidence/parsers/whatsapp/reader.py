@@ -18,6 +18,7 @@ from evidence.parsers.whatsapp.lines import (
     _QUOTES,
     _SYSTEM_AUTHOR,
     _SYSTEM_NAME,
+    DAMAGED_HEADER_FLAG,
     HEADER,
     WARN_EACH,
     _Author,
@@ -25,6 +26,7 @@ from evidence.parsers.whatsapp.lines import (
     _media_of,
     _strip_bidi,
     conversation_from_name,
+    looks_like_damaged_header,
 )
 from evidence.timeutil import TZ_RUN_PARAMETER, TimeValue, from_local
 
@@ -50,6 +52,8 @@ class Reader:
         self.last_time: TimeValue | None = None
         self.maybe_bad = False
         self.decode_errors = 0
+        self.damaged_headers = 0
+        self.first_damaged_header: str | None = None
 
     # --- warnings ----------------------------------------------------------------------------------
     def problem(self, kind: str, message: str, locator: str) -> None:
@@ -61,7 +65,19 @@ class Reader:
         else:
             self.problem_text[kind] = message
 
+    def damaged_header(self, locator: str) -> None:
+        self.damaged_headers += 1
+        if self.first_damaged_header is None:
+            self.first_damaged_header = locator
+
     def finish_warnings(self) -> None:
+        if self.damaged_headers:
+            self.ctx.warn(
+                f"{self.damaged_headers} message(s) hold a line shaped like a message header whose date or time "
+                "is damaged: the text from that line on may be another message, perhaps by another person, read "
+                f"as part of this one; flagged {DAMAGED_HEADER_FLAG} (the first at {self.first_damaged_header})",
+                None,
+            )
         for kind, n in self.problem_counts.items():
             if n > WARN_EACH:
                 self.ctx.warn(f"{n - WARN_EACH} more line(s) like this: {self.problem_text[kind]}", None)
@@ -222,6 +238,9 @@ class Reader:
         text, author, kind, flags, media, sibling = self.classify(rest, flags)
         if tail:
             text += tail
+            if looks_like_damaged_header(tail):
+                flags.append(DAMAGED_HEADER_FLAG)
+                self.damaged_header(locator)
         message_id = ctx.add_message(
             platform=PLATFORM,
             kind=kind,
