@@ -79,6 +79,25 @@ def test_variants_dst_seconds_bom_owner_and_bad_bytes(parse, tmp_path: Path) -> 
     assert {e["severity"] for e in out.rows["ingest_errors"]} == {"warning"}
 
 
+def test_a_header_with_a_damaged_date_is_flagged_inside_the_message_it_joined(parse, tmp_path: Path) -> None:
+    """ "[2024-0X-05, 21:07] Sam: please stop" cannot be read as a header: it joins Alex's message before it.
+    The message is flagged and the file says so; a line that only mentions a date is not."""
+    path = tmp_path / "Alex.txt"
+    path.write_text(
+        "[2024-03-05, 21:05] Alex: answer me\n"
+        "[2024-0X-05, 21:07] Sam: please stop contacting me\n"
+        "[2024-03-05, 21:09] Alex: never\n"
+        "on 2024-03-05, 21:07 I said: stop\n",
+        encoding="utf-8",
+    )
+    out = parse(path)
+    first, second = out.rows["messages"]
+    assert first["sender"] == "Alex" and "please stop contacting me" in first["body"]
+    assert first["flags"] == ["damaged_header_inside"] and second["flags"] == []
+    (warning,) = [e["error"] for e in out.rows["ingest_errors"]]
+    assert "1 message(s)" in warning and "damaged_header_inside (the first at line/1)" in warning
+
+
 def test_look_alikes_are_not_signal(parse, tmp_path: Path) -> None:
     whatsapp = tmp_path / "wa.txt"
     whatsapp.write_text("[1/2/23, 9:15:01 AM] Alex: hi\n", encoding="utf-8")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cache
@@ -58,6 +59,34 @@ def _depth_limited_builder() -> type:
             super().end(tag)
 
     return DepthLimited
+
+
+# Chat text exports (WhatsApp, Signal): a continuation line shaped like a header whose date or time lost a
+# character ("12/0X/2024, 21:07 - Sam: ..."). The header rules cannot read it, so its text joins the message
+# before it, under that message's sender. Found loosely (RE2 and re alike: WhatsApp's bulk path matches it
+# over all lines at once), then confirmed by looks_like_damaged_header.
+_SPACE_IN_TIME = "[ \u00a0\u202f]"  # space, NBSP, narrow NBSP
+_S = _SPACE_IN_TIME
+DAMAGED_HEADER = (
+    "^[\u200e\u200f]*"  # (the marks as characters: RE2 reads no \\u escapes)
+    r"\[?(?P<date>[^\s\[\],:]{6,11}),?"  # a date with no comma in it, perhaps one character damaged
+    rf"{_S}*(?P<time>[^\s\[\]]{{3,8}})(?:{_S}?[AaPp]\.?{_S}?[Mm]\.?)?\]?"  # the time, AM/PM, "]"
+    rf"(?:{_S}+[-–]{_S}+|{_S}?)"  # " - " (Android) or the space after "]" (iOS, Signal)
+    r"[^:\n]{1,60}: "  # a name and its colon
+)
+_DAMAGED_HEADER_RE = re.compile(DAMAGED_HEADER, re.MULTILINE)
+DAMAGED_HEADER_FLAG = "damaged_header_inside"
+
+
+def looks_like_damaged_header(text: str) -> bool:
+    """Whether a line of `text` (continuation lines) is a header with one character damaged: its date and
+    time mostly digits (seven or more), with few other characters (separators and the damaged one)."""
+    for match in _DAMAGED_HEADER_RE.finditer(text):
+        stamp = match.group("date") + match.group("time")
+        digits = sum(character.isdigit() for character in stamp)
+        if digits >= 7 and len(stamp) - digits <= 5:
+            return True
+    return False
 
 
 INCOMPLETE = "may_be_incomplete"  # flag of the last message of a page that stops before its end

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from evidence.parsers.base import Parser, Sample
 from evidence.parsers.context import ParseContext
+from evidence.parsers.export_text import DAMAGED_HEADER_FLAG, looks_like_damaged_header
 from evidence.parsers.registry import register
 from evidence.timeutil import TimeValue, from_local
 
@@ -52,24 +53,33 @@ class SignalTextParser(Parser):
 
         current: dict | None = None
         orphans = 0
+        damaged_headers: list[str] = []  # locators of the messages flagged DAMAGED_HEADER_FLAG
         for number, line in enumerate(text.splitlines(), start=1):
             match = _HEADER.match(line)
             if match:
                 if current:
-                    self._emit(ctx, current, owners, decode_flags)
+                    self._emit(ctx, current, owners, decode_flags, damaged_headers)
                 current = {"line": number, "match": match, "body": [match["body"]]}
             elif current is not None:
                 current["body"].append(line)
             elif line.strip():
                 orphans += 1
         if current:
-            self._emit(ctx, current, owners, decode_flags)
+            self._emit(ctx, current, owners, decode_flags, damaged_headers)
         if orphans:
             ctx.warn(f"{orphans} line(s) before the first message header were not read", locator="line/1")
+        if damaged_headers:
+            ctx.warn(
+                f"{len(damaged_headers)} message(s) hold a line shaped like a message header whose date or "
+                "time is damaged: the text from that line on may be another message, perhaps by another person, "
+                f"read as part of this one; flagged {DAMAGED_HEADER_FLAG} (the first at {damaged_headers[0]})"
+            )
         if ctx.message_count == 0:
             raise ValueError("no Signal message header ([YYYY-MM-DD, HH:MM] Name: text) found")
 
-    def _emit(self, ctx: ParseContext, current: dict, owners: set[str], flags: list[str]) -> None:
+    def _emit(
+        self, ctx: ParseContext, current: dict, owners: set[str], flags: list[str], damaged_headers: list[str]
+    ) -> None:
         match: re.Match[str] = current["match"]
         locator = f"line/{current['line']}"
         seconds = match["s"]
@@ -91,6 +101,9 @@ class SignalTextParser(Parser):
         body = "\n".join(body_lines)
         # Only the messages where bytes were actually replaced carry the caveat.
         flags = [f for f in flags if "\ufffd" in name or "\ufffd" in body]
+        if len(body_lines) > 1 and looks_like_damaged_header("\n" + "\n".join(body_lines[1:])):
+            flags.append(DAMAGED_HEADER_FLAG)
+            damaged_headers.append(locator)
         ctx.add_message(
             platform=self.platform,
             kind="message",

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from evidence.parsers.context import ParseContext, message_id_for
+from evidence.parsers.export_text import DAMAGED_HEADER, DAMAGED_HEADER_FLAG, looks_like_damaged_header
 from evidence.parsers.whatsapp import PLATFORM
 from evidence.parsers.whatsapp.dates import _order_from_fields, warn_order
 from evidence.parsers.whatsapp.lines import (
@@ -18,10 +19,7 @@ from evidence.parsers.whatsapp.lines import (
     _MEDIA_ENDINGS,
     _SP,
     _SYSTEM_AUTHOR,
-    DAMAGED_HEADER,
-    DAMAGED_HEADER_FLAG,
     _Author,
-    looks_like_damaged_header,
 )
 from evidence.parsers.whatsapp.reader import Reader
 from evidence.timeutil import TZ_RUN_PARAMETER, TimeValue

@@ -41,30 +41,6 @@ def _header_pattern(a: str = r"\d{1,4}", b: str = r"\d{1,2}") -> str:
 HEADER = re.compile(_header_pattern(), re.MULTILINE)
 
 
-# A continuation line shaped like a header whose date or time lost a character ("12/0X/2024, 21:07 - Sam:
-# ..."): the header rules cannot read it, so its text joined the message before it, under that message's
-# sender. Found here loosely (RE2 and re alike: the bulk path matches it over all lines at once), then
-# confirmed by looks_like_damaged_header.
-DAMAGED_HEADER = (
-    "^[\u200e\u200f]*" + r"\[?(?P<date>[^\s\[\],:]{6,11}),?" + _SP + r"*(?P<time>[^\s\[\]]{3,8})"
-    r"(?:" + _SP + r"?[AaPp]\.?" + _SP + r"?[Mm]\.?)?\]?(?:" + _SP + r"+[-–]" + _SP + r"+|" + _SP + r"?)"
-    r"[^:\n]{1,60}: "
-)
-_DAMAGED_HEADER_RE = re.compile(DAMAGED_HEADER, re.MULTILINE)
-DAMAGED_HEADER_FLAG = "damaged_header_inside"
-
-
-def looks_like_damaged_header(text: str) -> bool:
-    """Whether a line of `text` (continuation lines) is a header with one character damaged: its date and
-    time mostly digits (seven or more), with few other characters (separators and the damaged one)."""
-    for match in _DAMAGED_HEADER_RE.finditer(text):
-        stamp = match.group("date") + match.group("time")
-        digits = sum(character.isdigit() for character in stamp)
-        if digits >= 7 and len(stamp) - digits <= 5:
-            return True
-    return False
-
-
 _ABOVE_12 = r"1[3-9]|[2-9]\d"
 
 

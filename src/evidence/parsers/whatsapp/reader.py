@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from evidence.parsers.context import ParseContext
+from evidence.parsers.export_text import DAMAGED_HEADER_FLAG, looks_like_damaged_header
 from evidence.parsers.whatsapp import PLATFORM
 from evidence.parsers.whatsapp.dates import _chunks, _DateOrder, _steady_midnight, _valid
 from evidence.parsers.whatsapp.lines import (
@@ -18,7 +19,6 @@ from evidence.parsers.whatsapp.lines import (
     _QUOTES,
     _SYSTEM_AUTHOR,
     _SYSTEM_NAME,
-    DAMAGED_HEADER_FLAG,
     HEADER,
     WARN_EACH,
     _Author,
@@ -26,7 +26,6 @@ from evidence.parsers.whatsapp.lines import (
     _media_of,
     _strip_bidi,
     conversation_from_name,
-    looks_like_damaged_header,
 )
 from evidence.timeutil import TZ_RUN_PARAMETER, TimeValue, from_local
 
