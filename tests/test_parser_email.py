@@ -495,6 +495,43 @@ def test_mbox_three_messages_with_locators(tmp_path: Path, parse: Parse) -> None
         assert data[offset:].startswith(separator)
 
 
+@pytest.mark.parametrize(
+    ("damaged", "separator"),
+    [
+        ("a letter of From", b"Frxm - Wed Mar  6 08:00:00 2024\n"),
+        ("a digit of the year", b"From - Wed Mar  6 08:00:00 2X24\n"),
+    ],
+)
+def test_mbox_separator_with_a_damaged_character_still_begins_a_message(
+    tmp_path: Path, parse: Parse, damaged: str, separator: bytes
+) -> None:
+    """The second separator damaged: the second mail (headers and body) was read as the end of the first,
+    under its sender and subject. A near-separator after a blank line and before a header field begins a
+    message, flagged and named; the same words inside a body do not."""
+    data, offsets = build_mbox()
+    data = data[: offsets[1]] + separator + data[offsets[1] + len(MBOX_MESSAGES[1][0]) :]
+    path = tmp_path / "Inbox"
+    path.write_bytes(data)
+    out = parse(path)
+    messages = out.rows["messages"]
+    assert [m["subject"] for m in messages] == ["one", "Re: one", "three"], damaged
+    assert [m["source_locator"] for m in messages][1] == f"msg/2;offset={offsets[1]}"
+    assert [m["flags"] for m in messages] == [[], ["separator_damaged"], []]
+    assert messages[1]["body"] == "From what I heard you moved."
+    (warning,) = [e["error"] for e in out.rows["ingest_errors"] if e["source_path"] == str(path)]
+    assert "is damaged" in warning and separator.decode().strip()[:10] in warning
+
+
+def test_mbox_near_separator_inside_a_body_is_text(tmp_path: Path, parse: Parse) -> None:
+    body_line = b"Frxm - Wed Mar  6 08:00:00 2024 was the day\n"
+    data, _ = build_mbox()
+    data = data.replace(b"first\n", b"first\n\n" + body_line + b"and then nothing\n", 1)
+    path = tmp_path / "Inbox"
+    path.write_bytes(data)
+    messages = parse(path).rows["messages"]
+    assert len(messages) == 3 and body_line.decode().strip() in messages[0]["body"]
+
+
 def test_mbox_message_bytes_match_eml(tmp_path: Path, parse: Parse) -> None:
     """The same message in a mailbox and as an .eml yields the same fields (one code path)."""
     data, _ = build_mbox()

@@ -41,12 +41,26 @@ def is_separator(line: bytes) -> bool:
     return bool(_SEPARATOR.match(line) and _TIME.search(line) and _YEAR.search(line))
 
 
+# A separator with one character damaged ("Frxm sender Thu ...", or a year "2X24"): no separator by the
+# rule above, so the next message's header fields and body used to be read as the end of the message
+# before it, under its sender. Taken as a separator only after a blank line (mbox writes one before each)
+# and before a header field line.
+_NEAR_SEPARATOR = re.compile(rb"^(?:.rom|F.om|Fr.m|Fro.|From)[ \t]\S+ +\S")
+_HEADER_FIELD = re.compile(rb"^[A-Za-z][A-Za-z0-9-]{1,60}:[ \t]")
+DAMAGED_SEPARATOR = "separator_damaged"
+
+
+def _near_separator(line: bytes) -> bool:
+    return bool(_NEAR_SEPARATOR.match(line) and (_TIME.search(line) or _YEAR.search(line)))
+
+
 @dataclass
 class MboxMessage:
     index: int
     offset: int
     separator: bytes
     raw: bytes
+    damaged_separator: bool = False  # begun at a damaged separator line (see _NEAR_SEPARATOR)
 
 
 class MboxReader:
@@ -61,20 +75,35 @@ class MboxReader:
         offset = 0
         start = 0
         separator = b""
+        damaged = False
         lines: list[bytes] = []
+        held: tuple[bytes, int] | None = None  # a damaged-looking separator, until the next line tells
         for line in self.handle:
+            if held is not None:
+                candidate, candidate_offset = held
+                held = None
+                if _HEADER_FIELD.match(line):
+                    yield MboxMessage(index, start, separator, _join(lines), damaged)
+                    index += 1
+                    start, separator, lines, damaged = candidate_offset, candidate, [], True
+                else:
+                    lines.append(candidate)
             if line.startswith(b"From ") and is_separator(line):
                 if index:
-                    yield MboxMessage(index, start, separator, _join(lines))
+                    yield MboxMessage(index, start, separator, _join(lines), damaged)
                 index += 1
-                start, separator, lines = offset, line, []
+                start, separator, lines, damaged = offset, line, [], False
             elif not index:
                 self.leading_bytes += len(line) if line.strip() else 0
+            elif lines and lines[-1] in (b"\n", b"\r\n") and _near_separator(line):
+                held = (line, offset)
             else:
                 lines.append(line[1:] if _QUOTED_FROM.match(line) else line)
             offset += len(line)
+        if held is not None:
+            lines.append(held[0])
         if index:
-            yield MboxMessage(index, start, separator, _join(lines))
+            yield MboxMessage(index, start, separator, _join(lines), damaged)
 
 
 def _join(lines: list[bytes]) -> bytes:
@@ -114,9 +143,21 @@ class MboxParser(Parser):
                     ctx.warn("empty message (a separator line with nothing after it)", locator)
                     continue
                 before = ctx.message_count
+                if item.damaged_separator:
+                    ctx.warn(
+                        f'the "From " line that begins this message is damaged ({_shown(item.separator)}); a header '
+                        "block follows it, so a new message was begun there, as a separator would; flagged "
+                        f"{DAMAGED_SEPARATOR}",
+                        locator,
+                    )
                 try:
                     read_message(
-                        ctx, item.raw, locator=locator, part_prefix=f"msg/{item.index}/", mailbox=mailbox
+                        ctx,
+                        item.raw,
+                        locator=locator,
+                        part_prefix=f"msg/{item.index}/",
+                        mailbox=mailbox,
+                        flags=(DAMAGED_SEPARATOR,) if item.damaged_separator else (),
                     )
                 except Exception as exc:
                     # One message must not cost the mailbox. Not mail (ValueError), or a failure nobody
@@ -133,7 +174,7 @@ class MboxParser(Parser):
                         time=TimeValue.missing(None),
                         body=item.raw.decode("utf-8", errors="replace"),
                         conversation=mailbox,
-                        flags=["not_mail"],
+                        flags=["not_mail", *([DAMAGED_SEPARATOR] if item.damaged_separator else [])],
                     )
             if reader.leading_bytes:
                 ctx.warn(
@@ -141,6 +182,10 @@ class MboxParser(Parser):
                 )
             if not ctx.message_count:
                 raise ValueError("no messages found in the mailbox")
+
+
+def _shown(line: bytes) -> str:
+    return repr(line.rstrip(b"\r\n").decode("latin-1")[:120])
 
 
 _MAIL_FIELDS = frozenset(

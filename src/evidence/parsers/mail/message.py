@@ -228,13 +228,19 @@ def parse_bytes(raw: bytes) -> EmailMessage:
 
 
 def read_message(
-    ctx: ParseContext, raw: bytes, *, locator: str, part_prefix: str = "", mailbox: str | None = None
+    ctx: ParseContext,
+    raw: bytes,
+    *,
+    locator: str,
+    part_prefix: str = "",
+    mailbox: str | None = None,
+    flags: tuple[str, ...] = (),
 ) -> str:
     """Parse one raw message and record it with its identifiers and attachments; returns its message_id.
 
     `locator` is the message's source_locator; attachment locators are `part_prefix` + "part/2/1"
     (numbered like IMAP: a single-part message's body is part/1). Raises ValueError only when the bytes
-    have no header fields at all, i.e. are not mail.
+    have no header fields at all, i.e. are not mail. `flags` go on the message row with its own.
     """
     try:
         msg = parse_bytes(raw)
@@ -248,6 +254,8 @@ def read_message(
     if not msg.keys():
         raise ValueError("not an email message: no header fields found")
     state = MessageState(ctx, locator)
+    for name in flags:  # what the container knows about this message (an mbox separator that was damaged)
+        state.flag(name)
     if too_deep:
         state.warn(
             "MIME parts nested too deeply to read (hundreds of levels; mail clients nest a few): the header "
