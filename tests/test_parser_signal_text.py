@@ -8,6 +8,8 @@ from pathlib import Path
 
 from rows import file_row
 
+from evidence.pipeline.extract import parse_path
+
 FIXTURE = "signal/chat-miner/test_export.txt"
 
 
@@ -96,6 +98,19 @@ def test_a_header_with_a_damaged_date_is_flagged_inside_the_message_it_joined(pa
     assert first["flags"] == ["damaged_header_inside"] and second["flags"] == []
     (warning,) = [e["error"] for e in out.rows["ingest_errors"]]
     assert "1 message(s)" in warning and "damaged_header_inside (the first at line/1)" in warning
+
+
+def test_zeroed_bytes_do_not_hide_the_export(parse, tmp_path: Path) -> None:
+    """Zero bytes near the start (a damaged sector) made the export "unsupported"; now only the message
+    holding them is flagged."""
+    text = "".join(f"[2024-03-05, 21:{m:02d}] {'Alex' if m % 2 else 'Sam'}: message {m}\n" for m in range(40))
+    data = text.encode()
+    path = tmp_path / "Alex.txt"
+    path.write_bytes(data[:200] + bytes(64) + data[264:])
+    out = parse_path(path, store_root=tmp_path / "originals")  # flagged by extraction's per-message work
+    assert file_row(out, "Alex.txt")["status"] == "parsed"
+    assert [m["source_locator"] for m in out.rows["messages"] if "zeroed_bytes" in m["flags"]] != []
+    assert sum("zeroed_bytes" in m["flags"] for m in out.rows["messages"]) == 1
 
 
 def test_look_alikes_are_not_signal(parse, tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rows import file_row
 from whatsapp_generator import generate_export
 
 from evidence.acquire.found_file import FoundFile
@@ -20,7 +21,7 @@ from evidence.parsers.detect import sample_file
 from evidence.parsers.registry import REGISTRY
 from evidence.parsers.rows import ParsedRows
 from evidence.parsers.whatsapp.lines import conversation_from_name
-from evidence.pipeline.extract import extract_items
+from evidence.pipeline.extract import extract_items, parse_path
 
 Parse = Callable[..., ParsedRows]
 PARSER = "whatsapp_txt"
@@ -591,3 +592,27 @@ def test_blocks_read_as_text_mode_would(tmp_path: Path, monkeypatch: pytest.Monk
         path.write_bytes(data)
         with path.open(encoding="utf-8-sig", errors="replace") as handle:
             assert "".join(whatsapp_dates._chunks(path)) == handle.read(), data
+
+
+@pytest.mark.parametrize("at", [1_000, 60_000])  # inside the part detection reads, and far beyond it
+def test_zeroed_bytes_in_a_damaged_copy_cost_only_what_they_cover(
+    tmp_path: Path, parse: Parse, at: int
+) -> None:
+    """A run of zero bytes (a damaged sector) inside an export: near the start it hid the whole chat (the file
+    was "unsupported"); anywhere it joined the text after it to the message before it without a word. Now
+    the chat is read, and the one message holding the zeros is flagged and named."""
+    lines = [
+        f"12/03/2024, {m // 60 % 24:02d}:{m % 60:02d} - {'Alex Marsh' if m % 3 else 'Sam Taylor'}: "
+        f"message number {m} with some words\n"
+        for m in range(1_500)
+    ]
+    data = "".join(lines).encode()
+    path = tmp_path / "WhatsApp Chat with Alex Marsh.txt"
+    path.write_bytes(data[:at] + bytes(512) + data[at + 512 :])
+    out = parse_path(path, store_root=tmp_path / "originals")  # flagged by extraction's per-message work
+    row = file_row(out, path.name)
+    assert row["status"] == "parsed" and 1_480 < row["messages"] < 1_500
+    zeroed = [m for m in out.rows["messages"] if "zeroed_bytes" in m["flags"]]
+    assert len(zeroed) == 1 and "\x00" in zeroed[0]["body"]
+    assert all("\x00" not in (m["body"] or "") for m in out.rows["messages"] if m not in zeroed)
+    assert any("runs of zero bytes" in e["error"] for e in out.rows["ingest_errors"])

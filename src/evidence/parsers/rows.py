@@ -84,6 +84,7 @@ class ParsedRows:
     repaired: int = 0
     # Message bodies cut to MAX_BODY_CHARS on the way to staging.
     truncated: int = 0
+    zeroed: int = 0  # messages flagged ZEROED
     enrich: Callable[..., Enriched] | None = None
     # Some sealed messages wait for their phrase lists to be matched when their part is written.
     phrases_deferred: bool = False
@@ -179,6 +180,8 @@ class ParsedRows:
     def _enriched(self, messages: pa.Table, sealing: bool = False) -> pa.Table:
         messages, cut = cap_bodies(messages)
         self.truncated += cut
+        messages, zeroed = flag_zeroed(messages)
+        self.zeroed += zeroed
         # A finished file's messages wait for the batch's part: their phrase lists are matched there, over
         # every waiting file at once (_write_sealed), not file by file.
         defer = sealing and self.spill_dir is not None
@@ -227,14 +230,50 @@ class ParsedRows:
                 self._write_sealed(table)
         self.repaired += other.repaired
         self.truncated += other.truncated
+        self.zeroed += other.zeroed
 
     def count(self, table: str) -> int:
         return len(self.rows.get(table, ()))
 
 
+ZEROED = "zeroed_bytes"
+
+
+def flag_zeroed(messages: pa.Table) -> tuple[pa.Table, int]:
+    """Messages whose text or sender holds zero bytes flagged ZEROED; how many.
+
+    No export writes NUL into a message: a run of them is a part of the file that was zeroed (a damaged
+    sector, a copy that never finished writing). What was written there is lost, and in a chat text the
+    text just after a run may be the end of a later message, perhaps another person's, joined to this one.
+    """
+    import pyarrow.compute as pc
+
+    columns = [c for c in ("body", "sender") if c in messages.column_names]
+    if not columns or "flags" not in messages.column_names or messages.num_rows == 0:
+        return messages, 0
+    zeroed = pc.fill_null(pc.match_substring(messages.column(columns[0]), "\x00"), False)
+    for column in columns[1:]:  # (a run inside a header line lands in the sender's name)
+        zeroed = pc.or_(zeroed, pc.fill_null(pc.match_substring(messages.column(column), "\x00"), False))
+    count = pc.sum(zeroed).as_py() or 0
+    if count:
+        messages = _with_flag(messages, zeroed, ZEROED)
+    return messages, count
+
+
+def _with_flag(messages: pa.Table, where: Any, flag: str) -> pa.Table:
+    """`flag` appended to the flags of the messages where `where` is true."""
+    import pyarrow as pa
+
+    flags = messages.column("flags").to_pylist()
+    for index, hit in enumerate(where.to_pylist()):
+        if hit:
+            flags[index] = [*(flags[index] or []), flag]
+    position = messages.column_names.index("flags")
+    return messages.set_column(position, "flags", pa.array(flags, type=messages.schema.field("flags").type))
+
+
 def cap_bodies(messages: pa.Table) -> tuple[pa.Table, int]:
     """Messages with bodies over MAX_BODY_CHARS cut to that length and flagged; how many were cut."""
-    import pyarrow as pa
     import pyarrow.compute as pc
 
     if "body" not in messages.column_names or messages.num_rows == 0:
@@ -247,14 +286,7 @@ def cap_bodies(messages: pa.Table) -> tuple[pa.Table, int]:
     short = pc.if_else(long, pc.utf8_slice_codeunits(body, 0, MAX_BODY_CHARS), body)
     messages = messages.set_column(messages.column_names.index("body"), "body", short)
     if "flags" in messages.column_names:
-        flags = messages.column("flags").to_pylist()
-        for index, hit in enumerate(long.to_pylist()):
-            if hit:
-                flags[index] = [*(flags[index] or []), "body_truncated"]
-        position = messages.column_names.index("flags")
-        messages = messages.set_column(
-            position, "flags", pa.array(flags, type=messages.schema.field("flags").type)
-        )
+        messages = _with_flag(messages, long, "body_truncated")
     return messages, cut
 
 

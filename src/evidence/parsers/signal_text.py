@@ -30,9 +30,8 @@ class SignalTextParser(Parser):
     description = "Signal chat text export ([YYYY-MM-DD, HH:MM] Name: text)"
 
     def sniff(self, sample: Sample) -> bool:
-        if b"\x00" in sample.head:
-            return False
-        for line in sample.text().splitlines():
+        # zeroed bytes in a damaged copy do not hide the export (its messages are flagged zeroed_bytes)
+        for line in sample.text().replace("\x00", "").splitlines():
             if line.strip():
                 return bool(_HEADER.match(line))
         return False

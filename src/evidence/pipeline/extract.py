@@ -26,7 +26,7 @@ from evidence.case import read_json, run_dir
 from evidence.errors import DiskFullError, is_disk_full
 from evidence.parsers.context import ParseContext, ParseOptions, parse_key
 from evidence.parsers.registry import REGISTRY
-from evidence.parsers.rows import MAX_BODY_CHARS, ParsedRows
+from evidence.parsers.rows import MAX_BODY_CHARS, ZEROED, ParsedRows
 from evidence.pipeline.parameters import IngestParameters
 from evidence.pipeline.stops import stops_recorded
 
@@ -183,6 +183,12 @@ def extract_one(
         ctx.warn(
             f"{ctx.out.truncated} message(s) longer than {MAX_BODY_CHARS:,} characters were cut to that "
             "length (flagged body_truncated); the whole text stays in the stored original"
+        )
+    if ctx.out.zeroed:
+        ctx.warn(
+            f"{ctx.out.zeroed} message(s) hold runs of zero bytes, where the file is damaged: what was written "
+            "there is lost, and the text after a run may be the end of another message, perhaps by another "
+            f"person, joined to this one (flagged {ZEROED})"
         )
     out.absorb(ctx.out)
     row.update(status="parsed", messages=ctx.message_count, warnings=ctx.warning_count)

@@ -50,9 +50,9 @@ class WhatsAppParser(Parser):
         head = sample.head[:16384]
         encoding = "utf-8"
         if b"\x00" in head:
-            encoding = utf16_encoding(head) or ""
-            if not encoding:
-                return False
+            encoding = utf16_encoding(head) or "utf-8"
+            if encoding == "utf-8":
+                head = head.replace(b"\x00", b"")  # zeroed bytes in a damaged copy (flagged zeroed_bytes)
         lines = head.decode(encoding, errors="replace").lstrip("\ufeff").splitlines()
         if sample.size > len(head) and len(lines) > 1:
             lines = lines[:-1]  # the last line may be cut in the middle
