@@ -522,6 +522,24 @@ def test_mbox_separator_with_a_damaged_character_still_begins_a_message(
     assert "is damaged" in warning and separator.decode().strip()[:10] in warning
 
 
+def test_mbox_separator_lost_in_zeroed_bytes_still_ends_the_message_before_it(
+    tmp_path: Path, parse: Parse
+) -> None:
+    """A zeroed run (a damaged sector) from the end of the first mail into the second separator: what is
+    left of the separator sits after the zeros, and the second mail's header fields follow."""
+    data, offsets = build_mbox()
+    cut = offsets[1] - 8  # in "first ... twice\n\n" before the separator
+    end = offsets[1] + len(b"From - ")  # the separator's sender is gone, its date is left
+    data = data[:cut] + bytes(end - cut) + data[end:]
+    path = tmp_path / "Inbox"
+    path.write_bytes(data)
+    out = parse(path)
+    messages = out.rows["messages"]
+    assert [m["subject"] for m in messages] == ["one", "Re: one", "three"]
+    assert [m["sender"] for m in messages][1] == "watcher@example.net"
+    assert messages[1]["flags"] == ["separator_damaged"] and "\x00" in messages[0]["body"]
+
+
 def test_mbox_near_separator_inside_a_body_is_text(tmp_path: Path, parse: Parse) -> None:
     body_line = b"Frxm - Wed Mar  6 08:00:00 2024 was the day\n"
     data, _ = build_mbox()

@@ -50,6 +50,11 @@ _HEADER_FIELD = re.compile(rb"^[A-Za-z][A-Za-z0-9-]{1,60}:[ \t]")
 DAMAGED_SEPARATOR = "separator_damaged"
 
 
+# The end of a separator after zero bytes ("...\x00\x00 Thu Mar  7 10:30:00 2024"): a zeroed run took the
+# blank line and the start of the separator, and what is left sits at the end of the message before it.
+_ZEROED_SEPARATOR = re.compile(rb"\x00[^\x00]*\d{1,2}:\d{2}[^\x00]*(?<!\d)\d{4}\s*$")
+
+
 def _near_separator(line: bytes) -> bool:
     return bool(_NEAR_SEPARATOR.match(line) and (_TIME.search(line) or _YEAR.search(line)))
 
@@ -82,12 +87,16 @@ class MboxReader:
             if held is not None:
                 candidate, candidate_offset = held
                 held = None
-                if _HEADER_FIELD.match(line):
+                if not _HEADER_FIELD.match(line):
+                    lines.append(candidate)
+                elif b"\x00" in candidate:  # the zeroed line stays with the message it ends
+                    yield MboxMessage(index, start, separator, _join([*lines, candidate]), damaged)
+                    index += 1
+                    start, separator, lines, damaged = offset, candidate, [], True
+                else:
                     yield MboxMessage(index, start, separator, _join(lines), damaged)
                     index += 1
                     start, separator, lines, damaged = candidate_offset, candidate, [], True
-                else:
-                    lines.append(candidate)
             if line.startswith(b"From ") and is_separator(line):
                 if index:
                     yield MboxMessage(index, start, separator, _join(lines), damaged)
@@ -95,7 +104,9 @@ class MboxReader:
                 start, separator, lines, damaged = offset, line, [], False
             elif not index:
                 self.leading_bytes += len(line) if line.strip() else 0
-            elif lines and lines[-1] in (b"\n", b"\r\n") and _near_separator(line):
+            elif (lines and lines[-1] in (b"\n", b"\r\n") and _near_separator(line)) or (
+                b"\x00" in line and _ZEROED_SEPARATOR.search(line)
+            ):
                 held = (line, offset)
             else:
                 lines.append(line[1:] if _QUOTED_FROM.match(line) else line)
