@@ -13,17 +13,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from evidence.identifiers import Identifier
+from evidence.parsers import export_text
 from evidence.parsers.base import Parser, Sample
 from evidence.parsers.context import ParseContext
-from evidence.parsers.export_text import (
-    INCOMPLETE,
-    MARKUP_DAMAGED,
-    detach_nested,
-    is_tag,
-    last_if_cut_short,
-    message_elements,
-    read_html,
-)
+from evidence.parsers.export_text import INCOMPLETE, detach_nested, is_tag, last_if_cut_short, read_html
 from evidence.parsers.registry import register
 from evidence.timeutil import TimeValue, from_aware
 
@@ -112,7 +105,9 @@ class GoogleVoiceHtmlParser(Parser):
         calls = soup.find_all("div", class_="haudio")
         if log is None and not calls:
             raise ValueError("no Google Voice text thread (hChatLog) or call record (haudio) in the HTML")
-        messages, damaged = message_elements(ctx, log, _holds_message_time) if is_tag(log) else ([], set())
+        messages, damaged = (
+            export_text.message_elements(ctx, log, _holds_message_time) if is_tag(log) else ([], set())
+        )
         incomplete = last_if_cut_short(ctx, data, calls or messages)
         if is_tag(log):
             self._thread(ctx, soup, log, messages, damaged, owner_label, owner_ident, incomplete)
@@ -171,7 +166,7 @@ class GoogleVoiceHtmlParser(Parser):
             media = self._media(div)
             flags: list[str] = [INCOMPLETE] if div is incomplete else []
             if id(div) in damaged:
-                flags.append(MARKUP_DAMAGED)
+                flags.append(export_text.MARKUP_DAMAGED)
             if not party.number and not party.name:
                 flags.append("sender_unknown")
             message_id = ctx.add_message(

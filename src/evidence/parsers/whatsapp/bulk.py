@@ -3,7 +3,6 @@ streaming reader's."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -13,6 +12,7 @@ from typing import Any
 from evidence.parsers.context import ParseContext, message_id_for
 from evidence.parsers.export_text import DAMAGED_HEADER, DAMAGED_HEADER_FLAG, looks_like_damaged_header
 from evidence.parsers.whatsapp import PLATFORM
+from evidence.parsers.whatsapp.arrow_text import line_message_ids, parts, split_lines, substrings
 from evidence.parsers.whatsapp.dates import _order_from_fields, warn_order
 from evidence.parsers.whatsapp.lines import (
     _BIDI,
@@ -107,7 +107,7 @@ class _FastPlan:
             return None  # newline translation and replacement characters: the streaming reader's rules
         if not data:
             return None
-        lines = _split_lines(data)
+        lines = split_lines(data)
         del data
         try:
             lines.validate(full=True)  # UTF-8: bad bytes are the streaming reader's (U+FFFD and a flag)
@@ -126,9 +126,9 @@ class _FastPlan:
         with ThreadPoolExecutor(max_workers=_FAST_THREADS) as pool:
             splitting = [
                 pool.submit(pc.extract_regex, part, _FAST_HEADER)
-                for part in _parts(header_lines, _FAST_THREADS)
+                for part in parts(header_lines, _FAST_THREADS)
             ]
-            message_ids = _message_ids(ctx.sha256, line_numbers)
+            message_ids = line_message_ids(ctx.sha256, line_numbers)
             heads = pa.concat_arrays([future.result() for future in splitting])
         f = {field.name: heads.field(field.name) for field in heads.type}  # one per named group
         if heads.null_count:
@@ -255,11 +255,11 @@ class _FastPlan:
 
         # --- authors: "Name:" after the head is everything up to the first colon (at least one
         # character); RE2 would scan it as a capture group at several times the cost of a substring search.
-        rest = _substrings(header_lines, pc.binary_length(f["head"]))
+        rest = substrings(header_lines, pc.binary_length(f["head"]))
         colon = pc.find_substring(rest, ":")  # a byte offset, -1 when there is none
         has_key = pc.greater(colon, 0)
         key_bytes = pc.if_else(has_key, colon, 0)
-        key_codes = pc.dictionary_encode(pc.if_else(has_key, _substrings(rest, 0, key_bytes), None))
+        key_codes = pc.dictionary_encode(pc.if_else(has_key, substrings(rest, 0, key_bytes), None))
         for key in key_codes.dictionary.to_pylist():
             found = reader.authors.get(key)
             if found is None:
@@ -271,10 +271,10 @@ class _FastPlan:
         author_list.append(_SYSTEM_AUTHOR)
         is_person = pc.take(pa.array([not a.is_system for a in author_list]), author_index)
         # text: the body's first line, after the head and, for a person, "Name:" and one space
-        after_colon = _substrings(rest, pc.if_else(has_key, pc.add(colon, 1), 0))
+        after_colon = substrings(rest, pc.if_else(has_key, pc.add(colon, 1), 0))
         space = pc.cast(pc.and_(has_key, pc.starts_with(after_colon, " ")), pa.int64())
         author_bytes = pc.add(pc.add(key_bytes, 1), space)
-        text = _substrings(rest, pc.if_else(is_person, author_bytes, 0))
+        text = substrings(rest, pc.if_else(is_person, author_bytes, 0))
         special = pc.and_(is_person, pc.match_substring_regex(text, _FAST_SPECIAL_BODY))
         mask = pc.or_(pc.invert(time_ok), special)  # rows that need the full rules
         del rest, after_colon
@@ -469,70 +469,3 @@ def _full_rules(
     time = reader.time_of(local_text, a, b, c, h, mi, s, ap, locator, flags)
     text, author, kind, flags, media, sibling = reader.classify(rest, flags)
     return time, text, author, kind, flags, media, sibling
-
-
-def _parts(array: Any, count: int) -> list[Any]:
-    """An Arrow array as `count` consecutive zero-copy slices (fewer when it is short)."""
-    step = max(1, -(-len(array) // count))
-    return [array.slice(start, step) for start in range(0, len(array), step)] or [array]
-
-
-def _message_ids(sha256: str, line_numbers: list[int]) -> Any:
-    """message_id_for(sha256, f"line/{k}") for every header line number k, as a pyarrow string array.
-
-    As message_ids_for, with the digests hex-encoded in one pass and the array built over that buffer
-    (ids are 32 characters each): a Python string per id cost as much again as the hashing.
-    """
-    import numpy as np
-    import pyarrow as pa
-
-    copy = hashlib.blake2b(f"{sha256}|line/".encode(), digest_size=16).copy
-
-    def digest(number: int) -> bytes:
-        state = copy()
-        state.update(b"%d" % number)
-        return state.digest()
-
-    data = b"".join(map(digest, line_numbers)).hex().encode("ascii")
-    n = len(line_numbers)
-    offsets = np.arange(0, 32 * (n + 1), 32, dtype=np.int32)
-    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data), null_count=0)
-
-
-def _split_lines(data: bytes) -> Any:
-    """UTF-8 bytes as a pyarrow StringArray of lines split at "\\n" (a final newline ends the last line)."""
-    import numpy as np
-    import pyarrow as pa
-
-    raw = np.frombuffer(data, np.uint8)
-    newlines = np.flatnonzero(raw == 10).astype(np.int64)
-    ends = newlines if data.endswith(b"\n") else np.append(newlines, len(data))
-    n = len(ends)
-    # Pieces line, newline, line, newline, ... over the same buffer; the lines are every second piece.
-    split = np.empty(2 * n, np.int64)
-    split[0] = 0
-    split[1::2] = ends
-    split[2::2] = ends[:-1] + 1
-    split = np.append(split, ends[-1] + 1 if data.endswith(b"\n") else ends[-1]).astype(np.int32)
-    pieces = pa.StringArray.from_buffers(2 * n, pa.py_buffer(split), pa.py_buffer(data), null_count=0)
-    return pieces.take(pa.array(np.arange(0, 2 * n, 2, dtype=np.int64)))
-
-
-def _substrings(strings: Any, starts: Any, ends: Any = None) -> Any:
-    """Bytes starts[i]:ends[i] of each string of a pyarrow StringArray (ends None: to its end); every cut
-    must fall on a character boundary.
-
-    The data buffer is shared by a twice-as-long array whose offsets mark each wanted piece and the gap
-    after it (piece, gap, piece, gap, ...); taking every second item copies the pieces out in one C pass.
-    """
-    import numpy as np
-    import pyarrow as pa
-
-    n = len(strings)
-    offsets = np.frombuffer(strings.buffers()[1], np.int32)[strings.offset : strings.offset + n + 1]
-    split = np.empty(2 * n + 1, np.int32)
-    split[0:-1:2] = offsets[:-1] + np.asarray(starts, np.int32)
-    split[1::2] = offsets[1:] if ends is None else offsets[:-1] + np.asarray(ends, np.int32)
-    split[-1] = offsets[-1]
-    pieces = pa.StringArray.from_buffers(2 * n, pa.py_buffer(split), strings.buffers()[2], null_count=0)
-    return pieces.take(pa.array(np.arange(0, 2 * n, 2, dtype=np.int64)))
