@@ -100,6 +100,16 @@ def test_a_header_with_a_damaged_date_is_flagged_inside_the_message_it_joined(pa
     assert "1 message(s)" in warning and "damaged_header_inside (the first at line/1)" in warning
 
 
+def test_a_header_glued_to_the_line_before_is_flagged(parse, tmp_path: Path) -> None:
+    path = tmp_path / "Alex.txt"
+    path.write_text(
+        "[2024-03-05, 21:05] Alex: answer me.[2024-03-05, 21:07] Sam: please stop\n[2024-03-05, 21:09] Alex: no\n",
+        encoding="utf-8",
+    )
+    first, second = parse(path).rows["messages"]
+    assert first["flags"] == ["damaged_header_inside"] and second["flags"] == []
+
+
 def test_zeroed_bytes_do_not_hide_the_export(parse, tmp_path: Path) -> None:
     """Zero bytes near the start (a damaged sector) made the export "unsupported"; now only the message
     holding them is flagged."""

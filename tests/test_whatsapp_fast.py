@@ -279,7 +279,10 @@ EDGE_FILES = {
         "[13/01/2023, 1O:04:00] Alice Smith: iOS with a letter O\n"
         "13/01/2023, 10:05 - Bob: reply\n"
         "see 13/01/2023, 10:05 - Bob: not at the line start\n"
-        "13/01/2023, 10:06 - Bob: last\n"
+        "13/01/2023, 10:06 - Bob: a header glued on, its line break lost.13/01/2023, 10:07 - Alice Smith: stop\n"
+        "13/01/2023, 10:08 - Bob: and in a continuation line\n"
+        "then.[13/01/2023, 10:09:00] Alice Smith: glued iOS header\n"
+        "13/01/2023, 10:10 - Bob: last\n"
     ),
     # Files the bulk path declines (or must not misread).
     "separator_mismatch": "13/01/2023, 10:00 - Bob: one\n13/01-2023, 10:00 - Bob: mixed\n",
@@ -428,16 +431,16 @@ def test_full_ingest_loads_the_same_rows(tmp_path: Path, monkeypatch: pytest.Mon
 
 def test_a_damaged_header_inside_a_message_is_flagged_on_both_paths(tmp_path: Path) -> None:
     """A header whose date lost a character cannot be read as one: its line joins the message before it,
-    under that sender (the victim's "please stop" inside the stalker's message). Both readers flag the
-    message and say so once."""
+    under that sender (the victim's "please stop" inside the stalker's message); so does a header whose line
+    break was lost, glued to the text before it. Both readers flag the message and say so once."""
     path = write(tmp_path, "WhatsApp Chat with Bob.txt", EDGE_FILES["damaged_headers"])
     for fast in (True, False):
         rows, taken = _extract(path, tmp_path / str(fast), fast=fast)
         assert taken == fast
         flagged = [m for m in rows["messages"] if "damaged_header_inside" in m["flags"]]
-        assert sorted(m["source_locator"] for m in flagged) == ["line/1", "line/5"], fast
+        assert sorted(m["source_locator"] for m in flagged) == ["line/1", "line/10", "line/5", "line/9"], fast
         assert "please stop contacting me" in next(
             m["body"] for m in flagged if m["source_locator"] == "line/1"
         )
         warnings = [e["error"] for e in rows["ingest_errors"] if "damaged_header_inside" in e["error"]]
-        assert len(warnings) == 1 and "2 message(s)" in warnings[0] and "the first at line/1" in warnings[0]
+        assert len(warnings) == 1 and "4 message(s)" in warnings[0] and "the first at line/1" in warnings[0]

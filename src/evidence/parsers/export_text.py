@@ -75,12 +75,32 @@ DAMAGED_HEADER = (
     r"[^:\n]{1,60}: "  # a name and its colon
 )
 _DAMAGED_HEADER_RE = re.compile(DAMAGED_HEADER, re.MULTILINE)
+# A whole header glued to the character before it, inside a line: the newline before it was lost or
+# replaced ("...see you.12/03/2024, 21:07 - Sam: please stop"). A header typed into a message has a space
+# or the line start before it.
+GLUED_HEADER = (
+    "[^\\s\\d\u200e\u200f]"  # glued: no space, no digit of the date, no direction mark before it
+    rf"(?:\d{{1,4}}[./\-]\d{{1,2}}[./\-]\d{{2,4}},?{_S}+\d{{1,2}}[:.]\d{{2}}(?:[:.]\d{{2}})?"
+    rf"(?:{_S}?[AaPp]\.?{_S}?[Mm]\.?)?{_S}+[-–]{_S}+"
+    rf"|\[\d{{1,4}}[./\-]\d{{1,2}}[./\-]\d{{2,4}},?{_S}+\d{{1,2}}[:.]\d{{2}}(?:[:.]\d{{2}})?"
+    rf"(?:{_S}?[AaPp]\.?{_S}?[Mm]\.?)?\]{_S})"
+    r"[^:\n]{1,60}: "
+)
+_GLUED_HEADER_RE = re.compile(GLUED_HEADER)
 DAMAGED_HEADER_FLAG = "damaged_header_inside"
 
 
+def holds_glued_header(text: str) -> bool:
+    """Whether `text` (any line, a header line's too) holds a whole header glued to what comes before it."""
+    return bool(_GLUED_HEADER_RE.search(text))
+
+
 def looks_like_damaged_header(text: str) -> bool:
-    """Whether a line of `text` (continuation lines) is a header with one character damaged: its date and
-    time mostly digits (seven or more), with few other characters (separators and the damaged one)."""
+    """Whether a line of `text` (continuation lines) is a header with one character damaged (its date and
+    time mostly digits, seven or more, with few other characters: separators and the damaged one), or holds
+    a header glued to the text before it."""
+    if _GLUED_HEADER_RE.search(text):
+        return True
     for match in _DAMAGED_HEADER_RE.finditer(text):
         stamp = match.group("date") + match.group("time")
         digits = sum(character.isdigit() for character in stamp)

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from evidence.parsers.base import Parser, Sample
 from evidence.parsers.context import ParseContext
-from evidence.parsers.export_text import DAMAGED_HEADER_FLAG, looks_like_damaged_header
+from evidence.parsers.export_text import DAMAGED_HEADER_FLAG, holds_glued_header, looks_like_damaged_header
 from evidence.parsers.registry import register
 from evidence.timeutil import TimeValue, from_local
 
@@ -70,8 +70,9 @@ class SignalTextParser(Parser):
         if damaged_headers:
             ctx.warn(
                 f"{len(damaged_headers)} message(s) hold a line shaped like a message header whose date or "
-                "time is damaged: the text from that line on may be another message, perhaps by another person, "
-                f"read as part of this one; flagged {DAMAGED_HEADER_FLAG} (the first at {damaged_headers[0]})"
+                "time is damaged, or a header glued to the text before it (a lost line break): the text from there on "
+                "may be another message, perhaps by another person, read as part of this one; flagged "
+                f"{DAMAGED_HEADER_FLAG} (the first at {damaged_headers[0]})"
             )
         if ctx.message_count == 0:
             raise ValueError("no Signal message header ([YYYY-MM-DD, HH:MM] Name: text) found")
@@ -100,7 +101,9 @@ class SignalTextParser(Parser):
         body = "\n".join(body_lines)
         # Only the messages where bytes were actually replaced carry the caveat.
         flags = [f for f in flags if "\ufffd" in name or "\ufffd" in body]
-        if len(body_lines) > 1 and looks_like_damaged_header("\n" + "\n".join(body_lines[1:])):
+        if holds_glued_header(body_lines[0]) or (
+            len(body_lines) > 1 and looks_like_damaged_header("\n" + "\n".join(body_lines[1:]))
+        ):
             flags.append(DAMAGED_HEADER_FLAG)
             damaged_headers.append(locator)
         ctx.add_message(

@@ -10,7 +10,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from evidence.parsers.context import ParseContext, message_id_for
-from evidence.parsers.export_text import DAMAGED_HEADER, DAMAGED_HEADER_FLAG, looks_like_damaged_header
+from evidence.parsers.export_text import (
+    DAMAGED_HEADER,
+    DAMAGED_HEADER_FLAG,
+    GLUED_HEADER,
+    holds_glued_header,
+    looks_like_damaged_header,
+)
 from evidence.parsers.whatsapp import PLATFORM
 from evidence.parsers.whatsapp.arrow_text import line_message_ids, parts, split_lines, substrings
 from evidence.parsers.whatsapp.dates import _order_from_fields, warn_order
@@ -194,9 +200,14 @@ class _FastPlan:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        candidates = pc.match_substring_regex(lines, DAMAGED_HEADER).to_numpy(zero_copy_only=False)
-        found = np.flatnonzero(candidates & ~is_header)
-        confirmed = [int(i) for i in found if looks_like_damaged_header(lines[int(i)].as_py())]
+        shaped = pc.match_substring_regex(lines, DAMAGED_HEADER).to_numpy(zero_copy_only=False)
+        glued = pc.match_substring_regex(lines, GLUED_HEADER).to_numpy(zero_copy_only=False)
+        found = np.flatnonzero((shaped & ~is_header) | glued)
+        confirmed = [
+            int(i)
+            for i in found
+            if (holds_glued_header if is_header[i] else looks_like_damaged_header)(lines[int(i)].as_py())
+        ]
         if not confirmed:
             return flag_index
         owners = sorted({int(np.searchsorted(positions, i, side="right")) - 1 for i in confirmed})

@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from evidence.parsers.context import ParseContext
-from evidence.parsers.export_text import DAMAGED_HEADER_FLAG, looks_like_damaged_header
+from evidence.parsers.export_text import DAMAGED_HEADER_FLAG, holds_glued_header, looks_like_damaged_header
 from evidence.parsers.whatsapp import PLATFORM
 from evidence.parsers.whatsapp.dates import _chunks, _DateOrder, _steady_midnight, _valid
 from evidence.parsers.whatsapp.lines import (
@@ -73,8 +73,9 @@ class Reader:
         if self.damaged_headers:
             self.ctx.warn(
                 f"{self.damaged_headers} message(s) hold a line shaped like a message header whose date or time "
-                "is damaged: the text from that line on may be another message, perhaps by another person, read "
-                f"as part of this one; flagged {DAMAGED_HEADER_FLAG} (the first at {self.first_damaged_header})",
+                "is damaged, or a header glued to the text before it (a lost line break): the text from there on "
+                "may be another message, perhaps by another person, read as part of this one; flagged "
+                f"{DAMAGED_HEADER_FLAG} (the first at {self.first_damaged_header})",
                 None,
             )
         for kind, n in self.problem_counts.items():
@@ -235,11 +236,11 @@ class Reader:
             self.decode_errors += 1
 
         text, author, kind, flags, media, sibling = self.classify(rest, flags)
+        if (tail and looks_like_damaged_header(tail)) or holds_glued_header(rest):
+            flags.append(DAMAGED_HEADER_FLAG)
+            self.damaged_header(locator)
         if tail:
             text += tail
-            if looks_like_damaged_header(tail):
-                flags.append(DAMAGED_HEADER_FLAG)
-                self.damaged_header(locator)
         message_id = ctx.add_message(
             platform=PLATFORM,
             kind=kind,
