@@ -225,7 +225,7 @@ CREATE TABLE IF NOT EXISTS message_identifiers (
 COMMENT ON TABLE message_identifiers IS 'Which identifiers appear in which message, and in what role. One row per (message_id, identifier_id, role): the loader inserts only links not already present (no index: it made loading a large export markedly slower, and DuckDB keeps it whole in memory, about 80 MB per 800,000 links; cases created earlier keep theirs); evidence verify checks it.';
 COMMENT ON COLUMN message_identifiers.message_id IS 'Message (messages.message_id).';
 COMMENT ON COLUMN message_identifiers.identifier_id IS 'Identifier (identifiers.identifier_id).';
-COMMENT ON COLUMN message_identifiers.role IS 'sender, recipient, mentioned or relay (an IP address in the delivery path).';
+COMMENT ON COLUMN message_identifiers.role IS 'sender, recipient, mentioned, relay (an IP address in the delivery path) or party (the other side of a message whose direction is unknown: neither sender nor recipient is named).';
 COMMENT ON COLUMN message_identifiers.loaded_in_run IS 'Run that loaded this link (ingest_runs.run_id); actor rules read the links of their run.';
 
 CREATE TABLE IF NOT EXISTS actors (

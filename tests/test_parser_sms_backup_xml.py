@@ -169,7 +169,14 @@ def test_boxes_owner_and_emoji_surrogates(parse, tmp_path: Path) -> None:
     assert sent["recipients"] == ["+447700900123"] and sent["sent_at_local"] == "1700000000000"
     assert (draft["direction"], draft["flags"]) == ("outgoing", ["draft"])
     assert failed["body"] == "lone \ufffd half" and failed["flags"] == ["decode_errors", "failed"]
-    assert odd["sender"] == "+447700900123" and odd["flags"] == ["unknown_box_9"]
+    # which side wrote it is unknown: nobody is its sender (the owners given would have made the party's
+    # number the sender of an incoming message); the party is its conversation, linked as `party`
+    assert (odd["sender"], odd["sender_identifier"], odd["direction"]) == (None, None, None)
+    assert odd["conversation"] == "+447700900123" and odd["flags"] == ["unknown_box_9"]
+    links = [
+        (link["role"]) for link in out.rows["message_identifiers"] if link["message_id"] == odd["message_id"]
+    ]
+    assert links == ["party"]
     errors = [e["error"] for e in out.rows["ingest_errors"]]
     assert len(errors) == 2
     assert any("unknown message box" in e for e in errors) and any("U+FFFD" in e for e in errors)
@@ -247,11 +254,13 @@ def test_call_log_backup(parse, tmp_path: Path) -> None:
         "Alex": 2,
         "+447700900123": 1,
         "+447700900999": 1,
-        None: 2,
-        "07700 900555": 3,
+        None: 3,
+        "07700 900555": 2,
     }
-    # The unknown type's direction comes from --owner: its number is not the owner's.
-    assert [m["direction"] for m in calls] == ["incoming"] * 3 + ["outgoing"] + ["incoming"] * 5
+    # The unknown type's direction is unknown: a call log's number is always the other party's, so it
+    # tells nothing about who called; nobody is named as the caller (it used to read as incoming).
+    assert [m["direction"] for m in calls] == ["incoming"] * 3 + ["outgoing"] + ["incoming"] * 4 + [None]
+    assert (calls[-1]["sender"], calls[-1]["conversation"]) == (None, "07700 900555")
     assert min(m["sent_at_utc"] for m in calls) == datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)
     assert max(m["sent_at_utc"] for m in calls) == datetime(2023, 11, 14, 22, 21, 20, tzinfo=UTC)
     first = calls[0]
@@ -283,7 +292,13 @@ def test_call_log_backup(parse, tmp_path: Path) -> None:
         for link in out.rows["message_identifiers"]
         if link["role"] == "sender"
     )
-    assert sorted(senders.values()) == [1, 3, 3]  # the owner once, Alex and 07700 900555 three times each
+    # the owner once, Alex three times, 07700 900555 twice (its call of unknown type links it as `party`)
+    assert sorted(senders.values()) == [1, 2, 3]
+    assert [
+        link["role"]
+        for link in out.rows["message_identifiers"]
+        if link["message_id"] == calls[8]["message_id"]
+    ] == ["party"]
 
 
 def test_truncated_call_log_keeps_complete_calls(parse, tmp_path: Path) -> None:

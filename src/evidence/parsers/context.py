@@ -20,7 +20,7 @@ from evidence.parsers.rows import ParsedRows
 from evidence.timeutil import DEFAULT_TZ, TimeValue
 
 MESSAGE_KINDS = ("message", "email", "sms", "mms", "call", "system", "media", "ocr")
-ROLES = ("sender", "recipient", "mentioned", "relay")
+ROLES = ("sender", "recipient", "mentioned", "relay", "party")
 
 
 @dataclass(frozen=True)

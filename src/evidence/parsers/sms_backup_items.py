@@ -258,14 +258,24 @@ def _add_between(
     owner: str,
     owner_ident: Identifier | None,
 ) -> None:
-    """A message or call between the owner and one other party, sender and recipient by its direction
-    (unknown direction: the party is the sender, nobody is named as recipient)."""
+    """A message or call between the owner and one other party, sender and recipient by its direction.
+
+    Unknown direction (a type the backup app does not write: damage): which side wrote it cannot be told,
+    so nobody is named as sender or recipient; the party is the conversation and is linked with the role
+    `party`. It used to be named the sender, and with owners given the message then read as the party's,
+    incoming: perhaps the owner's own words shown as the stalker's.
+    """
     direction = common["direction"]
+    if direction is None:
+        message_id = ctx.add_message(**common, sender=None, sender_identifier=None, recipients=[])
+        if party_ident is not None:
+            ctx.link_identifier(message_id, party_ident, "party")
+        return
     if direction == "outgoing":
         sender, sender_ident, recipients, recipient_idents = owner, owner_ident, [party], [party_ident]
     else:
         sender, sender_ident = party, party_ident
-        recipients, recipient_idents = ([owner], [owner_ident]) if direction else ([], [])
+        recipients, recipient_idents = [owner], [owner_ident]
     ctx.add_message(
         **common,
         sender=sender,
