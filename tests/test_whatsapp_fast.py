@@ -282,6 +282,7 @@ EDGE_FILES = {
         "13/01/2023, 10:06 - Bob: a header glued on, its line break lost.13/01/2023, 10:07 - Alice Smith: stop\n"
         "13/01/2023, 10:08 - Bob: and in a continuation line\n"
         "then.[13/01/2023, 10:09:00] Alice Smith: glued iOS header\n"
+        "and.13/01/2023, 10:09 - Messages to this group are now secured with end-to-end encryption.\n"
         "13/01/2023, 10:10 - Bob: last\n"
     ),
     # Files the bulk path declines (or must not misread).

@@ -84,7 +84,7 @@ GLUED_HEADER = (
     rf"(?:{_S}?[AaPp]\.?{_S}?[Mm]\.?)?{_S}+[-–]{_S}+"
     rf"|\[\d{{1,4}}[./\-]\d{{1,2}}[./\-]\d{{2,4}},?{_S}+\d{{1,2}}[:.]\d{{2}}(?:[:.]\d{{2}})?"
     rf"(?:{_S}?[AaPp]\.?{_S}?[Mm]\.?)?\]{_S})"
-    r"[^:\n]{1,60}: "
+    r"\S"  # a name and its colon, or a system line's text
 )
 _GLUED_HEADER_RE = re.compile(GLUED_HEADER)
 DAMAGED_HEADER_FLAG = "damaged_header_inside"
