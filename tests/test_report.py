@@ -415,3 +415,27 @@ def test_files_read_with_warnings_are_listed_with_what_went_wrong(
     assert "only its first" in member and "archive ends inside it" in member
     archive = next(r for r in rows if "cut-backup.zip</td>" in r)
     assert "read from their own headers" in archive
+
+
+def test_caveats_of_damaged_files_are_explained_where_they_appear(tmp_path: Path) -> None:
+    """A message read past damage carries a flag; the report says what it means and what it does not."""
+    from evidence.outputs.report_wording import FLAG_TEXT
+
+    src = tmp_path / "sources"
+    src.mkdir()
+    chat = "".join(
+        f"13/03/2024, 21:{m:02d} - {'Alex Marsh' if m % 2 else 'Sam Taylor'}: message {m}\n"
+        for m in range(20)
+    ).replace("13/03/2024, 21:07 - Alex", "13/0X/2024, 21:07 - Alex")
+    data = chat.encode()
+    at = data.index(b"message 12")
+    (src / "WhatsApp Chat with Alex Marsh.txt").write_bytes(data[:at] + bytes(40) + data[at + 40 :])
+    case = tmp_path / "case"
+    ingest(IngestParameters(sources=[str(src)], case_dir=str(case), tz="Europe/London"))
+    out = tmp_path / "report.html"
+    result = evidence("report", "--case", case, "-o", out)
+    assert result.exit_code == 0, result.output
+    page = html_module.unescape(out.read_text(encoding="utf-8"))
+    for flag in ("damaged_header_inside", "zeroed_bytes"):
+        means, not_means = FLAG_TEXT[flag]
+        assert means in page and not_means in page, flag

@@ -68,6 +68,32 @@ FLAG_TEXT: dict[str, tuple[str, str]] = {
         "the text was longer than a million characters and was cut to that length.",
         "The whole text is in the stored original file.",
     ),
+    "damaged_header_inside": (
+        "a line of this message looks like the start of another message whose date or line break is damaged, "
+        "so that message could not be separated and its text is shown inside this one.",
+        "Text from that line on may have been written by someone else, perhaps the other person in the chat: "
+        "do not attribute it to this sender without checking the original.",
+    ),
+    "sender_html_damaged": (
+        "the sender's name was read from damaged markup in the export (or taken from the message before, "
+        "whose sender this one continues).",
+        "The name shown may be cut short or belong to the message before: check the original.",
+    ),
+    "message_markup_damaged": (
+        "the export's markup around this message is damaged; the message was still recognised and read.",
+        "Its text is as in the file, but its place in the conversation or its kind may be misread.",
+    ),
+    "separator_damaged": (
+        "the line that separates this email from the one before it in the mailbox is damaged; a new email "
+        "was begun there because its header fields follow.",
+        "It is almost certainly a separate email; the original mailbox holds the damaged line as written.",
+    ),
+    "zeroed_bytes": (
+        "part of the file holding this message was wiped (zero bytes, as left by a damaged disk or an "
+        "unfinished copy); what was written there is lost.",
+        "Text after the wiped part may be the end of a later message, perhaps by another person: check the "
+        "original or another copy of the export.",
+    ),
 }
 ANALYSIS_FLAGS = ("threat_for_review", "after_order", "after_stop_request", "night", "first_from_identifier")
 KEY_DATE_NAMES = {
