@@ -371,8 +371,9 @@ def _entry_of(text: str, stack: list[_Open], level: int, position: int) -> _Entr
     return _EntryRepair(repaired, _line(text, damaged), text.count("\n", damaged, stop), where, in_array)
 
 
-# Text that may hold messages: the key's name (even with its quotes or colon damaged), a list of objects.
+# An object member's start, "key":
 _MEMBER = re.compile(r'"[^"\n]*"\s*:')
+# Text that may hold messages: the key's name (even with its quotes or colon damaged), a list of objects.
 _NAMES_MESSAGES = re.compile(r'"messages"|messages"?\s*:?\s*\[')
 _HOLDS_MESSAGES = re.compile(_NAMES_MESSAGES.pattern + r"|\[\s*\{")
 
