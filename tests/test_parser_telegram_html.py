@@ -326,3 +326,22 @@ def test_a_stray_angle_bracket_in_a_name_does_not_put_the_text_into_the_sender(
     assert third["flags"] == fourth["flags"] == ["sender_html_damaged"]
     assert fourth["sender"] == "Jimmeny Marvel"
     assert any("sender's name element holds other parts" in e["error"] for e in out.rows["ingest_errors"])
+
+
+def test_a_page_whose_opening_is_zeroed_is_still_read(parse, shared_fixtures: Path, tmp_path: Path) -> None:
+    """Zero bytes over the page's opening (a damaged sector: the html, page and history tags gone) made
+    the page "unsupported"; its messages are all there and are read, flagged zeroed_bytes where they hold
+    the zeros."""
+    data = (shared_fixtures / FIXTURE).read_bytes()
+    start, end = data.index(b"<body"), data.index(b'<div class="message default')
+    path = tmp_path / "messages.html"
+    path.write_bytes(data[:start] + bytes(end - start) + data[end:])
+    out = parse(path)
+    assert file_row(out, "messages.html")["status"] == "parsed"
+    assert [m["source_locator"] for m in out.rows["messages"]] == [
+        "#message1",
+        "#message2",
+        "#message3",
+        "#message4",
+    ]
+    assert [m["sender"] for m in out.rows["messages"]][:2] == ["Jimmeny Marvelton", "Batman & Robin"]

@@ -52,6 +52,13 @@ class TelegramHtmlParser(Parser):
 
     def sniff(self, sample: Sample) -> bool:
         head = sample.text()[: 32 * 1024]
+        if "\x00" in head:
+            # zeroed bytes (a damaged copy) may have wiped the page's opening: its messages still tell
+            return (
+                head.count('<div class="message') >= 2
+                and 'class="from_name"' in head
+                and 'id="message' in head
+            )
         if "<html" not in head.lower():
             return False
         return 'class="history"' in head and 'class="page_wrap"' in head and 'id="message' in head
@@ -60,6 +67,10 @@ class TelegramHtmlParser(Parser):
         data = ctx.read_bytes()
         soup = read_html(data)
         history = soup.find("div", class_="history")
+        if not is_tag(history) and b"\x00" in data:
+            # the page's opening zeroed (a damaged copy): the messages are read from the first one on
+            first = soup.find("div", class_="message")
+            history = first.parent if is_tag(first) else None
         if not is_tag(history):
             raise ValueError('Telegram HTML export: no <div class="history"> with messages')
         header = soup.select_one("div.page_header div.text")
