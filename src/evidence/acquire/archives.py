@@ -134,9 +134,7 @@ def is_damage(exc: BaseException) -> bool:
         return False
     if isinstance(exc, (zlib.error, EOFError, lzma.LZMAError, zipfile.BadZipFile)):
         return True
-    from stream_unzip import (
-        UnzipValueError,
-    )  # only once a read has failed: importing it takes tens of milliseconds
+    from stream_unzip import UnzipValueError  # only once a read failed: its import takes tens of ms
 
     return isinstance(exc, UnzipValueError)
 

@@ -65,8 +65,8 @@ def _depth_limited_builder() -> type:
 # character ("12/0X/2024, 21:07 - Sam: ..."). The header rules cannot read it, so its text joins the message
 # before it, under that message's sender. Found loosely (RE2 and re alike: WhatsApp's bulk path matches it
 # over all lines at once), then confirmed by looks_like_damaged_header.
-_SPACE_IN_TIME = "[ \u00a0\u202f]"  # space, NBSP, narrow NBSP
-_S = _SPACE_IN_TIME
+SPACE_IN_TIME = "[ \u00a0\u202f]"  # space, NBSP, narrow NBSP: all three appear inside times and before AM/PM
+_S = SPACE_IN_TIME
 DAMAGED_HEADER = (
     "^[\u200e\u200f]*"  # (the marks as characters: RE2 reads no \\u escapes)
     r"\[?(?P<date>[^\s\[\],:]{6,11}),?"  # a date with no comma in it, perhaps one character damaged
@@ -78,16 +78,27 @@ _DAMAGED_HEADER_RE = re.compile(DAMAGED_HEADER, re.MULTILINE)
 # A whole header glued to the character before it, inside a line: the newline before it was lost or
 # replaced ("...see you.12/03/2024, 21:07 - Sam: please stop"). A header typed into a message has a space
 # or the line start before it.
+_STAMP = (
+    rf"\d{{1,4}}[./\-]\d{{1,2}}[./\-]\d{{2,4}},?{_S}+\d{{1,2}}[:.]\d{{2}}(?:[:.]\d{{2}})?"
+    rf"(?:{_S}?[AaPp]\.?{_S}?[Mm]\.?)?"
+)
 GLUED_HEADER = (
     "[^\\s\\d\u200e\u200f]"  # glued: no space, no digit of the date, no direction mark before it
-    rf"(?:\d{{1,4}}[./\-]\d{{1,2}}[./\-]\d{{2,4}},?{_S}+\d{{1,2}}[:.]\d{{2}}(?:[:.]\d{{2}})?"
-    rf"(?:{_S}?[AaPp]\.?{_S}?[Mm]\.?)?{_S}+[-–]{_S}+"
-    rf"|\[\d{{1,4}}[./\-]\d{{1,2}}[./\-]\d{{2,4}},?{_S}+\d{{1,2}}[:.]\d{{2}}(?:[:.]\d{{2}})?"
-    rf"(?:{_S}?[AaPp]\.?{_S}?[Mm]\.?)?\]{_S})"
+    rf"(?:{_STAMP}{_S}+[-–]{_S}+|\[{_STAMP}\]{_S})"  # Android "date, time - ", iOS "[date, time] "
     r"\S"  # a name and its colon, or a system line's text
 )
 _GLUED_HEADER_RE = re.compile(GLUED_HEADER)
 DAMAGED_HEADER_FLAG = "damaged_header_inside"
+
+
+def damaged_header_warning(count: int, first: str) -> str:
+    """The one warning of a chat text file with messages flagged DAMAGED_HEADER_FLAG."""
+    return (
+        f"{count} message(s) hold a line shaped like a message header whose date or time is damaged, or a "
+        "header glued to the text before it (a lost line break): the text from there on may be another "
+        f"message, perhaps by another person, read as part of this one; flagged {DAMAGED_HEADER_FLAG} (the "
+        f"first at {first})"
+    )
 
 
 def holds_glued_header(text: str) -> bool:
@@ -131,9 +142,9 @@ MARKUP_DAMAGED = "message_markup_damaged"  # flag of a message found by its part
 def message_elements(
     ctx: ParseContext, container: Any, is_damaged_message: Callable[[Any], bool], what: str = "message"
 ) -> tuple[list[Any], set[int]]:
-    """The `div class="message"` elements of `container` (and after it), and, in document order among them, those whose
-    class is damaged but which `is_damaged_message` still recognises (by an id, or by the parts a message
-    holds); with the `id()`s of the latter, to flag them MARKUP_DAMAGED.
+    """The `div class="message"` elements of `container` (and after it), and among them, in document order,
+    those whose class is damaged but which `is_damaged_message` still recognises (by an id, or by the parts
+    a message holds); with the `id()`s of the latter, to flag them MARKUP_DAMAGED.
 
     A message whose class attribute lost a byte was skipped without a word, and in Telegram the joined
     message after it (no sender name of its own) took the sender of the message before the lost one. One

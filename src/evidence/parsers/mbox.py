@@ -89,14 +89,14 @@ class MboxReader:
                 held = None
                 if not _HEADER_FIELD.match(line):
                     lines.append(candidate)
-                elif b"\x00" in candidate:  # the zeroed line stays with the message it ends
-                    yield MboxMessage(index, start, separator, _join([*lines, candidate]), damaged)
-                    index += 1
-                    start, separator, lines, damaged = offset, candidate, [], True
                 else:
-                    yield MboxMessage(index, start, separator, _join(lines), damaged)
+                    zeroed = b"\x00" in candidate  # a zeroed line stays with the message it ends
+                    yield MboxMessage(
+                        index, start, separator, _join([*lines, candidate] if zeroed else lines), damaged
+                    )
                     index += 1
-                    start, separator, lines, damaged = candidate_offset, candidate, [], True
+                    start = offset if zeroed else candidate_offset
+                    separator, lines, damaged = candidate, [], True
             if line.startswith(b"From ") and is_separator(line):
                 if index:
                     yield MboxMessage(index, start, separator, _join(lines), damaged)

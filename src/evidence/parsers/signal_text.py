@@ -11,7 +11,12 @@ from datetime import datetime
 
 from evidence.parsers.base import Parser, Sample
 from evidence.parsers.context import ParseContext
-from evidence.parsers.export_text import DAMAGED_HEADER_FLAG, holds_glued_header, looks_like_damaged_header
+from evidence.parsers.export_text import (
+    DAMAGED_HEADER_FLAG,
+    damaged_header_warning,
+    holds_glued_header,
+    looks_like_damaged_header,
+)
 from evidence.parsers.registry import register
 from evidence.timeutil import TimeValue, from_local
 
@@ -68,12 +73,7 @@ class SignalTextParser(Parser):
         if orphans:
             ctx.warn(f"{orphans} line(s) before the first message header were not read", locator="line/1")
         if damaged_headers:
-            ctx.warn(
-                f"{len(damaged_headers)} message(s) hold a line shaped like a message header whose date or "
-                "time is damaged, or a header glued to the text before it (a lost line break): the text from there on "
-                "may be another message, perhaps by another person, read as part of this one; flagged "
-                f"{DAMAGED_HEADER_FLAG} (the first at {damaged_headers[0]})"
-            )
+            ctx.warn(damaged_header_warning(len(damaged_headers), damaged_headers[0]))
         if ctx.message_count == 0:
             raise ValueError("no Signal message header ([YYYY-MM-DD, HH:MM] Name: text) found")
 

@@ -184,40 +184,21 @@ class _FastPlan:
                 "date or time"
             )
 
-    def _damaged_headers(
-        self,
-        lines: Any,
-        is_header: Any,
-        positions: Any,
-        numbers: list[int],
-        flag_index: Any,
-        flag_slot: Any,
-        flag_slots: dict[tuple[str, ...], int],
-    ) -> Any:
-        """The chunk's flag slots with DAMAGED_HEADER_FLAG added to each message that holds a continuation
-        line shaped like a damaged header (the streaming reader's rule, on all lines at once)."""
+    @staticmethod
+    def _damaged_header_messages(lines: Any, is_header: Any, positions: Any) -> list[int]:
+        """The chunk's messages (by index) holding a line shaped like a damaged or glued header: the
+        streaming reader's rule, found by RE2 over all lines at once and confirmed line by line."""
         import numpy as np
-        import pyarrow as pa
         import pyarrow.compute as pc
 
         shaped = pc.match_substring_regex(lines, DAMAGED_HEADER).to_numpy(zero_copy_only=False)
         glued = pc.match_substring_regex(lines, GLUED_HEADER).to_numpy(zero_copy_only=False)
-        found = np.flatnonzero((shaped & ~is_header) | glued)
         confirmed = [
             int(i)
-            for i in found
+            for i in np.flatnonzero((shaped & ~is_header) | glued)
             if (holds_glued_header if is_header[i] else looks_like_damaged_header)(lines[int(i)].as_py())
         ]
-        if not confirmed:
-            return flag_index
-        owners = sorted({int(np.searchsorted(positions, i, side="right")) - 1 for i in confirmed})
-        by_slot = list(flag_slots)
-        slots = flag_index.to_pylist()
-        for message in owners:
-            flags = by_slot[slots[message]]
-            slots[message] = flag_slot(tuple(dict.fromkeys((*flags, DAMAGED_HEADER_FLAG))))
-            self.reader.damaged_header(f"line/{numbers[message]}")
-        return pa.array(slots, pa.int64())
+        return sorted({int(np.searchsorted(positions, i, side="right")) - 1 for i in confirmed})
 
     def report_chunk(self, start: int, stop: int) -> list[tuple[str, Any]]:
         """Messages start..stop-1 (header order) with their continuation lines, identifiers and media:
@@ -381,9 +362,15 @@ class _FastPlan:
         offsets = np.append(positions, len(lines_text)).astype(np.int32)
         body = pc.binary_join(pa.ListArray.from_arrays(pa.array(offsets), lines_text), "\n")
         del lines_text
-        flag_index = self._damaged_headers(
-            lines, is_header, positions, numbers, flag_index, flag_slot, flag_slots
-        )
+        damaged = self._damaged_header_messages(lines, is_header, positions)
+        if damaged:
+            by_slot, slots = list(flag_slots), flag_index.to_pylist()
+            for message in damaged:
+                slots[message] = flag_slot(
+                    tuple(dict.fromkeys((*by_slot[slots[message]], DAMAGED_HEADER_FLAG)))
+                )
+                reader.damaged_header(f"line/{numbers[message]}")
+            flag_index = pa.array(slots, pa.int64())
 
         # Sender, identifier and direction per author object, as ParseContext.add_message sets them.
         senders, values, directions, idents = [], [], [], []

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from evidence.identifiers import Identifier
+from evidence.parsers.export_text import SPACE_IN_TIME
 
 # Invisible direction marks WhatsApp puts around names, numbers and iOS system/media bodies.
 _BIDI = "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
@@ -15,7 +16,7 @@ _BIDI = "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 _BIDI_SET = frozenset(_BIDI)
 
 
-_SP = "[ \u00a0\u202f]"  # space, NBSP, narrow NBSP: all three appear inside times and before AM/PM
+_SP = SPACE_IN_TIME
 
 
 def _header_pattern(a: str = r"\d{1,4}", b: str = r"\d{1,2}") -> str:

@@ -6,7 +6,12 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from evidence.parsers.context import ParseContext
-from evidence.parsers.export_text import DAMAGED_HEADER_FLAG, holds_glued_header, looks_like_damaged_header
+from evidence.parsers.export_text import (
+    DAMAGED_HEADER_FLAG,
+    damaged_header_warning,
+    holds_glued_header,
+    looks_like_damaged_header,
+)
 from evidence.parsers.whatsapp import PLATFORM
 from evidence.parsers.whatsapp.dates import _chunks, _DateOrder, _steady_midnight, _valid
 from evidence.parsers.whatsapp.lines import (
@@ -71,13 +76,7 @@ class Reader:
 
     def finish_warnings(self) -> None:
         if self.damaged_headers:
-            self.ctx.warn(
-                f"{self.damaged_headers} message(s) hold a line shaped like a message header whose date or time "
-                "is damaged, or a header glued to the text before it (a lost line break): the text from there on "
-                "may be another message, perhaps by another person, read as part of this one; flagged "
-                f"{DAMAGED_HEADER_FLAG} (the first at {self.first_damaged_header})",
-                None,
-            )
+            self.ctx.warn(damaged_header_warning(self.damaged_headers, str(self.first_damaged_header)), None)
         for kind, n in self.problem_counts.items():
             if n > WARN_EACH:
                 self.ctx.warn(f"{n - WARN_EACH} more line(s) like this: {self.problem_text[kind]}", None)
