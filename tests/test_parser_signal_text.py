@@ -110,6 +110,20 @@ def test_a_header_glued_to_the_line_before_is_flagged(parse, tmp_path: Path) -> 
     assert first["flags"] == ["damaged_header_inside"] and second["flags"] == []
 
 
+def test_a_header_split_over_two_lines_is_flagged(parse, tmp_path: Path) -> None:
+    """A line break inserted into a header's date or its name: both parts joined the message before."""
+    path = tmp_path / "Alex.txt"
+    path.write_text(
+        "[2024-03-05, 21:05] Alex: answer me\n[2024-03-05, 21:07] Sa\nm: please stop\n"
+        "[2024-03-05, 21:08] Alex: no\n[2024-03-0\n5, 21:09] Sam: I mean it\n"
+        "[2024-03-05, 21:10] Alex: dates\n12/03\n14/03: both fine\n",
+        encoding="utf-8",
+    )
+    first, second, third = parse(path).rows["messages"]
+    assert first["sender"] == "Alex" and "please stop" in first["body"]
+    assert [m["flags"] for m in (first, second, third)] == [["damaged_header_inside"]] * 2 + [[]]
+
+
 def test_zeroed_bytes_do_not_hide_the_export(parse, tmp_path: Path) -> None:
     """Zero bytes near the start (a damaged sector) made the export "unsupported"; now only the message
     holding them is flagged."""

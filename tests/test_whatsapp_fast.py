@@ -285,6 +285,17 @@ EDGE_FILES = {
         "and.13/01/2023, 10:09 - Messages to this group are now secured with end-to-end encryption.\n"
         "13/01/2023, 10:10 - Bob: last\n"
     ),
+    "split_headers": (
+        "13/01/2023, 10:00 - Bob: answer me\n"
+        "13/01/20\n23, 10:01 - Alice Smith: please stop contacting me\n"  # a line break inserted
+        "13/01/2023, 10:02 - Bob: never\n"
+        "13/01/2023, 1\n:03 - Alice Smith: leave me alone\n"  # one character became a line break
+        "13/01/2023, 10:04 - Bob: no\n"
+        "13/01/2023, 10:05 - Alice S\nmith: I am calling the police\n"  # split in the name: a system line
+        "13/01/2023, 10:06 - Bob: meet at\n10:30\nsee you there: ok\n"  # a time alone on a line: text
+        "13/01/2023, 10:07 - Bob: dates\n12/03\n14/03: both fine\n"
+        "13/01/2023, 10:08 - Alice Smith: last\n"
+    ),
     # Files the bulk path declines (or must not misread).
     "separator_mismatch": "13/01/2023, 10:00 - Bob: one\n13/01-2023, 10:00 - Bob: mixed\n",
     "bracket_without_close": "[13/01/2023, 10:00:00 - Bob: one\n13/01/2023, 10:00:01] Bob: two\n",
@@ -445,3 +456,21 @@ def test_a_damaged_header_inside_a_message_is_flagged_on_both_paths(tmp_path: Pa
         )
         warnings = [e["error"] for e in rows["ingest_errors"] if "damaged_header_inside" in e["error"]]
         assert len(warnings) == 1 and "4 message(s)" in warnings[0] and "the first at line/1" in warnings[0]
+
+
+def test_a_header_split_over_two_lines_is_flagged_on_both_paths(tmp_path: Path) -> None:
+    """A line break inserted into a header (or put in place of one of its characters) leaves neither part
+    a header: the victim's words joined the stalker's message before them, under his name, silently. Split
+    inside the name, the first part read as a system line. Both readers flag these; a time or a date alone
+    on a line of a message is not a header."""
+    path = write(tmp_path, "WhatsApp Chat with Bob.txt", EDGE_FILES["split_headers"])
+    for fast in (True, False):
+        rows, taken = _extract(path, tmp_path / str(fast), fast=fast)
+        assert taken == fast
+        flagged = {m["source_locator"]: m for m in rows["messages"] if "damaged_header_inside" in m["flags"]}
+        assert sorted(flagged) == ["line/1", "line/4", "line/8"], fast
+        assert flagged["line/1"]["sender"] == "Bob" and "please stop" in flagged["line/1"]["body"]
+        assert flagged["line/4"]["sender"] == "Bob" and "leave me alone" in flagged["line/4"]["body"]
+        assert flagged["line/8"]["kind"] == "system" and "police" in flagged["line/8"]["body"]
+        warnings = [e["error"] for e in rows["ingest_errors"] if "damaged_header_inside" in e["error"]]
+        assert len(warnings) == 1 and "3 message(s)" in warnings[0] and "the first at line/1" in warnings[0]

@@ -69,7 +69,7 @@ FLAG_TEXT: dict[str, tuple[str, str]] = {
         "The whole text is in the stored original file.",
     ),
     "damaged_header_inside": (
-        "a line of this message looks like the start of another message whose date or line break is damaged, "
+        "a line of this message looks like the start of another message whose date or line breaks are damaged, "
         "so that message could not be separated and its text is shown inside this one.",
         "Text from that line on may have been written by someone else, perhaps the other person in the chat: "
         "do not attribute it to this sender without checking the original.",

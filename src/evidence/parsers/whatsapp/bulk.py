@@ -14,8 +14,10 @@ from evidence.parsers.export_text import (
     DAMAGED_HEADER,
     DAMAGED_HEADER_FLAG,
     GLUED_HEADER,
+    SPLIT_HEADER_START,
     holds_glued_header,
     looks_like_damaged_header,
+    name_split_from,
 )
 from evidence.parsers.whatsapp import PLATFORM
 from evidence.parsers.whatsapp.arrow_text import line_message_ids, parts, split_lines, substrings
@@ -185,20 +187,35 @@ class _FastPlan:
             )
 
     @staticmethod
-    def _damaged_header_messages(lines: Any, is_header: Any, positions: Any) -> list[int]:
-        """The chunk's messages (by index) holding a line shaped like a damaged or glued header: the
-        streaming reader's rule, found by RE2 over all lines at once and confirmed line by line."""
+    def _damaged_header_messages(
+        lines: Any, is_header: Any, positions: Any, texts: Any, system: Any
+    ) -> list[int]:
+        """The chunk's messages (by index) holding a line shaped like a damaged, glued or split header:
+        the streaming reader's rules, found by RE2 over all lines at once and confirmed line by line.
+        texts: each message's first-line text; system: whether it is a system line."""
         import numpy as np
         import pyarrow.compute as pc
 
         shaped = pc.match_substring_regex(lines, DAMAGED_HEADER).to_numpy(zero_copy_only=False)
+        shaped |= pc.match_substring_regex(lines, SPLIT_HEADER_START).to_numpy(zero_copy_only=False)
         glued = pc.match_substring_regex(lines, GLUED_HEADER).to_numpy(zero_copy_only=False)
-        confirmed = [
-            int(i)
-            for i in np.flatnonzero((shaped & ~is_header) | glued)
-            if (holds_glued_header if is_header[i] else looks_like_damaged_header)(lines[int(i)].as_py())
-        ]
-        return sorted({int(np.searchsorted(positions, i, side="right")) - 1 for i in confirmed})
+        continued = np.append(~is_header[1:], False)  # the line after this one is in the same message
+
+        def found(i: int) -> bool:
+            if is_header[i]:
+                return holds_glued_header(lines[i].as_py())
+            text = lines[i].as_py()
+            return looks_like_damaged_header(text + "\n" + lines[i + 1].as_py() if continued[i] else text)
+
+        confirmed = [int(i) for i in np.flatnonzero((shaped & ~is_header) | glued) if found(int(i))]
+        messages = {int(np.searchsorted(positions, i, side="right")) - 1 for i in confirmed}
+        # an Android header split inside its name: a system line (no colon) with a line after it
+        for message in np.flatnonzero(system & continued[positions]):
+            text = texts[int(message)].as_py()
+            following = lines[int(positions[message]) + 1].as_py()
+            if ":" not in text and name_split_from(text, following):
+                messages.add(int(message))
+        return sorted(messages)
 
     def report_chunk(self, start: int, stop: int) -> list[tuple[str, Any]]:
         """Messages start..stop-1 (header order) with their continuation lines, identifiers and media:
@@ -358,11 +375,12 @@ class _FastPlan:
         is_header = np.zeros(end - first, dtype=bool)
         is_header[positions] = True
         lines_text = pc.replace_with_mask(lines, pa.array(is_header), text)
-        del text
         offsets = np.append(positions, len(lines_text)).astype(np.int32)
         body = pc.binary_join(pa.ListArray.from_arrays(pa.array(offsets), lines_text), "\n")
         del lines_text
-        damaged = self._damaged_header_messages(lines, is_header, positions)
+        system = pc.equal(kind_index, 1).to_numpy(zero_copy_only=False)
+        damaged = self._damaged_header_messages(lines, is_header, positions, text, system)
+        del text
         if damaged:
             by_slot, slots = list(flag_slots), flag_index.to_pylist()
             for message in damaged:

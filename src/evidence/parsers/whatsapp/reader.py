@@ -11,6 +11,7 @@ from evidence.parsers.export_text import (
     damaged_header_warning,
     holds_glued_header,
     looks_like_damaged_header,
+    name_split_from,
 )
 from evidence.parsers.whatsapp import PLATFORM
 from evidence.parsers.whatsapp.dates import _chunks, _DateOrder, _steady_midnight, _valid
@@ -235,7 +236,11 @@ class Reader:
             self.decode_errors += 1
 
         text, author, kind, flags, media, sibling = self.classify(rest, flags)
-        if (tail and looks_like_damaged_header(tail)) or holds_glued_header(rest):
+        if (
+            (tail and looks_like_damaged_header(tail))
+            or holds_glued_header(rest)
+            or (tail and kind == "system" and ":" not in rest and name_split_from(text, tail))
+        ):
             flags.append(DAMAGED_HEADER_FLAG)
             self.damaged_header(locator)
         if tail:
