@@ -299,6 +299,50 @@ def test_a_damaged_message_element_loses_no_message_and_gives_no_wrong_sender(
     assert "damaged class attribute" in out.rows["ingest_errors"][0]["error"]
 
 
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ('<div class="userpic', '<divclass="userpic'),  # the avatar's tag closes message3 early
+        ("</div>\n\n       </div>", "</div>\n\n       </di>"),  # the avatar left open: the body nested in it
+    ],
+)
+def test_a_damaged_avatar_tag_does_not_lose_the_message_or_shift_the_sender(
+    parse, shared_fixtures: Path, tmp_path: Path, old: str, new: str
+) -> None:
+    """A damaged tag in message3's avatar put its body outside it (after it) or deeper inside it: message3
+    ("we meet again", by Jimmeny) was skipped, and the joined message4 took message2's sender (Batman &
+    Robin), silently."""
+    path = _fixture_damaged(shared_fixtures, tmp_path, old, new, 'id="message3"')
+    out = parse(path)
+    messages = {m["source_locator"]: m for m in out.rows["messages"]}
+    assert list(messages) == ["#message1", "#message2", "#message3", "#message4"]
+    third, fourth = messages["#message3"], messages["#message4"]
+    assert (third["sender"], third["body"], third["flags"]) == (
+        "Jimmeny Marvelton",
+        "we meet again",
+        ["message_markup_damaged"],
+    )
+    assert (fourth["sender"], fourth["body"]) == ("Jimmeny Marvelton", "you will not trick me this time")
+    assert any("message body nested by damaged markup" in e["error"] for e in out.rows["ingest_errors"])
+
+
+def test_a_joined_message_after_an_unreadable_one_has_no_sender(
+    parse, shared_fixtures: Path, tmp_path: Path
+) -> None:
+    """message3's body element cannot be found (its class is damaged): it is skipped with a warning, and
+    the joined message4, whose sender was message3's, is left without one rather than given message2's."""
+    path = _fixture_damaged(
+        shared_fixtures, tmp_path, '<div class="body">', '<div class="bxdy">', 'id="message3"'
+    )
+    out = parse(path)
+    messages = {m["source_locator"]: m for m in out.rows["messages"]}
+    assert list(messages) == ["#message1", "#message2", "#message4"]
+    assert messages["#message4"]["sender"] is None
+    errors = [e["error"] for e in out.rows["ingest_errors"]]
+    assert "message without a body element; skipped" in errors
+    assert "joined message with no earlier sender in this file" in errors
+
+
 def test_a_joined_message_whose_class_is_lost_keeps_the_sender_before_it_flagged(
     parse, shared_fixtures: Path, tmp_path: Path
 ) -> None:

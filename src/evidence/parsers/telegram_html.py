@@ -116,13 +116,22 @@ class TelegramHtmlParser(Parser):
     def _message(
         self, ctx: ParseContext, element: Tag, locator: str, conversation: str | None, state: _State
     ) -> None:
+        flags: list[str] = [INCOMPLETE] if element is state.incomplete else []
+        markup_damaged = state.markup_damaged
         body_div = element.find("div", class_="body", recursive=False)
         if not is_tag(body_div):
-            ctx.warn("message without a body element; skipped", locator)
-            return
+            # A damaged tag before it (the avatar's) nests the body deeper (nested messages were taken out),
+            # or closes the message early, leaving its body just after it.
+            body_div = element.find("div", class_="body") or _body_left_after(element)
+            if not is_tag(body_div):
+                ctx.warn("message without a body element; skipped", locator)
+                # Its sender is unknown: a joined message after it must not take an earlier one's.
+                state.sender, state.sender_damaged = None, False
+                return
+            ctx.warn(f"message body nested by damaged markup; read, flagged {MARKUP_DAMAGED}", locator)
+            markup_damaged = True
         sender_div = body_div.find("div", class_="from_name", recursive=False)
-        flags: list[str] = [INCOMPLETE] if element is state.incomplete else []
-        if state.markup_damaged:
+        if markup_damaged:
             flags.append(MARKUP_DAMAGED)
             if not is_tag(sender_div):
                 # Its classes are lost, "joined" with them; only a joined message has no name of its own,
@@ -136,7 +145,7 @@ class TelegramHtmlParser(Parser):
                     f"only the text before them was read as the name, and the message is flagged {SENDER_DAMAGED}",
                     locator,
                 )
-        elif "joined" in (element.get("class") or []) or state.markup_damaged:
+        elif "joined" in (element.get("class") or []) or markup_damaged:
             if state.sender is None:
                 ctx.warn("joined message with no earlier sender in this file", locator)
         else:
@@ -199,6 +208,19 @@ class _State:
 
 
 _MESSAGE_ID = re.compile(r"message-?\d+")
+
+
+def _body_left_after(element: Tag) -> Tag | None:
+    """A message's body element found after it, before the next message: a damaged tag inside the message
+    closed it early."""
+    for sibling in element.next_siblings:  # (lazily: find_next_siblings lists every later one first)
+        if not is_tag(sibling):
+            continue
+        if _has_message_id(sibling) or "message" in (sibling.get("class") or []):
+            return None
+        if sibling.name == "div" and "body" in (sibling.get("class") or []):
+            return sibling
+    return None
 
 
 def _has_message_id(div: Tag) -> bool:
