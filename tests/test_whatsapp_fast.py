@@ -296,6 +296,12 @@ EDGE_FILES = {
         "13/01/2023, 10:07 - Bob: dates\n12/03\n14/03: both fine\n"
         "13/01/2023, 10:08 - Alice Smith: last\n"
     ),
+    "damaged_system_header": (
+        "06/20/2020, 00:07 a. m. - Bob: answer me\n"
+        "0j/20/2020, 00:08 a. m. - You blocked this contact. Tap to unblock.\n"  # a system line's date damaged
+        "06/20/2020, 00:09 a. m. - Bob: his number\n07700900123 - call it\n"  # a number, " - ": text
+        "06/20/2020, 00:10 a. m. - Bob: last\n"
+    ),
     # Files the bulk path declines (or must not misread).
     "separator_mismatch": "13/01/2023, 10:00 - Bob: one\n13/01-2023, 10:00 - Bob: mixed\n",
     "bracket_without_close": "[13/01/2023, 10:00:00 - Bob: one\n13/01/2023, 10:00:01] Bob: two\n",
@@ -456,6 +462,19 @@ def test_a_damaged_header_inside_a_message_is_flagged_on_both_paths(tmp_path: Pa
         )
         warnings = [e["error"] for e in rows["ingest_errors"] if "damaged_header_inside" in e["error"]]
         assert len(warnings) == 1 and "4 message(s)" in warnings[0] and "the first at line/1" in warnings[0]
+
+
+def test_a_system_line_with_a_damaged_date_is_flagged_on_both_paths(tmp_path: Path) -> None:
+    """An Android system line ("date, time - text", no name) whose date lost a character joined the
+    person's message before it: "You blocked this contact" read as Bob's words. A phone number followed by
+    " - " on a line of a message is text."""
+    path = write(tmp_path, "WhatsApp Chat with Bob.txt", EDGE_FILES["damaged_system_header"])
+    for fast in (True, False):
+        rows, taken = _extract(path, tmp_path / str(fast), fast=fast)
+        assert taken == fast
+        flagged = [m for m in rows["messages"] if "damaged_header_inside" in m["flags"]]
+        assert [(m["source_locator"], m["sender"]) for m in flagged] == [("line/1", "Bob")], fast
+        assert "You blocked this contact" in flagged[0]["body"]
 
 
 def test_a_header_split_over_two_lines_is_flagged_on_both_paths(tmp_path: Path) -> None:

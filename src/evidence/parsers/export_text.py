@@ -69,7 +69,7 @@ SPACE_IN_TIME = "[ \u00a0\u202f]"  # space, NBSP, narrow NBSP: all three appear 
 _S = SPACE_IN_TIME
 _DAMAGED_STAMP = (
     "^[\u200e\u200f]*"  # (the marks as characters: RE2 reads no \\u escapes)
-    r"\[?(?P<date>[^\s\[\],:]{6,11}),?"  # a date with no comma in it, perhaps one character damaged
+    r"\[?(?P<date>[^\s\[\]:]{5,10}[^\s\[\],:]),?"  # a date, perhaps one character damaged (a comma too)
     rf"{_S}*(?P<time>[^\s\[\]]{{3,8}})(?:{_S}?[AaPp]\.?{_S}?[Mm]\.?)?"  # the time, AM/PM
 )
 _NAME = r"[^:\n]{1,60}: "  # a name and its colon
@@ -79,6 +79,12 @@ DAMAGED_HEADER = (
     rf"{_NAME}"
 )
 _DAMAGED_HEADER_RE = re.compile(DAMAGED_HEADER, re.MULTILINE)
+# An Android system line's header ("date, time - text", no name) with a damaged date or time: the system
+# event ("You blocked this contact") read as part of the person's message before it. Its date must still
+# hold a separator and its time a colon or dot (a phone number and " - " would pass the digit count).
+DAMAGED_SYSTEM_HEADER = rf"{_DAMAGED_STAMP}{_S}*[-–]{_S}+\S"
+_DAMAGED_SYSTEM_HEADER_RE = re.compile(DAMAGED_SYSTEM_HEADER, re.MULTILINE)
+_TIME_SEPARATOR = re.compile(r"[:.]")
 # A whole header glued to the character before it, inside a line: the newline before it was lost or
 # replaced ("...see you.12/03/2024, 21:07 - Sam: please stop"). A header typed into a message has a space
 # or the line start before it.
@@ -88,7 +94,7 @@ _STAMP = (
 )
 GLUED_HEADER = (
     "[^\\s\\d\u200e\u200f]"  # glued: no space, no digit of the date, no direction mark before it
-    rf"(?:{_STAMP}{_S}+[-–]{_S}+|\[{_STAMP}\]{_S})"  # Android "date, time - ", iOS "[date, time] "
+    rf"(?:{_STAMP}\.?{_S}+[-–]{_S}+|\[{_STAMP}\]{_S})"  # Android "date, time - ", iOS "[date, time] "
     r"\S"  # a name and its colon, or a system line's text
 )
 _GLUED_HEADER_RE = re.compile(GLUED_HEADER)
@@ -138,6 +144,8 @@ def looks_like_damaged_header(text: str) -> bool:
         return True
     if any(_is_damaged_header(match) for match in _DAMAGED_HEADER_RE.finditer(text)):
         return True
+    if any(_is_damaged_system_header(match) for match in _DAMAGED_SYSTEM_HEADER_RE.finditer(text)):
+        return True
     # a header split over two lines: its first part, put back together with the line after it
     for start in _SPLIT_HEADER_START_RE.finditer(text):
         following = text[start.end() + 1 :].split("\n", 1)[0]
@@ -149,6 +157,8 @@ def looks_like_damaged_header(text: str) -> bool:
             and (_WHOLE_TIME.match(match["time"]) or _SPLIT_HEADER_RE.match(joined))
         ):
             return True
+        if following and _is_damaged_system_header(_DAMAGED_SYSTEM_HEADER_RE.match(joined)):
+            return True
     return False
 
 
@@ -157,6 +167,16 @@ def _is_damaged_header(match: re.Match[str]) -> bool:
     stamp = match.group("date") + match.group("time")
     digits = sum(character.isdigit() for character in stamp)
     return digits >= 7 and len(stamp) - digits <= 5
+
+
+def _is_damaged_system_header(match: re.Match[str] | None) -> bool:
+    """A DAMAGED_SYSTEM_HEADER match with a separator left in its date and its time."""
+    return bool(
+        match
+        and _is_damaged_header(match)
+        and _TIME_SEPARATOR.search(match["time"])
+        and any(c in match["date"] for c in "./-")
+    )
 
 
 def name_split_from(system_text: str, continuation: str) -> bool:

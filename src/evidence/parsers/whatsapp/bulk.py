@@ -13,6 +13,7 @@ from evidence.parsers.context import ParseContext, message_id_for
 from evidence.parsers.export_text import (
     DAMAGED_HEADER,
     DAMAGED_HEADER_FLAG,
+    DAMAGED_SYSTEM_HEADER,
     GLUED_HEADER,
     SPLIT_HEADER_START,
     holds_glued_header,
@@ -70,6 +71,15 @@ _NON_ASCII_DIGIT = r"[^\P{Nd}0-9]"
 
 # Bodies the streaming reader sends to _media_of or the iOS system/call rules (a superset is fine).
 _FAST_SPECIAL_BODY = f"^[{_BIDI}]|<|(?:" + "|".join(re.escape(e) for e in _MEDIA_ENDINGS) + ")$"
+
+
+# Continuation lines worth confirming line by line (looks_like_damaged_header): one RE2 pass for the three
+# shapes, their group names dropped (RE2 refuses a name used twice).
+_DAMAGED_CANDIDATE = re.sub(
+    r"\(\?P<\w+>",
+    "(?:",
+    "|".join(f"(?:{p})" for p in (DAMAGED_HEADER, DAMAGED_SYSTEM_HEADER, SPLIT_HEADER_START)),
+)
 
 
 def fast_parse(ctx: ParseContext) -> bool:
@@ -196,8 +206,7 @@ class _FastPlan:
         import numpy as np
         import pyarrow.compute as pc
 
-        shaped = pc.match_substring_regex(lines, DAMAGED_HEADER).to_numpy(zero_copy_only=False)
-        shaped |= pc.match_substring_regex(lines, SPLIT_HEADER_START).to_numpy(zero_copy_only=False)
+        shaped = pc.match_substring_regex(lines, _DAMAGED_CANDIDATE).to_numpy(zero_copy_only=False)
         glued = pc.match_substring_regex(lines, GLUED_HEADER).to_numpy(zero_copy_only=False)
         continued = np.append(~is_header[1:], False)  # the line after this one is in the same message
 
