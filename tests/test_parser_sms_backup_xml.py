@@ -182,6 +182,37 @@ def test_boxes_owner_and_emoji_surrogates(parse, tmp_path: Path) -> None:
     assert any("unknown message box" in e for e in errors) and any("U+FFFD" in e for e in errors)
 
 
+def test_an_mms_of_unknown_box_or_without_from_names_no_wrong_sender(parse, tmp_path: Path) -> None:
+    """An MMS whose box is unknown (damage) and whose FROM is the app's placeholder took the thread's party
+    as sender: the owner's own message shown as the other party's. An incoming RCS group MMS whose FROM was
+    lost took the group's id as its sender. Neither names a sender now; the party is linked as `party`."""
+    path = _write(
+        tmp_path,
+        '<smses count="2">\n'
+        '  <mms date="1700000060000" msg_box="9" address="+447700900123" m_id="null" sub="null">\n'
+        '    <parts><part seq="0" ct="text/plain" text="sent by someone" /></parts>\n'
+        '    <addrs><addr address="insert-address-token" type="137" />'
+        '<addr address="+447700900123" type="151" /></addrs>\n'
+        "  </mms>\n"
+        '  <mms date="1700000061000" msg_box="1" address="group_8@rcs.google.com" m_id="null" sub="null">\n'
+        '    <parts><part seq="0" ct="text/plain" text="group text" /></parts>\n'
+        '    <addrs><addr address="+447700900555" type="T37" /></addrs>\n'
+        "  </mms>\n"
+        "</smses>\n",
+    )
+    out = parse(path, owners=("07700 900999",))
+    odd, group = out.rows["messages"]
+    assert (odd["sender"], odd["sender_identifier"], odd["direction"]) == (None, None, None)
+    assert odd["flags"] == ["unknown_box_9"]
+    roles = {
+        (link["role"], link["identifier_id"])
+        for link in out.rows["message_identifiers"]
+        if link["message_id"] == odd["message_id"]
+    }
+    assert {role for role, _ in roles} == {"party", "recipient"}
+    assert group["sender"] is None and group["body"] == "group text"
+
+
 def test_char_ref_fixer_across_chunk_boundaries() -> None:
     data = b"<a b='" + b"x&#55357;&#56832;y" * 50 + b"'/>"
     for size in (1, 2, 3, 5, 7, 16):

@@ -157,16 +157,25 @@ def read_mms(
             continue
         attachments.append((n, part))
 
+    party_idents: list[Identifier] = []  # linked as `party`: who the thread is with, sender unknown
     if direction == "outgoing":
         sender = owner
         sender_ident = (_address_identifier(ctx, from_addr) if from_addr else None) or owner_ident
     else:
-        sender = from_addr or (thread[0] if len(thread) == 1 else None)
+        # Without a FROM address the thread's one party is the sender only of a message that came in: with
+        # its box unknown (damage), the owner's own message would be shown as the party's. An RCS group
+        # id is the thread's, nobody's address.
+        by_thread = direction == "incoming" and len(thread) == 1 and not is_group
+        sender = from_addr or (thread[0] if by_thread else None)
         if sender and not is_group and known_contact and sender == address:
             sender = known_contact
         sender_ident = _address_identifier(ctx, from_addr) if from_addr else None
-        if sender_ident is None and len(thread) == 1 and not is_group:
+        if sender_ident is None and by_thread:
             sender_ident = _address_identifier(ctx, thread[0])
+        if direction is None and not from_addr:
+            for party in thread:
+                if (ident := _address_identifier(ctx, party)) is not None:
+                    party_idents.append(ident)
     if direction == "outgoing" and not recipients:
         recipients = [a for a in thread if not a.lower().endswith("@rcs.google.com")]
     recipient_idents = [i for i in (_address_identifier(ctx, r) for r in recipients) if i is not None]
@@ -189,6 +198,8 @@ def read_mms(
         direction=direction,
         flags=flags,
     )
+    for ident in party_idents:
+        ctx.link_identifier(message_id, ident, "party")
     for n, part in attachments:
         _part(ctx, message_id, part, f"{locator}/part/{n}")
 
