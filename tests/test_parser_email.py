@@ -500,6 +500,10 @@ def test_mbox_three_messages_with_locators(tmp_path: Path, parse: Parse) -> None
     [
         ("a letter of From", b"Frxm - Wed Mar  6 08:00:00 2024\n"),
         ("a digit of the year", b"From - Wed Mar  6 08:00:00 2X24\n"),
+        ("a letter of From lost", b"Fom - Wed Mar  6 08:00:00 2024\n"),
+        ("a line break inserted", b"From - Wed Mar  6 08:00:00 20\n24\n"),
+        ("a line break inserted early", b"From - Wed Mar\n  6 08:00:00 2024\n"),
+        ("a line break inside From", b"Fro\nm - Wed Mar  6 08:00:00 2024\n"),
     ],
 )
 def test_mbox_separator_with_a_damaged_character_still_begins_a_message(
@@ -519,7 +523,22 @@ def test_mbox_separator_with_a_damaged_character_still_begins_a_message(
     assert [m["flags"] for m in messages] == [[], ["separator_damaged"], []]
     assert messages[1]["body"] == "From what I heard you moved."
     (warning,) = [e["error"] for e in out.rows["ingest_errors"] if e["source_path"] == str(path)]
-    assert "is damaged" in warning and separator.decode().strip()[:10] in warning
+    assert "is damaged" in warning and separator.decode().replace("\n", "")[:7] in warning
+
+
+def test_a_line_break_inside_the_from_header_is_flagged(tmp_path: Path, parse: Parse) -> None:
+    """A line break inserted into the From header ends the header block there: the sender is cut ("Ale")
+    and the fields after it (To, Subject, Date) are read as body text. Flagged headers_damaged."""
+    path = tmp_path / "cut.eml"
+    path.write_bytes(
+        b"From: Ale\nx Marsh <alex.m@example.com>\nTo: sam@example.org\nSubject: hi\n"
+        b"Date: Mon, 4 Mar 2024 21:00:00 +0000\nMessage-ID: <1@example.com>\n\nwatching you\n"
+    )
+    (message,) = parse(path).rows["messages"]
+    assert message["sender"] == "Ale" and "headers_damaged" in message["flags"]
+    whole = tmp_path / "whole.eml"
+    whole.write_bytes(path.read_bytes().replace(b"Ale\nx", b"Alex"))
+    assert "headers_damaged" not in parse(whole).rows["messages"][0]["flags"]
 
 
 def test_mbox_separator_lost_in_zeroed_bytes_still_ends_the_message_before_it(

@@ -88,6 +88,11 @@ FLAG_TEXT: dict[str, tuple[str, str]] = {
         "was begun there because its header fields follow.",
         "It is almost certainly a separate email; the original mailbox holds the damaged line as written.",
     ),
+    "headers_damaged": (
+        "the header block of this email is damaged: a line that is not a header field ended it, so the "
+        "sender, recipients, date or subject after that line were read as part of the text.",
+        "The sender shown may be cut short or missing; the original email holds every line as written.",
+    ),
     "zeroed_bytes": (
         "part of the file holding this message was wiped (zero bytes, as left by a damaged disk or an "
         "unfinished copy); what was written there is lost.",

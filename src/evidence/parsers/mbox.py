@@ -41,12 +41,18 @@ def is_separator(line: bytes) -> bool:
     return bool(_SEPARATOR.match(line) and _TIME.search(line) and _YEAR.search(line))
 
 
-# A separator with one character damaged ("Frxm sender Thu ...", or a year "2X24"): no separator by the
-# rule above, so the next message's header fields and body used to be read as the end of the message
-# before it, under its sender. Taken as a separator only after a blank line (mbox writes one before each)
+# A separator with one character damaged or lost ("Frxm sender Thu ...", "Fom", "Fromsender", a year "2X24"):
+# no separator by the rule above, so the next message's header fields and body used to be read as the end
+# of the message before it, under its sender. Taken as a separator only after a blank line (mbox writes one before each)
 # and before a header field line.
-_NEAR_SEPARATOR = re.compile(rb"^(?:.rom|F.om|Fr.m|Fro.|From)[ \t]\S+ +\S")
+_NEAR_SEPARATOR = re.compile(rb"^(?:.rom|F.om|Fr.m|Fro.|From|rom|Fom|Frm|Fro)[ \t]?\S+ +\S")
 _HEADER_FIELD = re.compile(rb"^[A-Za-z][A-Za-z0-9-]{1,60}:[ \t]")
+# A separator split in two by an inserted line break ("From a@b.org Mon Mar  4 21:07:00 20" then "24"):
+# its first part begins like one, and the two put back together must be one (_near_separator).
+_NEAR_SEPARATOR_WORD = re.compile(
+    rb"^(?:(?:.rom|F.om|Fr.m|Fro.|From|rom|Fom|Frm|Fro)[ \t]?\S|F(?:r(?:om?)?)?[ \t]?\r?\n)"
+)
+_SPLIT_REST_BYTES = 120  # the longest second part taken (a separator line is rarely longer)
 DAMAGED_SEPARATOR = "separator_damaged"
 
 
@@ -82,21 +88,34 @@ class MboxReader:
         separator = b""
         damaged = False
         lines: list[bytes] = []
-        held: tuple[bytes, int] | None = None  # a damaged-looking separator, until the next line tells
+        # a damaged-looking separator (and the line after it, when a line break was inserted into it), until
+        # the next line tells
+        held: tuple[bytes, int, list[bytes]] | None = None
         for line in self.handle:
             if held is not None:
-                candidate, candidate_offset = held
+                candidate, candidate_offset, rest = held
                 held = None
-                if not _HEADER_FIELD.match(line):
-                    lines.append(candidate)
-                else:
-                    zeroed = b"\x00" in candidate  # a zeroed line stays with the message it ends
+                whole = candidate.rstrip(b"\r\n") + rest[0] if rest else candidate
+                zeroed = b"\x00" in candidate  # a zeroed line stays with the message it ends
+                if _HEADER_FIELD.match(line) and (zeroed or _near_separator(whole)):
                     yield MboxMessage(
                         index, start, separator, _join([*lines, candidate] if zeroed else lines), damaged
                     )
                     index += 1
                     start = offset if zeroed else candidate_offset
-                    separator, lines, damaged = candidate, [], True
+                    separator, lines, damaged = whole, [], True
+                elif (
+                    not rest
+                    and not zeroed
+                    and line.strip()
+                    and len(line) <= _SPLIT_REST_BYTES
+                    and not (line.startswith(b"From ") and is_separator(line))
+                ):
+                    held = (candidate, candidate_offset, [line])  # perhaps the rest of a split separator
+                    offset += len(line)
+                    continue
+                else:
+                    lines += [candidate, *rest]
             if line.startswith(b"From ") and is_separator(line):
                 if index:
                     yield MboxMessage(index, start, separator, _join(lines), damaged)
@@ -104,15 +123,15 @@ class MboxReader:
                 start, separator, lines, damaged = offset, line, [], False
             elif not index:
                 self.leading_bytes += len(line) if line.strip() else 0
-            elif (lines and lines[-1] in (b"\n", b"\r\n") and _near_separator(line)) or (
+            elif (lines and lines[-1] in (b"\n", b"\r\n") and _NEAR_SEPARATOR_WORD.match(line)) or (
                 b"\x00" in line and _ZEROED_SEPARATOR.search(line)
             ):
-                held = (line, offset)
+                held = (line, offset, [])
             else:
                 lines.append(line[1:] if _QUOTED_FROM.match(line) else line)
             offset += len(line)
         if held is not None:
-            lines.append(held[0])
+            lines += [held[0], *held[2]]
         if index:
             yield MboxMessage(index, start, separator, _join(lines), damaged)
 

@@ -42,8 +42,11 @@ MAX_SNIFF_FIELDS = 60
 
 
 def header_block(lines: Iterable[str]) -> list[tuple[str, str]] | None:
-    """(name, first line of value) for a leading block of header fields; None if any line is not one."""
+    """(name, first line of value) for a leading block of header fields; None if a line other than one
+    after the first field is not one (a line break inserted into a field leaves one such line: the mail
+    is still recognised, and read with the block cut there, flagged by the reader)."""
     fields: list[tuple[str, str]] = []
+    stray = 0
     for line in lines:
         if not line.strip():
             break
@@ -53,7 +56,10 @@ def header_block(lines: Iterable[str]) -> list[tuple[str, str]] | None:
             continue
         match = _FIELD.match(line)
         if not match:
-            return None
+            stray += 1
+            if not fields or stray > 1:
+                return None
+            continue
         fields.append((match.group(1).lower(), line[match.end() :].strip()))
         if len(fields) >= MAX_SNIFF_FIELDS:
             break

@@ -147,10 +147,18 @@ def collect(part: Message, path: str, state: MessageState, content: Content, *, 
             content.texts.append(text)
 
 
+HEADERS_DAMAGED = "headers_damaged"
+
+
 def walk_defects(part: Message, path: str, state: MessageState, *, root: bool = False) -> None:
     """Every defect the parser recorded, as warnings at the part they belong to (after decoding)."""
     for defect in part.defects:
         state.warn(f"MIME defect: {describe_defect(defect)}", state.locator if root else path)
+        if root and type(defect).__name__ == "MissingHeaderBodySeparatorDefect":
+            # a line that is no header field ended the header block (a line break inserted into the
+            # From header, a damaged field name): the fields after it, perhaps the sender's address, are
+            # read as body text
+            state.flag(HEADERS_DAMAGED)
     children = _children(part)
     if part.get_content_maintype() == "multipart":
         epilogue = part.epilogue or ""
