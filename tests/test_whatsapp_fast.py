@@ -302,6 +302,11 @@ EDGE_FILES = {
         "06/20/2020, 00:09 a. m. - Bob: his number\n07700900123 - call it\n"  # a number, " - ": text
         "06/20/2020, 00:10 a. m. - Bob: last\n"
     ),
+    # an iOS system line (its name and colon before the text) with a line after it: not a split header
+    "ios_system_continued": (
+        "[8/15/23, 9:12:33 AM] Dr. Feather: \u200eMessages and calls are end-to-end encrypted.\nfoo: bar\n"
+        "[8/15/23, 9:13:33 AM] Dr. Feather: hi\n"
+    ),
     # Files the bulk path declines (or must not misread).
     "separator_mismatch": "13/01/2023, 10:00 - Bob: one\n13/01-2023, 10:00 - Bob: mixed\n",
     "bracket_without_close": "[13/01/2023, 10:00:00 - Bob: one\n13/01/2023, 10:00:01] Bob: two\n",

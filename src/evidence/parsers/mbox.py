@@ -41,10 +41,10 @@ def is_separator(line: bytes) -> bool:
     return bool(_SEPARATOR.match(line) and _TIME.search(line) and _YEAR.search(line))
 
 
-# A separator with one character damaged or lost ("Frxm sender Thu ...", "Fom", "Fromsender", a year "2X24"):
-# no separator by the rule above, so the next message's header fields and body used to be read as the end
-# of the message before it, under its sender. Taken as a separator only after a blank line (mbox writes one before each)
-# and before a header field line.
+# A separator with one character damaged or lost ("Frxm sender Thu ...", "Fom", "Fromsender", a year
+# "2X24"): no separator by the rule above, so the next message's header fields and body used to be read as
+# the end of the message before it, under its sender. Taken as a separator only after a blank line (mbox
+# writes one before each) and before a header field line.
 _NEAR_SEPARATOR = re.compile(rb"^(?:.rom|F.om|Fr.m|Fro.|From|rom|Fom|Frm|Fro)[ \t]?\S+ +\S")
 _HEADER_FIELD = re.compile(rb"^[A-Za-z][A-Za-z0-9-]{1,60}:[ \t]")
 # A separator split in two by an inserted line break ("From a@b.org Mon Mar  4 21:07:00 20" then "24"):

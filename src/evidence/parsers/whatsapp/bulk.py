@@ -198,11 +198,11 @@ class _FastPlan:
 
     @staticmethod
     def _damaged_header_messages(
-        lines: Any, is_header: Any, positions: Any, texts: Any, system: Any
+        lines: Any, is_header: Any, positions: Any, texts: Any, nameless: Any
     ) -> list[int]:
         """The chunk's messages (by index) holding a line shaped like a damaged, glued or split header:
         the streaming reader's rules, found by RE2 over all lines at once and confirmed line by line.
-        texts: each message's first-line text; system: whether it is a system line."""
+        texts: each message's first-line text; nameless: whether its header line holds no colon at all."""
         import numpy as np
         import pyarrow.compute as pc
 
@@ -219,10 +219,9 @@ class _FastPlan:
         confirmed = [int(i) for i in np.flatnonzero((shaped & ~is_header) | glued) if found(int(i))]
         messages = {int(np.searchsorted(positions, i, side="right")) - 1 for i in confirmed}
         # an Android header split inside its name: a system line (no colon) with a line after it
-        for message in np.flatnonzero(system & continued[positions]):
-            text = texts[int(message)].as_py()
+        for message in np.flatnonzero(nameless & continued[positions]):
             following = lines[int(positions[message]) + 1].as_py()
-            if ":" not in text and name_split_from(text, following):
+            if name_split_from(texts[int(message)].as_py(), following):
                 messages.add(int(message))
         return sorted(messages)
 
@@ -387,8 +386,8 @@ class _FastPlan:
         offsets = np.append(positions, len(lines_text)).astype(np.int32)
         body = pc.binary_join(pa.ListArray.from_arrays(pa.array(offsets), lines_text), "\n")
         del lines_text
-        system = pc.equal(kind_index, 1).to_numpy(zero_copy_only=False)
-        damaged = self._damaged_header_messages(lines, is_header, positions, text, system)
+        nameless = pc.equal(colon, -1).to_numpy(zero_copy_only=False)  # no colon: a system line's header
+        damaged = self._damaged_header_messages(lines, is_header, positions, text, nameless)
         del text
         if damaged:
             by_slot, slots = list(flag_slots), flag_index.to_pylist()
