@@ -119,6 +119,10 @@ def test_an_export_zip_cut_short_keeps_the_members_before_the_cut(tmp_path: Path
         }, streamed
         with duckdb.connect(str(case / "evidence.duckdb"), read_only=True) as con:
             assert con.execute("SELECT count(*) FROM messages WHERE kind <> 'ocr'").fetchone() == (4,)
+            # the chat member itself was whole: its messages carry no caveat of the damaged one
+            assert con.execute(
+                "SELECT count(*) FROM messages WHERE list_contains(flags, 'from_damaged_archive_member')"
+            ).fetchone() == (0,)
             linked = con.execute(
                 "SELECT sha256 FROM attachments WHERE file_name LIKE '%PHOTO%06-02%'"
             ).fetchone()
@@ -171,8 +175,14 @@ def test_a_chat_cut_inside_the_zip_keeps_the_messages_before_the_cut(tmp_path: P
             notes = con.execute(
                 "SELECT error FROM ingest_errors WHERE source_path = ?", [f"{export}!/_chat.txt"]
             ).fetchall()
+            # every message read from the damaged member says so (its last may be cut mid-text)
+            flagged = con.execute(
+                "SELECT count(*) FILTER (WHERE list_contains(flags, 'from_damaged_archive_member')), count(*) "
+                "FROM messages"
+            ).fetchone()
         # the first half of the text, less at most the 64 KB read last; every message read is the export's own
         assert 1000 < len(bodies) < 3000, streamed
+        assert flagged == (len(bodies), len(bodies)), streamed
         assert bodies[:-1] == [line.split(": ", 1)[1].rstrip("\n") for line in lines[: len(bodies) - 1]]
         assert len(notes) == 1 and "archive ends inside it" in notes[0][0] and "only its first" in notes[0][0]
 

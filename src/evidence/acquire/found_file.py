@@ -29,6 +29,9 @@ class FoundFile:
     depth: int = 0
     # Exact bytes of source_path in hex when it was not UTF-8 and had to be escaped (evidence.text).
     source_path_hex: str | None = None
+    # A zip member damaged inside: only its readable start was stored, or its CRC-32 failed (the walk's
+    # warning says which). Every message read from it is flagged FROM_DAMAGED_MEMBER.
+    damaged_in_archive: bool = False
 
     def to_json(self, with_siblings: bool = True) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self)}

@@ -278,6 +278,7 @@ class Acquirer:
         modified_at: str | None,
         container: str | None = None,
         source_path_hex: str | None = None,
+        damaged_in_archive: bool = False,
     ) -> FoundFile:
         item = FoundFile(
             sha256=blob.sha256,
@@ -290,6 +291,7 @@ class Acquirer:
             container_sha256=container,
             modified_at=modified_at,
             group=group,
+            damaged_in_archive=damaged_in_archive,
         )
         self.result.items.append(item)
         self.result.siblings.add_file(group, item.name, item.sha256)
@@ -469,6 +471,7 @@ class Acquirer:
                 if archive.source_path_hex
                 else None
             ),
+            damaged_in_archive=readable.damage is not None,
         )
         if looks_like_zip(self.store.path_for(blob.sha256)):
             self._archive(member, depth + 1)

@@ -88,6 +88,12 @@ FLAG_TEXT: dict[str, tuple[str, str]] = {
         "was begun there because its header fields follow.",
         "It is almost certainly a separate email; the original mailbox holds the damaged line as written.",
     ),
+    "from_damaged_archive_member": (
+        "this message was read from a file that was damaged inside its zip archive: only the part before the "
+        "damage could be read, or the file's checksum did not match.",
+        "The messages read are as the damaged copy holds them; the last one may be cut short, and later "
+        "messages may be missing. Another copy of the export may hold the rest.",
+    ),
     "headers_damaged": (
         "the header block of this email is damaged: a line that is not a header field ended it, so the "
         "sender, recipients, date or subject after that line were read as part of the text.",

@@ -85,6 +85,8 @@ class ParsedRows:
     # Message bodies cut to MAX_BODY_CHARS on the way to staging.
     truncated: int = 0
     zeroed: int = 0  # messages flagged ZEROED
+    # Flags every message of this file gets (what is known of the file itself: FROM_DAMAGED_MEMBER).
+    file_flags: tuple[str, ...] = ()
     enrich: Callable[..., Enriched] | None = None
     # Some sealed messages wait for their phrase lists to be matched when their part is written.
     phrases_deferred: bool = False
@@ -182,6 +184,11 @@ class ParsedRows:
         self.truncated += cut
         messages, zeroed = flag_zeroed(messages)
         self.zeroed += zeroed
+        if self.file_flags:
+            import pyarrow as pa
+
+            for flag in self.file_flags:
+                messages = _with_flag(messages, pa.repeat(True, messages.num_rows), flag)
         # A finished file's messages wait for the batch's part: their phrase lists are matched there, over
         # every waiting file at once (_write_sealed), not file by file.
         defer = sealing and self.spill_dir is not None
@@ -237,6 +244,8 @@ class ParsedRows:
 
 
 ZEROED = "zeroed_bytes"
+# A message read from a zip member damaged inside (acquire.found_file.FoundFile.damaged_in_archive).
+FROM_DAMAGED_MEMBER = "from_damaged_archive_member"
 
 
 def flag_zeroed(messages: pa.Table) -> tuple[pa.Table, int]:

@@ -26,7 +26,7 @@ from evidence.case import read_json, run_dir
 from evidence.errors import DiskFullError, is_disk_full
 from evidence.parsers.context import ParseContext, ParseOptions, parse_key
 from evidence.parsers.registry import REGISTRY
-from evidence.parsers.rows import MAX_BODY_CHARS, ZEROED, ParsedRows
+from evidence.parsers.rows import FROM_DAMAGED_MEMBER, MAX_BODY_CHARS, ZEROED, ParsedRows
 from evidence.pipeline.parameters import IngestParameters
 from evidence.pipeline.stops import stops_recorded
 
@@ -149,6 +149,7 @@ def extract_one(
             spill_dir=out.spill_dir / f"file-{item.sha256[:16]}" if out.spill_dir else None,
             on_part=out.on_part,
             enrich=_enricher(options.region) if per_message else None,
+            file_flags=(FROM_DAMAGED_MEMBER,) if item.damaged_in_archive else (),
         ),
         parser_name=parser.name,
         siblings=item.siblings,
