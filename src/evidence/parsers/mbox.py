@@ -61,6 +61,11 @@ DAMAGED_SEPARATOR = "separator_damaged"
 _ZEROED_SEPARATOR = re.compile(rb"\x00[^\x00]*\d{1,2}:\d{2}[^\x00]*(?<!\d)\d{4}\s*$")
 
 
+def _glued_separator(line: bytes) -> bool:
+    """A whole separator after one stray character: the blank line before it became that character."""
+    return line[1:6] == b"From " and is_separator(line[1:])
+
+
 def _near_separator(line: bytes) -> bool:
     return bool(_NEAR_SEPARATOR.match(line) and (_TIME.search(line) or _YEAR.search(line)))
 
@@ -97,7 +102,9 @@ class MboxReader:
                 held = None
                 whole = candidate.rstrip(b"\r\n") + rest[0] if rest else candidate
                 zeroed = b"\x00" in candidate  # a zeroed line stays with the message it ends
-                if _HEADER_FIELD.match(line) and (zeroed or _near_separator(whole)):
+                if _HEADER_FIELD.match(line) and (
+                    zeroed or _near_separator(whole) or _glued_separator(whole)
+                ):
                     yield MboxMessage(
                         index, start, separator, _join([*lines, candidate] if zeroed else lines), damaged
                     )
@@ -123,8 +130,10 @@ class MboxReader:
                 start, separator, lines, damaged = offset, line, [], False
             elif not index:
                 self.leading_bytes += len(line) if line.strip() else 0
-            elif (lines and lines[-1] in (b"\n", b"\r\n") and _NEAR_SEPARATOR_WORD.match(line)) or (
-                b"\x00" in line and _ZEROED_SEPARATOR.search(line)
+            elif (
+                (lines and lines[-1] in (b"\n", b"\r\n") and _NEAR_SEPARATOR_WORD.match(line))
+                or _glued_separator(line)
+                or (b"\x00" in line and _ZEROED_SEPARATOR.search(line))
             ):
                 held = (line, offset, [])
             else:
