@@ -18,6 +18,7 @@ INFRASTRUCTURE = {
     "detect",
     "json_export",
     "export_text",
+    "damaged_headers",
     "enrich",
     "mail",
     "xml_items",

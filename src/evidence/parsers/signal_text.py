@@ -11,7 +11,7 @@ from datetime import datetime
 
 from evidence.parsers.base import Parser, Sample
 from evidence.parsers.context import ParseContext
-from evidence.parsers.export_text import (
+from evidence.parsers.damaged_headers import (
     DAMAGED_HEADER_FLAG,
     damaged_header_warning,
     holds_glued_header,

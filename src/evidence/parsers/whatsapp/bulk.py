@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from evidence.parsers.context import ParseContext, message_id_for
-from evidence.parsers.export_text import (
+from evidence.parsers.damaged_headers import (
     DAMAGED_HEADER,
     DAMAGED_HEADER_FLAG,
     DAMAGED_SYSTEM_HEADER,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from evidence.identifiers import Identifier
-from evidence.parsers.export_text import SPACE_IN_TIME
+from evidence.parsers.damaged_headers import SPACE_IN_TIME
 
 # Invisible direction marks WhatsApp puts around names, numbers and iOS system/media bodies.
 _BIDI = "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"

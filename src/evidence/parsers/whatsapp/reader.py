@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from evidence.parsers.context import ParseContext
-from evidence.parsers.export_text import (
+from evidence.parsers.damaged_headers import (
     DAMAGED_HEADER_FLAG,
     damaged_header_warning,
     holds_glued_header,

@@ -1,0 +1,136 @@
+"""Damaged message headers in chat text exports (WhatsApp, Signal).
+
+A header line that cannot be read as one (a character changed or lost, a line break lost or added) is no
+header to the readers: its text joins the message before it, under that message's sender. Such a
+message is flagged DAMAGED_HEADER_FLAG, never split (people paste earlier messages into new ones, and a
+damaged date has no time to give). The patterns are written for RE2 and re alike, so WhatsApp's bulk path
+can find candidates over all lines at once and confirm them with the same functions.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Chat text exports (WhatsApp, Signal): a continuation line shaped like a header whose date or time lost a
+# character ("12/0X/2024, 21:07 - Sam: ..."). The header rules cannot read it, so its text joins the message
+# before it, under that message's sender. Found loosely (RE2 and re alike: WhatsApp's bulk path matches it
+# over all lines at once), then confirmed by looks_like_damaged_header.
+SPACE_IN_TIME = "[ \u00a0\u202f]"  # space, NBSP, narrow NBSP: all three appear inside times and before AM/PM
+_S = SPACE_IN_TIME
+_DAMAGED_STAMP = (
+    "^[\u200e\u200f]*"  # (the marks as characters: RE2 reads no \\u escapes)
+    r"\[?(?P<date>[^\s\[\]:]{5,10}[^\s\[\],:]),?"  # a date, perhaps one character damaged (a comma too)
+    rf"{_S}*(?P<time>[^\s\[\]]{{3,8}})(?:{_S}?[AaPp]\.?{_S}?[Mm]\.?)?"  # the time, AM/PM
+)
+_NAME = r"[^:\n]{1,60}: "  # a name and its colon
+DAMAGED_HEADER = (
+    rf"{_DAMAGED_STAMP}\]?"
+    rf"(?:{_S}+[-–]{_S}+|{_S}?)"  # " - " (Android) or the space after "]" (iOS, Signal)
+    rf"{_NAME}"
+)
+_DAMAGED_HEADER_RE = re.compile(DAMAGED_HEADER, re.MULTILINE)
+# An Android system line's header ("date, time - text", no name) with a damaged date or time: the system
+# event ("You blocked this contact") read as part of the person's message before it. Its date must still
+# hold a separator and its time a colon or dot (a phone number and " - " would pass the digit count).
+DAMAGED_SYSTEM_HEADER = rf"{_DAMAGED_STAMP}{_S}*[-–]{_S}+\S"
+_DAMAGED_SYSTEM_HEADER_RE = re.compile(DAMAGED_SYSTEM_HEADER, re.MULTILINE)
+_TIME_SEPARATOR = re.compile(r"[:.]")
+# A whole header glued to the character before it, inside a line: the newline before it was lost or
+# replaced ("...see you.12/03/2024, 21:07 - Sam: please stop"). A header typed into a message has a space
+# or the line start before it.
+_STAMP = (
+    rf"\d{{1,4}}[./\-]\d{{1,2}}[./\-]\d{{2,4}},?{_S}+\d{{1,2}}[:.]\d{{2}}(?:[:.]\d{{2}})?"
+    rf"(?:{_S}?[AaPp]\.?{_S}?[Mm]\.?)?"
+)
+GLUED_HEADER = (
+    "[^\\s\\d\u200e\u200f]"  # glued: no space, no digit of the date, no direction mark before it
+    rf"(?:{_STAMP}\.?{_S}+[-–]{_S}+|\[{_STAMP}\]{_S})"  # Android "date, time - ", iOS "[date, time] "
+    r"\S"  # a name and its colon, or a system line's text
+)
+_GLUED_HEADER_RE = re.compile(GLUED_HEADER)
+# A header split over two lines by a line break inserted into it, or put in place of one of its
+# characters ("13/01/20" then "23, 10:01 - Alice: please stop"): neither line is a header, so both join
+# the message before. The first part is a short line of a header's opening characters only, or a whole
+# date and time followed by a name with no colon (Signal: "[2024-03-05, 21:07] Al" then "ex: stop"); the
+# two parts put back together are then checked as a damaged header.
+SPLIT_HEADER_START = (
+    "^[\u200e\u200f]*(?:"
+    "\\[?\\d[0-9./\\-,:\\[\\] \u00a0\u202f\u2013APMapm]{0,30}"
+    rf"|\[?{_STAMP}\]?(?:{_S}+[-–]{_S}+|{_S})[^:]{{1,60}}"
+    ")$"
+)
+_SPLIT_HEADER_START_RE = re.compile(SPLIT_HEADER_START, re.MULTILINE)
+# Its two parts put back together must be a damaged header with either its separator after the time or a
+# whole time (two lines of dates in a message, "12/03" then "14/03: fine", made a "header" otherwise)
+_SPLIT_HEADER_RE = re.compile(rf"{_DAMAGED_STAMP}(?:{_S}+[-–]{_S}+|\]{_S}){_NAME}")
+_WHOLE_TIME = re.compile(r"\d{1,2}[:.]\d{2}(?:[:.]\d{2})?")
+# An Android header split inside its name ("... 10:01 - Alice S" then "mith: please stop"): the first
+# line reads as a system line (no "Name:"), the rest as its continuation.
+_NAME_AND_COLON = re.compile(_NAME)
+DAMAGED_HEADER_FLAG = "damaged_header_inside"
+
+
+def damaged_header_warning(count: int, first: str) -> str:
+    """The one warning of a chat text file with messages flagged DAMAGED_HEADER_FLAG."""
+    return (
+        f"{count} message(s) hold a line shaped like a message header whose date or time is damaged, a "
+        "header glued to the text before it (a lost line break) or one split over two lines (an added line "
+        "break): the text from there on may be another "
+        f"message, perhaps by another person, read as part of this one; flagged {DAMAGED_HEADER_FLAG} (the "
+        f"first at {first})"
+    )
+
+
+def holds_glued_header(text: str) -> bool:
+    """Whether `text` (any line, a header line's too) holds a whole header glued to what comes before it."""
+    return bool(_GLUED_HEADER_RE.search(text))
+
+
+def looks_like_damaged_header(text: str) -> bool:
+    """Whether a line of `text` (continuation lines) is a header with one character damaged (its date and
+    time mostly digits, seven or more, with few other characters: separators and the damaged one), holds
+    a header glued to the text before it, or begins a header split over it and the next line."""
+    if _GLUED_HEADER_RE.search(text):
+        return True
+    if any(_is_damaged_header(match) for match in _DAMAGED_HEADER_RE.finditer(text)):
+        return True
+    if any(_is_damaged_system_header(match) for match in _DAMAGED_SYSTEM_HEADER_RE.finditer(text)):
+        return True
+    # a header split over two lines: its first part, put back together with the line after it
+    for start in _SPLIT_HEADER_START_RE.finditer(text):
+        following = text[start.end() + 1 :].split("\n", 1)[0]
+        joined = start.group() + following
+        match = _DAMAGED_HEADER_RE.match(joined) if following else None
+        if (
+            match
+            and _is_damaged_header(match)
+            and (_WHOLE_TIME.match(match["time"]) or _SPLIT_HEADER_RE.match(joined))
+        ):
+            return True
+        if following and _is_damaged_system_header(_DAMAGED_SYSTEM_HEADER_RE.match(joined)):
+            return True
+    return False
+
+
+def _is_damaged_header(match: re.Match[str]) -> bool:
+    """A DAMAGED_HEADER match whose date and time are mostly digits (seven or more, five others at most)."""
+    stamp = match.group("date") + match.group("time")
+    digits = sum(character.isdigit() for character in stamp)
+    return digits >= 7 and len(stamp) - digits <= 5
+
+
+def _is_damaged_system_header(match: re.Match[str] | None) -> bool:
+    """A DAMAGED_SYSTEM_HEADER match with a separator left in its date and its time."""
+    return bool(
+        match
+        and _is_damaged_header(match)
+        and _TIME_SEPARATOR.search(match["time"])
+        and any(c in match["date"] for c in "./-")
+    )
+
+
+def name_split_from(system_text: str, continuation: str) -> bool:
+    """Whether a system line's text and the line after it (`continuation`, its first line) put back
+    together begin with "Name: ": an Android header split inside its name."""
+    following = continuation.lstrip("\n").split("\n", 1)[0]
+    return bool(following) and ":" in following and bool(_NAME_AND_COLON.match(system_text + following))
