@@ -99,3 +99,39 @@ def test_a_message_that_cannot_be_read_is_skipped_alone(
     assert set(expected) - set(_by_locator(out)) == {"/messages/1"}
     (warning,) = [e for e in out.rows["ingest_errors"] if "unforeseen" in e["error"]]
     assert warning["locator"] == "/messages/1" and "TypeError: unforeseen" in warning["error"]
+
+
+def test_reading_leaves_the_cycle_collector_as_it_was(parse, tmp_path: Path, monkeypatch) -> None:
+    """Messages are read with the decoded document left out of the cycle collector's walks (gc.freeze):
+    afterwards nothing is left frozen, also when the file fails while its messages are read."""
+    import gc
+
+    import evidence.parsers.discord_json as discord_json
+
+    path = tmp_path / "dm-alice.json"
+    path.write_text(json.dumps(discord_export(), indent=2), encoding="utf-8")
+    frozen_while_reading = []
+    original = discord_json.read_messages
+
+    def spy(*args, **kwargs):
+        def read_one(message, locator):
+            frozen_while_reading.append(gc.get_freeze_count())
+            return inner(message, locator)
+
+        inner = args[2]
+        return original(args[0], args[1], read_one, *args[3:], **kwargs)
+
+    monkeypatch.setattr(discord_json, "read_messages", spy)
+    assert file_row(parse(path), "dm-alice.json")["status"] == "parsed"
+    assert frozen_while_reading and min(frozen_while_reading) > 0
+    assert gc.get_freeze_count() == 0
+
+    def out_of_memory(message, locator):
+        raise MemoryError("no room for this message")  # read_alone lets it through: the file fails
+
+    def failing(*args, **kwargs):
+        return original(args[0], args[1], out_of_memory, *args[3:], **kwargs)
+
+    monkeypatch.setattr(discord_json, "read_messages", failing)
+    assert file_row(parse(path), "dm-alice.json")["status"] == "failed"
+    assert gc.get_freeze_count() == 0
