@@ -323,7 +323,7 @@ def test_a_damaged_avatar_tag_does_not_lose_the_message_or_shift_the_sender(
         ["message_markup_damaged"],
     )
     assert (fourth["sender"], fourth["body"]) == ("Jimmeny Marvelton", "you will not trick me this time")
-    assert any("message body nested by damaged markup" in e["error"] for e in out.rows["ingest_errors"])
+    assert any("message body out of its place" in e["error"] for e in out.rows["ingest_errors"])
 
 
 def test_a_joined_message_after_an_unreadable_one_has_no_sender(

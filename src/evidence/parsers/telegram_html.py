@@ -128,7 +128,10 @@ class TelegramHtmlParser(Parser):
                 # Its sender is unknown: a joined message after it must not take an earlier one's.
                 state.sender, state.sender_damaged = None, False
                 return
-            ctx.warn(f"message body nested by damaged markup; read, flagged {MARKUP_DAMAGED}", locator)
+            ctx.warn(
+                f"message body out of its place (damaged markup around it); read, flagged {MARKUP_DAMAGED}",
+                locator,
+            )
             markup_damaged = True
         sender_div = body_div.find("div", class_="from_name", recursive=False)
         if markup_damaged:
