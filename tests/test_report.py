@@ -430,12 +430,28 @@ def test_caveats_of_damaged_files_are_explained_where_they_appear(tmp_path: Path
     data = chat.encode()
     at = data.index(b"message 12")
     (src / "WhatsApp Chat with Alex Marsh.txt").write_bytes(data[:at] + bytes(40) + data[at + 40 :])
+    # an export zip cut halfway through its chat, and a mail whose From header holds a line break
+    other = "".join(
+        f"[14/03/2024, 21:{m // 60:02d}:{m % 60:02d}] Alex Marsh: later {m}\n" for m in range(2000)
+    )
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("_chat.txt", other)
+    (src / "WhatsApp Chat - Alex Marsh.zip").write_bytes(packed.getvalue()[: len(packed.getvalue()) // 2])
+    (src / "cut.eml").write_bytes(
+        b"From: Ale\nx Marsh <alex.m@example.com>\nTo: sam@example.org\nSubject: hi\n"
+        b"Date: Wed, 13 Mar 2024 22:00:00 +0000\nMessage-ID: <1@example.com>\n\nwatching you\n"
+    )
     case = tmp_path / "case"
     ingest(IngestParameters(sources=[str(src)], case_dir=str(case), tz="Europe/London"))
     out = tmp_path / "report.html"
     result = evidence("report", "--case", case, "-o", out)
     assert result.exit_code == 0, result.output
     page = html_module.unescape(out.read_text(encoding="utf-8"))
-    for flag in ("damaged_header_inside", "zeroed_bytes"):
+    # every flag's words are in the page's data for the timeline; the "Flagged events" section explains the
+    # flags the case holds, each under its own heading, and no other
+    flagged = page[page.index('<section id="flagged"') : page.index('<section id="incidents"')]
+    for flag in ("damaged_header_inside", "zeroed_bytes", "from_damaged_archive_member", "headers_damaged"):
         means, not_means = FLAG_TEXT[flag]
-        assert means in page and not_means in page, flag
+        assert f'id="flag-{flag}"' in flagged and means in flagged and not_means in flagged, flag
+    assert 'id="flag-separator_damaged"' not in flagged
