@@ -571,6 +571,19 @@ def test_mbox_near_separator_inside_a_body_is_text(tmp_path: Path, parse: Parse)
     assert len(messages) == 3 and body_line.decode().strip() in messages[0]["body"]
 
 
+def test_mbox_lines_held_as_a_possible_separator_stay_text_as_written(tmp_path: Path, parse: Parse) -> None:
+    """A body paragraph that begins like a separator is held for a line or two: when no header field
+    follows, both lines are text, a quoted ">From " unquoted like every other."""
+    data, _ = build_mbox()
+    data = data.replace(b"first\n", b"first\n\nFrom time to time\n>From the window\nI see you\n", 1)
+    path = tmp_path / "Inbox"
+    path.write_bytes(data)
+    messages = parse(path).rows["messages"]
+    assert len(messages) == 3
+    assert "From time to time\nFrom the window\nI see you" in messages[0]["body"]
+    assert messages[0]["flags"] == []
+
+
 def test_mbox_message_bytes_match_eml(tmp_path: Path, parse: Parse) -> None:
     """The same message in a mailbox and as an .eml yields the same fields (one code path)."""
     data, _ = build_mbox()

@@ -122,7 +122,7 @@ class MboxReader:
                     offset += len(line)
                     continue
                 else:
-                    lines += [candidate, *rest]
+                    lines += [candidate, *map(_unquoted, rest)]
             if line.startswith(b"From ") and is_separator(line):
                 if index:
                     yield MboxMessage(index, start, separator, _join(lines), damaged)
@@ -137,12 +137,17 @@ class MboxReader:
             ):
                 held = (line, offset, [])
             else:
-                lines.append(line[1:] if _QUOTED_FROM.match(line) else line)
+                lines.append(_unquoted(line))
             offset += len(line)
         if held is not None:
-            lines += [held[0], *held[2]]
+            lines += [held[0], *map(_unquoted, held[2])]
         if index:
             yield MboxMessage(index, start, separator, _join(lines), damaged)
+
+
+def _unquoted(line: bytes) -> bytes:
+    """A body line as written before mbox quoted it (">From " back to "From ")."""
+    return line[1:] if _QUOTED_FROM.match(line) else line
 
 
 def _join(lines: list[bytes]) -> bytes:
