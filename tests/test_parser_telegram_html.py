@@ -326,6 +326,26 @@ def test_a_damaged_avatar_tag_does_not_lose_the_message_or_shift_the_sender(
     assert any("message body out of its place" in e["error"] for e in out.rows["ingest_errors"])
 
 
+def test_a_forwarded_block_is_never_read_as_the_message_when_its_body_is_damaged(
+    parse, tmp_path: Path
+) -> None:
+    """Jerry forwards Spike's words: with the class of Jerry's own body element damaged, the only "body"
+    left is the forwarded one, whose name is Spike's. Read as the message, Spike would be its sender; it
+    is skipped with a warning instead, and the rest of the page is read."""
+    rows = ROWS.replace(
+        '<div class="message default clearfix" id="message9">\n      <div class="body">',
+        '<div class="message default clearfix" id="message9">\n      <div class="bxdy">',
+    )
+    assert rows != ROWS
+    path = tmp_path / "messages2.html"
+    path.write_text(PAGE.format(rows=rows), encoding="utf-8")
+    out = parse(path, tz="Europe/London")
+    messages = {m["source_locator"]: m for m in out.rows["messages"]}
+    assert "#message9" not in messages and "#message10" in messages
+    assert not any((m["sender"] or "").startswith("Spike") for m in messages.values())
+    assert "message without a body element; skipped" in [e["error"] for e in out.rows["ingest_errors"]]
+
+
 def test_a_joined_message_after_an_unreadable_one_has_no_sender(
     parse, shared_fixtures: Path, tmp_path: Path
 ) -> None:

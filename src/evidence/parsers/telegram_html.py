@@ -122,7 +122,7 @@ class TelegramHtmlParser(Parser):
         if not is_tag(body_div):
             # A damaged tag before it (the avatar's) nests the body deeper (nested messages were taken out),
             # or closes the message early, leaving its body just after it.
-            body_div = element.find("div", class_="body") or _body_left_after(element)
+            body_div = element.find(_own_body) or _body_left_after(element)
             if not is_tag(body_div):
                 ctx.warn("message without a body element; skipped", locator)
                 # Its sender is unknown: a joined message after it must not take an earlier one's.
@@ -221,9 +221,21 @@ def _body_left_after(element: Tag) -> Tag | None:
             continue
         if _has_message_id(sibling) or "message" in (sibling.get("class") or []):
             return None
-        if sibling.name == "div" and "body" in (sibling.get("class") or []):
+        if _own_body(sibling):
             return sibling
     return None
+
+
+def _own_body(tag: Tag) -> bool:
+    """A message's own body element: not a forwarded message's ("forwarded body", whose name is the
+    original author's, not the sender's), nor anything inside one."""
+    classes = tag.get("class") or []
+    return (
+        tag.name == "div"
+        and "body" in classes
+        and "forwarded" not in classes
+        and tag.find_parent("div", class_="forwarded") is None
+    )
 
 
 def _has_message_id(div: Tag) -> bool:
