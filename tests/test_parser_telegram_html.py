@@ -346,6 +346,24 @@ def test_a_forwarded_block_is_never_read_as_the_message_when_its_body_is_damaged
     assert "message without a body element; skipped" in [e["error"] for e in out.rows["ingest_errors"]]
 
 
+def test_a_message_holding_another_ones_parts_is_flagged(parse, tmp_path: Path) -> None:
+    """One lost quote in the photo's tag of Tom's message8 makes its attribute run on to the next quote:
+    the markup of message9 (Jerry forwarding Spike's words) ends up inside message8, and its text was read
+    as Tom's, with no flag. A body holding a second date element holds another message's parts: flagged."""
+    rows = ROWS.replace('_thumb.jpg"/>', "_thumb.jpg+/>")
+    assert rows != ROWS
+    path = tmp_path / "messages2.html"
+    path.write_text(PAGE.format(rows=rows), encoding="utf-8")
+    out = parse(path, tz="Europe/London")
+    messages = {m["source_locator"]: m for m in out.rows["messages"]}
+    swallowing = next(m for m in messages.values() if m["body"] == "forwarded text")
+    assert swallowing["sender"] == "Tom" and "other_message_inside" in swallowing["flags"]
+    assert [m["source_locator"] for m in messages.values() if "other_message_inside" in m["flags"]] == [
+        swallowing["source_locator"]
+    ]
+    assert any("holds parts of another message" in e["error"] for e in out.rows["ingest_errors"])
+
+
 def test_a_joined_message_after_an_unreadable_one_has_no_sender(
     parse, shared_fixtures: Path, tmp_path: Path
 ) -> None:

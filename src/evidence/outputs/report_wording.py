@@ -83,6 +83,12 @@ FLAG_TEXT: dict[str, tuple[str, str]] = {
         "the export's markup around this message is damaged; the message was still recognised and read.",
         "Its text is as in the file, but its place in the conversation or its kind may be misread.",
     ),
+    "other_message_inside": (
+        "parts of another message sit inside this one in the export's markup (a damaged tag took the markup "
+        "between them), so the text shown may be that other message's.",
+        "The text may have been written by someone else: do not attribute it to this sender without checking "
+        "the original page.",
+    ),
     "separator_damaged": (
         "the line that separates this email from the one before it in the mailbox is damaged; a new email "
         "was begun there because its header fields follow.",

@@ -35,6 +35,10 @@ if TYPE_CHECKING:
 PLATFORM = "telegram"
 # Flag of a message whose sender's name was read from damaged markup (and of the joined ones after it).
 SENDER_DAMAGED = "sender_html_damaged"
+# Flag of a message whose body holds another message's parts (a second date element): a damaged tag
+# swallowed the markup between them, and the text read may be that other message's, perhaps another
+# sender's.
+OTHER_MESSAGE_INSIDE = "other_message_inside"
 
 _TITLE_RE = re.compile(
     r"(\d{2})\.(\d{2})\.(\d{4}) (\d{2}):(\d{2}):(\d{2})(?: UTC([+-])(\d{2}):(\d{2}))?",
@@ -133,6 +137,13 @@ class TelegramHtmlParser(Parser):
                 locator,
             )
             markup_damaged = True
+        if len(body_div.find_all("div", class_="date", title=True, limit=2)) > 1:
+            flags.append(OTHER_MESSAGE_INSIDE)
+            ctx.warn(
+                "message holds parts of another message (a damaged tag took the markup between them): the "
+                f"text read may be that message's, perhaps by another sender; flagged {OTHER_MESSAGE_INSIDE}",
+                locator,
+            )
         sender_div = body_div.find("div", class_="from_name", recursive=False)
         if markup_damaged:
             flags.append(MARKUP_DAMAGED)
