@@ -9,7 +9,8 @@ formats are also measured damaged: one message's closing tag mangled, so that th
 later message inside it, and every closing tag mangled, so that each message nests inside the one before
 (a broken or hostile copy), which is refused as nested too deeply; both must stay linear. SMS backups are
 measured damaged too (one item's quote lost near the start, and every tenth item's), so that the rest of
-the file is read item by item.
+the file is read item by item. Signal is also measured with one message of N lines that each begin like a
+header (the damaged-header check looks at every such line with the one after it).
 
 Goal for every figure: at most 1.5. Best of two runs each. The WhatsApp and mbox readers have their own
 benchmarks (whatsapp_bench.py, mbox_bench.py) against outside baselines.
@@ -198,11 +199,15 @@ def sms_backup_xml(n: int, damaged: str = "") -> tuple[bytes, str, str]:
     return xml.encode(), "sms-20240301.xml", "sms_backup_xml"
 
 
-def signal_text(n: int) -> tuple[bytes, str, str]:
+def signal_text(n: int, long_message: bool = False) -> tuple[bytes, str, str]:
+    """n messages; with long_message, the middle one also holds n lines that each begin like a message
+    header ("[2024-03-05, 21:07] Al": a damaged header's first part), each checked against the next."""
     lines = []
     for k in range(n):
         day, hour, minute, _ = clock(k)
         lines.append(f"[2024-03-{day:02d}, {hour:02d}:{minute:02d}] {SENDERS[k % 2][0]}: {body(k)}\n")
+        if long_message and k == n // 2:
+            lines.append(f"[2024-03-{day:02d}, {hour:02d}:{minute:02d}] Al\n" * n)
     return "".join(lines).encode(), "signal-mallory.txt", "signal_text"
 
 
@@ -221,6 +226,7 @@ FORMATS: dict[str, Callable[[int], tuple[bytes, str, str]]] = {
     "sms_backup_xml, one item damaged": lambda n: sms_backup_xml(n, damaged="one"),
     "sms_backup_xml, every tenth item damaged": lambda n: sms_backup_xml(n, damaged="tenth"),
     "signal_text": signal_text,
+    "signal_text, one message of header-like lines": lambda n: signal_text(n, long_message=True),
 }
 
 # Messages a damaged variant loses: its damaged items (sms_backup_xml's quote(k)).

@@ -56,7 +56,7 @@ _GLUED_HEADER_RE = re.compile(GLUED_HEADER)
 SPLIT_HEADER_START = (
     "^[\u200e\u200f]*(?:"
     "\\[?\\d[0-9./\\-,:\\[\\] \u00a0\u202f\u2013APMapm]{0,30}"
-    rf"|\[?{_STAMP}\]?(?:{_S}+[-–]{_S}+|{_S})[^:]{{1,60}}"
+    rf"|\[?{_STAMP}\]?(?:{_S}+[-–]{_S}+|{_S})[^:\n]{{1,60}}"
     ")$"
 )
 _SPLIT_HEADER_START_RE = re.compile(SPLIT_HEADER_START, re.MULTILINE)
@@ -98,7 +98,10 @@ def looks_like_damaged_header(text: str) -> bool:
         return True
     # a header split over two lines: its first part, put back together with the line after it
     for start in _SPLIT_HEADER_START_RE.finditer(text):
-        following = text[start.end() + 1 :].split("\n", 1)[0]
+        begin = start.end() + 1
+        end = text.find("\n", begin)
+        following = text[begin : end if end >= 0 else len(text)]  # (not text[begin:]: a long tail of such
+        # lines would be copied once per line)
         joined = start.group() + following
         match = _DAMAGED_HEADER_RE.match(joined) if following else None
         if (
