@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import re
 
-# Chat text exports (WhatsApp, Signal): a continuation line shaped like a header whose date or time lost a
-# character ("12/0X/2024, 21:07 - Sam: ..."). The header rules cannot read it, so its text joins the message
-# before it, under that message's sender. Found loosely (RE2 and re alike: WhatsApp's bulk path matches it
-# over all lines at once), then confirmed by looks_like_damaged_header.
+# A continuation line shaped like a header whose date or time lost a character ("12/0X/2024, 21:07 - Sam:
+# ..."): found loosely, then confirmed by looks_like_damaged_header.
 SPACE_IN_TIME = "[ \u00a0\u202f]"  # space, NBSP, narrow NBSP: all three appear inside times and before AM/PM
 _S = SPACE_IN_TIME
 _DAMAGED_STAMP = (
@@ -98,10 +96,10 @@ def looks_like_damaged_header(text: str) -> bool:
         return True
     # a header split over two lines: its first part, put back together with the line after it
     for start in _SPLIT_HEADER_START_RE.finditer(text):
+        # the next line, found without copying the rest of the text (a message of many such lines)
         begin = start.end() + 1
         end = text.find("\n", begin)
-        following = text[begin : end if end >= 0 else len(text)]  # (not text[begin:]: a long tail of such
-        # lines would be copied once per line)
+        following = text[begin : end if end >= 0 else len(text)]
         joined = start.group() + following
         match = _DAMAGED_HEADER_RE.match(joined) if following else None
         if (
