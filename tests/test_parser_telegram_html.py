@@ -330,8 +330,8 @@ def test_a_forwarded_block_is_never_read_as_the_message_when_its_body_is_damaged
     parse, tmp_path: Path
 ) -> None:
     """Jerry forwards Spike's words: with the class of Jerry's own body element damaged, the only "body"
-    left is the forwarded one, whose name is Spike's. Read as the message, Spike would be its sender; it
-    is skipped with a warning instead, and the rest of the page is read."""
+    left is the forwarded one, whose name is Spike's. Read as the message, Spike would be its sender; the
+    element holding Jerry's sent time is read as the body instead, flagged."""
     rows = ROWS.replace(
         '<div class="message default clearfix" id="message9">\n      <div class="body">',
         '<div class="message default clearfix" id="message9">\n      <div class="bxdy">',
@@ -341,9 +341,9 @@ def test_a_forwarded_block_is_never_read_as_the_message_when_its_body_is_damaged
     path.write_text(PAGE.format(rows=rows), encoding="utf-8")
     out = parse(path, tz="Europe/London")
     messages = {m["source_locator"]: m for m in out.rows["messages"]}
-    assert "#message9" not in messages and "#message10" in messages
+    assert (messages["#message9"]["sender"], messages["#message9"]["body"]) == ("Jerry", "forwarded text")
+    assert "message_markup_damaged" in messages["#message9"]["flags"]
     assert not any((m["sender"] or "").startswith("Spike") for m in messages.values())
-    assert "message without a body element; skipped" in [e["error"] for e in out.rows["ingest_errors"]]
 
 
 def test_a_message_holding_another_ones_parts_is_flagged(parse, tmp_path: Path) -> None:
@@ -364,14 +364,65 @@ def test_a_message_holding_another_ones_parts_is_flagged(parse, tmp_path: Path) 
     assert any("holds parts of another message" in e["error"] for e in out.rows["ingest_errors"])
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "after"),
+    [
+        ('<div class="message default', '+div class="message default', "Hi nemesis"),  # its "<" lost
+        ("</div>\n\n     <div class", "</div+\n\n     <div class", "Hi nemesis"),  # taken into a closing tag
+    ],
+)
+def test_a_message_whose_own_tag_is_lost_is_read_by_its_body(
+    parse, shared_fixtures: Path, tmp_path: Path, old: str, new: str, after: str
+) -> None:
+    """message3's own tag lost (its "<" damaged, or swallowed by the closing tag before it): its body sat in
+    no message, or as a second body inside message2. It was dropped without a word, and the joined message4
+    took message2's sender (Batman & Robin). The body stands for the message now, flagged."""
+    path = _fixture_damaged(shared_fixtures, tmp_path, old, new, after)
+    out = parse(path)
+    messages = out.rows["messages"]
+    assert [(m["sender"], m["body"]) for m in messages] == [
+        ("Jimmeny Marvelton", "i refuse to converse with you"),
+        ("Batman & Robin", "Hi nemesis"),
+        ("Jimmeny Marvelton", "we meet again"),
+        ("Jimmeny Marvelton", "you will not trick me this time"),
+    ]
+    assert "message_markup_damaged" in messages[2]["flags"]
+
+
+def test_damaged_tags_around_a_forward_keep_its_sender(parse, tmp_path: Path) -> None:
+    """Jerry forwarding Spike's words. With his body's class damaged its parts became the message's own
+    children, the forwarded block among them: it was read as the body and Spike as the sender. With the
+    name's closing tag damaged, the reply line joined the name ("Jerry In reply to this message")."""
+    lost_body = ROWS.replace(
+        '<div class="message default clearfix" id="message9">\n      <div class="body">',
+        '<div class="message default clearfix" id="message9">\n      <div class=+body">',
+    )
+    merged_name = ROWS.replace('<div class="from_name">Jerry</div>', '<div class="from_name">Jerry</div+')
+    for rows, flag in ((lost_body, "message_markup_damaged"), (merged_name, "sender_html_damaged")):
+        assert rows != ROWS
+        path = tmp_path / "messages2.html"
+        path.write_text(PAGE.format(rows=rows), encoding="utf-8")
+        ninth = {m["source_locator"]: m for m in parse(path, tz="Europe/London").rows["messages"]}[
+            "#message9"
+        ]
+        assert (ninth["sender"], ninth["body"]) == ("Jerry", "forwarded text"), flag
+        assert flag in ninth["flags"] and "forwarded_from:Spike" in ninth["flags"]
+
+
 def test_a_joined_message_after_an_unreadable_one_has_no_sender(
     parse, shared_fixtures: Path, tmp_path: Path
 ) -> None:
-    """message3's body element cannot be found (its class is damaged): it is skipped with a warning, and
-    the joined message4, whose sender was message3's, is left without one rather than given message2's."""
-    path = _fixture_damaged(
-        shared_fixtures, tmp_path, '<div class="body">', '<div class="bxdy">', 'id="message3"'
+    """message3's body cannot be found (its class and its time's title both damaged): it is skipped with a
+    warning, and the joined message4, whose sender was message3's, is left without one rather than given
+    message2's."""
+    data = (shared_fixtures / FIXTURE).read_text(encoding="utf-8")
+    third = data.index('id="message3"')
+    fourth = data.index('id="message4"')
+    damaged = (
+        data[third:fourth].replace('<div class="body">', '<div class="bxdy">').replace("title=", "titel=")
     )
+    path = tmp_path / "messages.html"
+    path.write_text(data[:third] + damaged + data[fourth:], encoding="utf-8")
     out = parse(path)
     messages = {m["source_locator"]: m for m in out.rows["messages"]}
     assert list(messages) == ["#message1", "#message2", "#message4"]

@@ -80,7 +80,7 @@ class TelegramHtmlParser(Parser):
         header = soup.select_one("div.page_header div.text")
         conversation = _clean(header.get_text()) if header else None
         state = _State()
-        elements, damaged = message_elements(ctx, history, _has_message_id)
+        elements, damaged = message_elements(ctx, history, _is_damaged_message)
         detach_nested(ctx, elements, history)
         state.incomplete = last_if_cut_short(ctx, data, elements)
         for element in elements:
@@ -122,11 +122,12 @@ class TelegramHtmlParser(Parser):
     ) -> None:
         flags: list[str] = [INCOMPLETE] if element is state.incomplete else []
         markup_damaged = state.markup_damaged
-        body_div = element.find("div", class_="body", recursive=False)
+        body_div = element.find(_own_body, recursive=False)
         if not is_tag(body_div):
             # A damaged tag before it (the avatar's) nests the body deeper (nested messages were taken out),
-            # or closes the message early, leaving its body just after it.
-            body_div = element.find(_own_body) or _body_left_after(element)
+            # or closes the message early, leaving its body just after it; or the body's own tag is damaged
+            # or lost: what holds the message's sent time stands for it.
+            body_div = element.find(_own_body) or _body_left_after(element) or _time_holder(element)
             if not is_tag(body_div):
                 ctx.warn("message without a body element; skipped", locator)
                 # Its sender is unknown: a joined message after it must not take an earlier one's.
@@ -237,16 +238,59 @@ def _body_left_after(element: Tag) -> Tag | None:
     return None
 
 
+def _time_holder(element: Tag) -> Tag | None:
+    """The element directly holding a message's sent time (`div.date` with a title), outside any forwarded
+    block: its body, whatever became of the body's own tag."""
+    for date in element.find_all("div", class_="date", title=True):
+        holder = date.parent
+        node = holder
+        while node is not None and node is not element and "forwarded" not in (node.get("class") or []):
+            node = node.parent
+        if node is element:
+            return holder
+    return None
+
+
 def _own_body(tag: Tag) -> bool:
     """A message's own body element: not a forwarded message's ("forwarded body", whose name is the
-    original author's, not the sender's), nor anything inside one."""
+    original author's, not the sender's), nor anything inside one (looked for up to the message)."""
     classes = tag.get("class") or []
-    return (
-        tag.name == "div"
-        and "body" in classes
-        and "forwarded" not in classes
-        and tag.find_parent("div", class_="forwarded") is None
-    )
+    if tag.name != "div" or "body" not in classes or "forwarded" in classes:
+        return False
+    parent = tag.parent
+    while parent is not None and not _is_message_element(parent):
+        if "forwarded" in (parent.get("class") or []):
+            return False
+        parent = parent.parent
+    return True
+
+
+def _is_damaged_message(tag: Tag) -> bool:
+    """A message element whose class is damaged, found by its id; or a message body with a sent time
+    (`div.date` with a title) whose own message element was lost (one character of its "<div" damaged, or
+    its tag taken into the closing tag before it): it stands for that message. Such a body sits in no
+    message, or in one that already has its own body before it."""
+    if _has_message_id(tag):
+        return True
+    if not _own_body(tag):
+        return False
+    parent = tag.parent
+    if parent is not None and _is_message_element(parent):
+        # in a message: another message's only when that message's own body comes before it
+        if not any(is_tag(sibling) and _own_body(sibling) for sibling in tag.previous_siblings):
+            return False
+    elif tag.find_parent(_is_message_element) is not None:
+        return False  # deeper inside a message: its own body, out of place (read by _message)
+    else:
+        # in no message: unless it is the body of the message just before it, which a damaged tag closed
+        before = tag.find_previous_sibling(_is_message_element)
+        if before is not None and before.find(_own_body) is None:
+            return False
+    return tag.find("div", class_="date", title=True, recursive=False) is not None
+
+
+def _is_message_element(tag: Tag) -> bool:
+    return "message" in (tag.get("class") or []) or _has_message_id(tag)
 
 
 def _has_message_id(div: Tag) -> bool:
@@ -268,10 +312,18 @@ def _sender_name(sender_div: Tag) -> tuple[str | None, bool]:
 
     A from_name holds the name (and at most inline details); a `div` inside it means its closing tag was
     lost, or taken into a bogus tag by a stray "<", so that the message's text and time were parsed into
-    it. Its whole text would make the text part of the sender's name (and of every joined message's after
+    it; a second line or a link, that the next element's opening tag was taken into its closing tag. Its whole text would make the text part of the sender's name (and of every joined message's after
     it): only the text before the first such `div` is the name.
     """
     if sender_div.find("div") is None:
+        # A name is one line of text; more lines, or a link, are another element's text taken in when a
+        # closing tag was damaged ("Jerry" then "In reply to this message"): the first line is the name.
+        first = next(
+            (str(node) for node in sender_div.children if not is_tag(node) and str(node).strip()), ""
+        )
+        lines = first.strip().splitlines()
+        if len(lines) > 1 or sender_div.find("a") is not None:
+            return _clean(lines[0] if lines else "") or None, True
         return _clean(sender_div.get_text(" ")) or None, False
     before: list[str] = []
     for node in sender_div.descendants:
