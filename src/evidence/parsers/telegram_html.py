@@ -11,6 +11,7 @@ other service rows ("X joined the group") become `system` messages dated by the 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
@@ -242,27 +243,27 @@ def _time_holder(element: Tag) -> Tag | None:
     """The element directly holding a message's sent time (`div.date` with a title), outside any forwarded
     block: its body, whatever became of the body's own tag."""
     for date in element.find_all("div", class_="date", title=True):
-        holder = date.parent
-        node = holder
-        while node is not None and node is not element and "forwarded" not in (node.get("class") or []):
-            node = node.parent
-        if node is element:
-            return holder
+        if not _in_forwarded(date.parent, lambda node: node is element):
+            return date.parent
     return None
+
+
+def _in_forwarded(tag: Tag, is_boundary: Callable[[Tag], bool]) -> bool:
+    """Whether `tag`, or an element above it before the first boundary, is a forwarded message's block."""
+    node: Tag | None = tag
+    while node is not None and not is_boundary(node):
+        if "forwarded" in (node.get("class") or []):
+            return True
+        node = node.parent
+    return False
 
 
 def _own_body(tag: Tag) -> bool:
     """A message's own body element: not a forwarded message's ("forwarded body", whose name is the
     original author's, not the sender's), nor anything inside one (looked for up to the message)."""
-    classes = tag.get("class") or []
-    if tag.name != "div" or "body" not in classes or "forwarded" in classes:
+    if tag.name != "div" or "body" not in (tag.get("class") or []):
         return False
-    parent = tag.parent
-    while parent is not None and not _is_message_element(parent):
-        if "forwarded" in (parent.get("class") or []):
-            return False
-        parent = parent.parent
-    return True
+    return not _in_forwarded(tag, _is_message_element)
 
 
 def _is_damaged_message(tag: Tag) -> bool:
