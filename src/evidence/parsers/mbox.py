@@ -45,13 +45,12 @@ def is_separator(line: bytes) -> bool:
 # "2X24"): no separator by the rule above, so the next message's header fields and body used to be read as
 # the end of the message before it, under its sender. Taken as a separator only after a blank line (mbox
 # writes one before each) and before a header field line.
-_NEAR_SEPARATOR = re.compile(rb"^(?:.rom|F.om|Fr.m|Fro.|From|rom|Fom|Frm|Fro)[ \t]?\S+ +\S")
+_FROM_DAMAGED = rb"(?:.rom|F.om|Fr.m|Fro.|From|rom|Fom|Frm|Fro)"  # "From" with one letter changed or lost
+_NEAR_SEPARATOR = re.compile(rb"^" + _FROM_DAMAGED + rb"[ \t]?\S+ +\S")
 _HEADER_FIELD = re.compile(rb"^[A-Za-z][A-Za-z0-9-]{1,60}:[ \t]")
 # A separator split in two by an inserted line break ("From a@b.org Mon Mar  4 21:07:00 20" then "24"):
 # its first part begins like one, and the two put back together must be one (_near_separator).
-_NEAR_SEPARATOR_WORD = re.compile(
-    rb"^(?:(?:.rom|F.om|Fr.m|Fro.|From|rom|Fom|Frm|Fro)[ \t]?\S|F(?:r(?:om?)?)?[ \t]?\r?\n)"
-)
+_NEAR_SEPARATOR_WORD = re.compile(rb"^(?:" + _FROM_DAMAGED + rb"[ \t]?\S|F(?:r(?:om?)?)?[ \t]?\r?\n)")
 _SPLIT_REST_BYTES = 120  # the longest second part taken (a separator line is rarely longer)
 DAMAGED_SEPARATOR = "separator_damaged"
 
