@@ -153,9 +153,18 @@ def test_a_case_without_a_database_is_refused(tmp_path: Path) -> None:
     assert not (tmp_path / "reports").exists()
 
 
-def test_cases_come_from_the_events_once_each_unless_one_is_given(caplog: pytest.LogCaptureFixture) -> None:
+@pytest.fixture
+def cases_to_report():
+    """Imported while the test is set up, not inside it: the first import of Airflow in a worker
+    configures logging and replaces the root logger's handlers, the test's log capture among them."""
     from evidence.orchestration.report_job import cases_to_report
 
+    return cases_to_report
+
+
+def test_cases_come_from_the_events_once_each_unless_one_is_given(
+    cases_to_report, caplog: pytest.LogCaptureFixture
+) -> None:
     events = [
         {"case_dir": "/cases/a", "ingest_run_id": "r1"},
         {"case_dir": "/cases/b", "ingest_run_id": "r2"},
