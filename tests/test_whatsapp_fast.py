@@ -322,6 +322,11 @@ EDGE_FILES = {
         "0j/20/2020, 00:08 a. m. - You blocked this contact. Tap to unblock.\n"  # a system line's date damaged
         "06/20/2020, 00:09 a. m. - Bob: his number\n07700900123 - call it\n"  # a number, " - ": text
         "06/20/2020, 00:10 a. m. - Bob: last\n"
+        "06/20/2020, 00:11 a. m. - Bob: where are you\n"
+        "06/20/2020, 0012 a. m. - Alice changed her phone number\n"  # the time's colon lost
+        "06/20/2020, 00:13 a. m. - Bob: again\n"
+        "06/20/2020, 00:14 a. m. -You blocked this contact. Tap to unblock.\n"  # the space after " -" lost
+        "06/20/2020, 00:15 a. m. - Bob: I saw you\n06/20/2020, 00:15 I was outside\n"  # a date and time: text
     ),
     # an iOS system line (its name and colon before the text) with a line after it: not a split header
     "ios_system_continued": (
@@ -492,15 +497,21 @@ def test_a_damaged_header_inside_a_message_is_flagged_on_both_paths(tmp_path: Pa
 
 def test_a_system_line_with_a_damaged_date_is_flagged_on_both_paths(tmp_path: Path) -> None:
     """An Android system line ("date, time - text", no name) whose date lost a character joined the
-    person's message before it: "You blocked this contact" read as Bob's words. A phone number followed by
-    " - " on a line of a message is text."""
+    person's message before it: "You blocked this contact" read as Bob's words; so did one whose time or
+    " - " was damaged. A phone number followed by " - " on a line of a message is text, and so is a date
+    and time followed by words."""
     path = write(tmp_path, "WhatsApp Chat with Bob.txt", EDGE_FILES["damaged_system_header"])
     for fast in (True, False):
         rows, taken = _extract(path, tmp_path / str(fast), fast=fast)
         assert taken == fast
-        flagged = [m for m in rows["messages"] if "damaged_header_inside" in m["flags"]]
-        assert [(m["source_locator"], m["sender"]) for m in flagged] == [("line/1", "Bob")], fast
-        assert "You blocked this contact" in flagged[0]["body"]
+        flagged = {m["source_locator"]: m for m in rows["messages"] if "damaged_header_inside" in m["flags"]}
+        assert sorted(flagged) == ["line/1", "line/6", "line/8"], fast
+        assert all(m["sender"] == "Bob" for m in flagged.values())
+        assert "You blocked this contact" in flagged["line/1"]["body"]
+        assert "changed her phone number" in flagged["line/6"]["body"]
+        assert "You blocked this contact" in flagged["line/8"]["body"]
+        said = next(m for m in rows["messages"] if m["source_locator"] == "line/10")
+        assert "I was outside" in said["body"] and "damaged_header_inside" not in said["flags"]
 
 
 def test_a_header_split_over_two_lines_is_flagged_on_both_paths(tmp_path: Path) -> None:

@@ -33,6 +33,23 @@ _DAMAGED_HEADER_RE = re.compile(DAMAGED_HEADER, re.MULTILINE)
 DAMAGED_SYSTEM_HEADER = rf"{_DAMAGED_STAMP}{_S}*[-–]{_S}+\S"
 _DAMAGED_SYSTEM_HEADER_RE = re.compile(DAMAGED_SYSTEM_HEADER, re.MULTILINE)
 _TIME_SEPARATOR = re.compile(r"[:.]")
+# The same system line with a whole date but the rest damaged: its time's separator lost or changed
+# ("1015", "10X15"), its AM/PM or a space beside it changed ("10:15 XM", "10:15XAM"), or its " - "
+# damaged: the dash lost or changed to a mark ("10:15  You", "10:15 * You") or the space after it lost
+# ("10:15 -You"). A letter or digit in place of the dash is text ("12/01/2023, 10:15 I saw him"), and so
+# is a line with no whole date.
+_WHOLE_DATE = r"\d{1,4}[./\-]\d{1,2}[./\-]\d{2,4},?"
+_WHOLE_TIME_TEXT = r"\d{1,2}[:.]\d{2}(?:[:.]\d{2})?"
+_AM_PM = rf"(?:{_S}?[AaPp]\.?{_S}?[Mm]\.?)?"
+DAMAGED_SYSTEM_SEPARATOR = (
+    "^[\u200e\u200f]*"
+    rf"{_WHOLE_DATE}{_S}+(?:"
+    rf"(?:\d{{3,5}}|\d{{1,2}}[^\s\d]\d{{2}}){_AM_PM}{_S}+[-–]{_S}+"  # the time damaged
+    rf"|{_WHOLE_TIME_TEXT}{_S}?[^\s\-–]{{1,4}}{_S}*[-–]{_S}+"  # its AM/PM or the spaces around it damaged
+    rf"|{_WHOLE_TIME_TEXT}{_AM_PM}(?:{_S}{{2,}}|{_S}[^\w\s]{_S}+|{_S}[-–])"  # its " - " damaged
+    r")\S"
+)
+_DAMAGED_SYSTEM_SEPARATOR_RE = re.compile(DAMAGED_SYSTEM_SEPARATOR, re.MULTILINE)
 # A whole header glued to the character before it, inside a line: the newline before it was lost or
 # replaced ("...see you.12/03/2024, 21:07 - Sam: please stop"). A header typed into a message has a space
 # or the line start before it.
@@ -94,6 +111,8 @@ def looks_like_damaged_header(text: str) -> bool:
         return True
     if any(_is_damaged_system_header(match) for match in _DAMAGED_SYSTEM_HEADER_RE.finditer(text)):
         return True
+    if _DAMAGED_SYSTEM_SEPARATOR_RE.search(text):
+        return True
     # a header split over two lines: its first part, put back together with the line after it
     for start in _SPLIT_HEADER_START_RE.finditer(text):
         # the next line, found without copying the rest of the text (a message of many such lines)
@@ -108,7 +127,10 @@ def looks_like_damaged_header(text: str) -> bool:
             and (_WHOLE_TIME.match(match["time"]) or _SPLIT_HEADER_RE.match(joined))
         ):
             return True
-        if following and _is_damaged_system_header(_DAMAGED_SYSTEM_HEADER_RE.match(joined)):
+        if following and (
+            _is_damaged_system_header(_DAMAGED_SYSTEM_HEADER_RE.match(joined))
+            or _DAMAGED_SYSTEM_SEPARATOR_RE.match(joined)
+        ):
             return True
     return False
 
