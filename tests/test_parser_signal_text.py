@@ -100,6 +100,24 @@ def test_a_header_with_a_damaged_date_is_flagged_inside_the_message_it_joined(pa
     assert "1 message(s)" in warning and "damaged_header_inside (the first at line/1)" in warning
 
 
+def test_a_header_with_a_bracket_colon_or_space_in_place_of_one_character_is_flagged(
+    parse, tmp_path: Path
+) -> None:
+    """A date character replaced by a bracket or a space, or the space after the time's bracket by a colon,
+    left the header unread and unflagged (every case found by damaging headers one byte at a time)."""
+    path = tmp_path / "Alex.txt"
+    path.write_text(
+        "[2024-03-05, 21:05] Alex: answer me\n[2024-03]05, 21:06] Sam: please stop\n"
+        "[2024-03-05, 21:07] Alex: no\n[ 024-03-05, 21:08] Sam: I mean it\n"
+        "[2024-03-05, 21:09] Alex: again\n[2024-03-05, 21:10]:Sam: go away\n"
+        "[2024-03-05, 21:11] Alex: fine\n2024-03-05, 21:12 I was at home all day\n",
+        encoding="utf-8",
+    )
+    messages = parse(path).rows["messages"]
+    assert [m["sender"] for m in messages] == ["Alex"] * 4
+    assert [m["flags"] for m in messages] == [["damaged_header_inside"]] * 3 + [[]]
+
+
 def test_a_header_glued_to_the_line_before_is_flagged(parse, tmp_path: Path) -> None:
     path = tmp_path / "Alex.txt"
     path.write_text(

@@ -328,6 +328,25 @@ EDGE_FILES = {
         "06/20/2020, 00:14 a. m. -You blocked this contact. Tap to unblock.\n"  # the space after " -" lost
         "06/20/2020, 00:15 a. m. - Bob: I saw you\n06/20/2020, 00:15 I was outside\n"  # a date and time: text
     ),
+    # a header with one character of its date changed into a colon, space, bracket or comma, which the loose
+    # shapes stop at; a phone number and a date and time in a message stay text
+    "one_edit_android": (
+        "03/01/2023, 08:08 - Bob: answer me\n"
+        "03/:1/2023, 08:09 - Alice: please stop\n"
+        "03/01/2023, 08:10 - Bob: again\n"
+        "10 01/2023, 08:11 - Alice: leave me alone\n"
+        "03/01/2023, 08:12 - Bob: call\n07700 900123 - or me: now\n03/01/2023, 08:12 I was outside\n"
+        "03/01/2023, 08:13 - Bob: last\n"
+    ),
+    "one_edit_ios": (
+        "[03/01/2023, 08:08:00] Bob: answer me\n"
+        "[1 /01/2023, 08:09:00] Alice: please stop\n"
+        "[03/01/2023, 08:10:00] Bob: again\n"
+        "[03/01/202,, 08:11:00] Alice: leave me alone\n"
+        "[03/01/2023, 08:12:00] Bob: again\n"
+        "[03/01]2023, 08:13:00] Alice: no\n"
+        "[03/01/2023, 08:14:00] Bob: last\n"
+    ),
     # an iOS system line (its name and colon before the text) with a line after it: not a split header
     "ios_system_continued": (
         "[8/15/23, 9:12:33 AM] Dr. Feather: \u200eMessages and calls are end-to-end encrypted.\nfoo: bar\n"
@@ -493,6 +512,25 @@ def test_a_damaged_header_inside_a_message_is_flagged_on_both_paths(tmp_path: Pa
         )
         warnings = [e["error"] for e in rows["ingest_errors"] if "damaged_header_inside" in e["error"]]
         assert len(warnings) == 1 and "4 message(s)" in warnings[0] and "the first at line/1" in warnings[0]
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("one_edit_android", ["line/1", "line/3"]), ("one_edit_ios", ["line/1", "line/3", "line/5"])],
+)
+def test_a_header_with_one_character_changed_anywhere_is_flagged_on_both_paths(
+    name: str, expected: list[str], tmp_path: Path
+) -> None:
+    """A date character changed into a colon, a space, a bracket or a comma left the header unread and
+    unflagged: the victim's words inside Bob's message (found by damaging headers one byte at a time)."""
+    path = write(tmp_path, "WhatsApp Chat with Bob.txt", EDGE_FILES[name])
+    for fast in (True, False):
+        rows, taken = _extract(path, tmp_path / str(fast), fast=fast)
+        assert taken == fast
+        flagged = {m["source_locator"]: m for m in rows["messages"] if "damaged_header_inside" in m["flags"]}
+        assert sorted(flagged) == expected, fast
+        assert {m["sender"] for m in flagged.values()} == {"Bob"}
+        assert "please stop" in flagged["line/1"]["body"] and "leave me alone" in flagged["line/3"]["body"]
 
 
 def test_a_system_line_with_a_damaged_date_is_flagged_on_both_paths(tmp_path: Path) -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 
+import regex
+
 # A continuation line shaped like a header whose date or time lost a character ("12/0X/2024, 21:07 - Sam:
 # ..."): found loosely, then confirmed by looks_like_damaged_header.
 SPACE_IN_TIME = "[ \u00a0\u202f]"  # space, NBSP, narrow NBSP: all three appear inside times and before AM/PM
@@ -63,6 +65,15 @@ GLUED_HEADER = (
     r"\S"  # a name and its colon, or a system line's text
 )
 _GLUED_HEADER_RE = re.compile(GLUED_HEADER)
+# The damage model itself: a whole header with one character of its date, time or separator changed, lost
+# or added, then a name and its colon ("03/:1/2023, 08:09 - Alice: ", "[1 /04/2023, 13:33:34] Eve: ").
+# The loose shapes above stop at a space, colon or bracket inside a date; this one does not. Matched (with
+# at most one error) only where a line's first characters hold seven digits, so it costs nothing on text.
+ONE_EDIT_CANDIDATE = r"^(?:[^\d\n]{0,3}\d){7}"
+_ONE_EDIT_CANDIDATE_RE = re.compile(ONE_EDIT_CANDIDATE, re.MULTILINE)
+_ONE_EDIT_HEADER_RE = regex.compile(
+    rf"(?:[\u200e\u200f]*(?:{_STAMP}{_S}+[-–]{_S}+|\[{_STAMP}\]{_S})){{e<=1}}[^:\n]{{1,60}}: "
+)
 # A header split over two lines by a line break inserted into it, or put in place of one of its
 # characters ("13/01/20" then "23, 10:01 - Alice: please stop"): neither line is a header, so both join
 # the message before. The first part is a short line of a header's opening characters only, or a whole
@@ -113,6 +124,8 @@ def looks_like_damaged_header(text: str) -> bool:
         return True
     if _DAMAGED_SYSTEM_SEPARATOR_RE.search(text):
         return True
+    if any(_one_edit_from_header(text, start.start()) for start in _ONE_EDIT_CANDIDATE_RE.finditer(text)):
+        return True
     # a header split over two lines: its first part, put back together with the line after it
     for start in _SPLIT_HEADER_START_RE.finditer(text):
         # the next line, found without copying the rest of the text (a message of many such lines)
@@ -133,6 +146,12 @@ def looks_like_damaged_header(text: str) -> bool:
         ):
             return True
     return False
+
+
+def _one_edit_from_header(text: str, start: int) -> bool:
+    """Whether the line of `text` at `start` is a header with one character changed, lost or added."""
+    end = text.find("\n", start)
+    return bool(_ONE_EDIT_HEADER_RE.match(text, start, end if end >= 0 else len(text)))
 
 
 def _is_damaged_header(match: re.Match[str]) -> bool:

@@ -16,6 +16,7 @@ from evidence.parsers.damaged_headers import (
     DAMAGED_SYSTEM_HEADER,
     DAMAGED_SYSTEM_SEPARATOR,
     GLUED_HEADER,
+    ONE_EDIT_CANDIDATE,
     SPLIT_HEADER_START,
     holds_glued_header,
     looks_like_damaged_header,
@@ -74,14 +75,20 @@ _NON_ASCII_DIGIT = r"[^\P{Nd}0-9]"
 _FAST_SPECIAL_BODY = f"^[{_BIDI}]|<|(?:" + "|".join(re.escape(e) for e in _MEDIA_ENDINGS) + ")$"
 
 
-# Continuation lines worth confirming line by line (looks_like_damaged_header): one RE2 pass for the four
+# Continuation lines worth confirming line by line (looks_like_damaged_header): one RE2 pass for the five
 # shapes, their group names dropped (RE2 refuses a name used twice).
 _DAMAGED_CANDIDATE = re.sub(
     r"\(\?P<\w+>",
     "(?:",
     "|".join(
         f"(?:{p})"
-        for p in (DAMAGED_HEADER, DAMAGED_SYSTEM_HEADER, DAMAGED_SYSTEM_SEPARATOR, SPLIT_HEADER_START)
+        for p in (
+            DAMAGED_HEADER,
+            DAMAGED_SYSTEM_HEADER,
+            DAMAGED_SYSTEM_SEPARATOR,
+            ONE_EDIT_CANDIDATE,
+            SPLIT_HEADER_START,
+        )
     ),
 )
 
