@@ -338,6 +338,13 @@ EDGE_FILES = {
         "03/01/2023, 08:12 - Bob: call\n07700 900123 - or me: now\n03/01/2023, 08:12 I was outside\n"
         "03/01/2023, 08:13 - Bob: last\n"
     ),
+    "one_edit_us": (
+        "1/3/23, 8:00 AM - Bob: answer me\n"
+        "1/3/23, 8:0 AM - Alice: please stop\n"  # a digit lost
+        "1/3/23, 8:02 AM - Bob: again\n"
+        "1/3/, 8:03 AM - Alice: leave me alone\n"  # two characters lost
+        "1/3/23, 8:04 AM - Bob: last\n"
+    ),
     "one_edit_ios": (
         "[03/01/2023, 08:08:00] Bob: answer me\n"
         "[1 /01/2023, 08:09:00] Alice: please stop\n"
@@ -516,13 +523,18 @@ def test_a_damaged_header_inside_a_message_is_flagged_on_both_paths(tmp_path: Pa
 
 @pytest.mark.parametrize(
     ("name", "expected"),
-    [("one_edit_android", ["line/1", "line/3"]), ("one_edit_ios", ["line/1", "line/3", "line/5"])],
+    [
+        ("one_edit_android", ["line/1", "line/3"]),
+        ("one_edit_us", ["line/1", "line/3"]),
+        ("one_edit_ios", ["line/1", "line/3", "line/5"]),
+    ],
 )
 def test_a_header_with_one_character_changed_anywhere_is_flagged_on_both_paths(
     name: str, expected: list[str], tmp_path: Path
 ) -> None:
-    """A date character changed into a colon, a space, a bracket or a comma left the header unread and
-    unflagged: the victim's words inside Bob's message (found by damaging headers one byte at a time)."""
+    """A date character changed into a colon, a space, a bracket or a comma, or a digit of a short US
+    date and time lost, left the header unread and unflagged: the victim's words inside Bob's message
+    (found by damaging headers one byte at a time)."""
     path = write(tmp_path, "WhatsApp Chat with Bob.txt", EDGE_FILES[name])
     for fast in (True, False):
         rows, taken = _extract(path, tmp_path / str(fast), fast=fast)

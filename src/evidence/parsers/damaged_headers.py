@@ -66,13 +66,16 @@ GLUED_HEADER = (
 )
 _GLUED_HEADER_RE = re.compile(GLUED_HEADER)
 # The damage model itself: a whole header with one character of its date, time or separator changed, lost
-# or added, then a name and its colon ("03/:1/2023, 08:09 - Alice: ", "[1 /04/2023, 13:33:34] Eve: ").
-# The loose shapes above stop at a space, colon or bracket inside a date; this one does not. Matched (with
-# at most one error) only where a line's first characters hold seven digits, so it costs nothing on text.
-ONE_EDIT_CANDIDATE = r"^(?:[^\d\n]{0,3}\d){7}"
+# or added (or two lost), then a name and its colon ("03/:1/2023, 08:09 - Alice: ", "[1 /04/2023, 13:33:34]
+# Eve: "). The loose shapes above stop at a space, colon or bracket inside a date; this one does not.
+# Matched only where a line's first characters hold five digits (a US date and time, "1/3/23, 8:00 AM",
+# has seven; two may be lost), so it costs nothing on text.
+ONE_EDIT_CANDIDATE = r"^(?:[^\d\n]{0,3}\d){5}"
 _ONE_EDIT_CANDIDATE_RE = re.compile(ONE_EDIT_CANDIDATE, re.MULTILINE)
+_WHOLE_HEADER_START = rf"[\u200e\u200f]*(?:{_STAMP}{_S}+[-–]{_S}+|\[{_STAMP}\]{_S})"
 _ONE_EDIT_HEADER_RE = regex.compile(
-    rf"(?:[\u200e\u200f]*(?:{_STAMP}{_S}+[-–]{_S}+|\[{_STAMP}\]{_S})){{e<=1}}[^:\n]{{1,60}}: "
+    # one character changed, lost or added, or two lost (two bytes cut out of the copy)
+    rf"(?:(?:{_WHOLE_HEADER_START}){{e<=1}}|(?:{_WHOLE_HEADER_START}){{d<=2}})[^:\n]{{1,60}}: "
 )
 # A header split over two lines by a line break inserted into it, or put in place of one of its
 # characters ("13/01/20" then "23, 10:01 - Alice: please stop"): neither line is a header, so both join
@@ -143,6 +146,7 @@ def looks_like_damaged_header(text: str) -> bool:
         if following and (
             _is_damaged_system_header(_DAMAGED_SYSTEM_HEADER_RE.match(joined))
             or _DAMAGED_SYSTEM_SEPARATOR_RE.match(joined)
+            or _ONE_EDIT_HEADER_RE.match(joined)
         ):
             return True
     return False
