@@ -70,13 +70,17 @@ _GLUED_HEADER_RE = re.compile(GLUED_HEADER)
 # Eve: "). The loose shapes above stop at a space, colon or bracket inside a date; this one does not.
 # Matched only where a line's first characters hold five digits (a US date and time, "1/3/23, 8:00 AM",
 # has seven; two may be lost), so it costs nothing on text.
-ONE_EDIT_CANDIDATE = r"^(?:[^\d\n]{0,3}\d){5}"
+ONE_EDIT_CANDIDATE = r"^(?:[^\d\n]{0,4}\d){5}"
 _ONE_EDIT_CANDIDATE_RE = re.compile(ONE_EDIT_CANDIDATE, re.MULTILINE)
 _WHOLE_HEADER_START = rf"[\u200e\u200f]*(?:{_STAMP}{_S}+[-–]{_S}+|\[{_STAMP}\]{_S})"
 _ONE_EDIT_HEADER_RE = regex.compile(
     # one character changed, lost or added, or two lost (two bytes cut out of the copy)
     rf"(?:(?:{_WHOLE_HEADER_START}){{e<=1}}|(?:{_WHOLE_HEADER_START}){{d<=2}})[^:\n]{{1,60}}: "
 )
+# A whole bracketed date and time at a line's start, then text with no "Name: " (Signal, WhatsApp iOS): the
+# header's colon (or a character of its name) was damaged, and the line joined the message before it.
+BRACKETED_STAMP_LINE = "^[\u200e\u200f]*" + rf"\[{_STAMP}\]{_S}\S"  # (the marks as characters, for RE2)
+_BRACKETED_STAMP_LINE_RE = re.compile(BRACKETED_STAMP_LINE, re.MULTILINE)
 # A header split over two lines by a line break inserted into it, or put in place of one of its
 # characters ("13/01/20" then "23, 10:01 - Alice: please stop"): neither line is a header, so both join
 # the message before. The first part is a short line of a header's opening characters only, or a whole
@@ -125,7 +129,7 @@ def looks_like_damaged_header(text: str) -> bool:
         return True
     if any(_is_damaged_system_header(match) for match in _DAMAGED_SYSTEM_HEADER_RE.finditer(text)):
         return True
-    if _DAMAGED_SYSTEM_SEPARATOR_RE.search(text):
+    if _DAMAGED_SYSTEM_SEPARATOR_RE.search(text) or _BRACKETED_STAMP_LINE_RE.search(text):
         return True
     if any(_one_edit_from_header(text, start.start()) for start in _ONE_EDIT_CANDIDATE_RE.finditer(text)):
         return True

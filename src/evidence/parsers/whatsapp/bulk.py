@@ -11,6 +11,7 @@ from typing import Any
 
 from evidence.parsers.context import ParseContext, message_id_for
 from evidence.parsers.damaged_headers import (
+    BRACKETED_STAMP_LINE,
     DAMAGED_HEADER,
     DAMAGED_HEADER_FLAG,
     DAMAGED_SYSTEM_HEADER,
@@ -75,7 +76,7 @@ _NON_ASCII_DIGIT = r"[^\P{Nd}0-9]"
 _FAST_SPECIAL_BODY = f"^[{_BIDI}]|<|(?:" + "|".join(re.escape(e) for e in _MEDIA_ENDINGS) + ")$"
 
 
-# Continuation lines worth confirming line by line (looks_like_damaged_header): one RE2 pass for the five
+# Continuation lines worth confirming line by line (looks_like_damaged_header): one RE2 pass for all
 # shapes, their group names dropped (RE2 refuses a name used twice).
 _DAMAGED_CANDIDATE = re.sub(
     r"\(\?P<\w+>",
@@ -83,6 +84,7 @@ _DAMAGED_CANDIDATE = re.sub(
     "|".join(
         f"(?:{p})"
         for p in (
+            BRACKETED_STAMP_LINE,
             DAMAGED_HEADER,
             DAMAGED_SYSTEM_HEADER,
             DAMAGED_SYSTEM_SEPARATOR,

@@ -1,0 +1,103 @@
+"""Every one-character damage to a chat header never moves words to another sender unflagged.
+
+A header line that cannot be read as one joins the message before it, under that message's sender: the
+victim's "please stop" inside the stalker's message. The readers flag such a message
+(`damaged_header_inside`). This sweep damages one header of a small export at every position of its date,
+time, separator and name (the character deleted, two deleted, replaced by a line break or one of a few
+characters, or a line break inserted) and checks, in each copy, that every message holding words of a
+message by someone else is flagged. Each message ends with its own word ("w003"); a message's first word
+is its own even when its sender's name was damaged (a changed label, not another person).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+import evidence.parsers.whatsapp.bulk as bulk
+from evidence.acquire.found_file import FoundFile
+from evidence.acquire.store import OriginalsStore
+from evidence.parsers.context import ParseOptions
+from evidence.parsers.rows import ParsedRows
+from evidence.pipeline.extract import extract_items
+
+SENDERS = ("Bob", "Alice Smith", "+44 7700 900123")
+# (header of message i, the file name that makes it that format)
+STYLES = {
+    "android": (lambda i: f"03/01/2023, 08:{i:02d} - {SENDERS[i % 3]}: ", "WhatsApp Chat with Bob.txt"),
+    "us": (lambda i: f"1/3/23, 8:{i:02d}\u202fAM - {SENDERS[i % 3]}: ", "WhatsApp Chat with Bob.txt"),
+    "ios": (lambda i: f"[03/01/2023, 08:{i:02d}:15] {SENDERS[i % 3]}: ", "WhatsApp Chat with Bob.txt"),
+    "signal": (lambda i: f"[2023-01-03, 08:{i:02d}] {SENDERS[i % 3]}: ", "Bob.txt"),
+}
+MESSAGES = 6
+DAMAGED = 3  # the header damaged: between messages by two other people
+WORD = re.compile(r"\bw\d{3}\b")
+REPLACEMENTS = ("X", " ", ":", "]", "\n")
+
+
+def _read(path: Path, tmp: Path) -> list[dict]:
+    """The messages read from one file; the file must be read (a reader that failed would read nothing and
+    pass the sweep)."""
+    store = OriginalsStore(tmp / "originals")
+    blob = store.put_file(path)
+    item = FoundFile(blob.sha256, blob.md5, blob.size_bytes, str(path), path.name)
+    out = extract_items([item], store=store, run_id="t", options=ParseOptions(), out=ParsedRows())
+    assert [f["status"] for f in out.rows["run_files"]] == ["parsed"], out.rows["ingest_errors"]
+    assert MESSAGES - 1 <= len(out.rows["messages"]) <= MESSAGES + 1
+    return out.rows["messages"]
+
+
+def _damaged_copies(header: str) -> list[tuple[str, str]]:
+    """(what was done, the damaged header) for every position of the header."""
+    copies = []
+    for at in range(len(header) - 1):  # the last character is the space after the colon
+        copies.append((f"{at} deleted", header[:at] + header[at + 1 :]))
+        copies.append((f"{at}-{at + 1} deleted", header[:at] + header[at + 2 :]))
+        copies.append((f"line break before {at}", header[:at] + "\n" + header[at:]))
+        for replacement in REPLACEMENTS:
+            copies.append((f"{at} -> {replacement!r}", header[:at] + replacement + header[at + 1 :]))
+    return copies
+
+
+@pytest.mark.parametrize(
+    ("style", "whatsapp_path"),
+    [(style, "bulk") for style in ("android", "us", "ios")]
+    + [(style, "streaming") for style in sorted(STYLES)],
+)
+def test_no_damaged_header_moves_words_to_another_sender_unflagged(
+    style: str, whatsapp_path: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # WhatsApp's bulk path reads large files only; made to read these (its candidates are found by RE2)
+    monkeypatch.setattr(bulk, "FAST_MIN_BYTES", 0 if whatsapp_path == "bulk" else 1 << 62)
+    taken: list[bool] = []
+    fast_parse = bulk.fast_parse
+    monkeypatch.setattr(bulk, "fast_parse", lambda ctx: taken.append(fast_parse(ctx)) or taken[-1])
+    header_of, name = STYLES[style]
+    bodies = [f"words of this message w{i:03d}" for i in range(MESSAGES)]
+    clean = [header_of(i) + bodies[i] for i in range(MESSAGES)]
+    path = tmp_path / "clean" / name
+    path.parent.mkdir()
+    path.write_text("\n".join(clean) + "\n", encoding="utf-8", newline="")
+    owner = {WORD.search(m["body"]).group(): m["sender"] for m in _read(path, tmp_path / "clean")}
+    assert owner == {f"w{i:03d}": SENDERS[i % 3] for i in range(MESSAGES)}
+    assert any(taken) == (whatsapp_path == "bulk" and style != "signal")
+
+    moved = []
+    copies = _damaged_copies(header_of(DAMAGED))
+    for number, (done, header) in enumerate(copies):
+        lines = list(clean)
+        lines[DAMAGED] = header + bodies[DAMAGED]
+        path = tmp_path / str(number) / name
+        path.parent.mkdir()
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8", newline="")
+        for message in _read(path, tmp_path / str(number)):
+            if "damaged_header_inside" in (message["flags"] or ()):
+                continue
+            words = WORD.findall(message["body"] or "")
+            moved += [
+                (done, word, message["sender"]) for word in words[1:] if owner[word] != message["sender"]
+            ]
+    assert len(copies) > 150
+    assert moved == [], "\n".join(map(repr, moved))
