@@ -101,3 +101,57 @@ def test_no_damaged_header_moves_words_to_another_sender_unflagged(
             ]
     assert len(copies) > 150
     assert moved == [], "\n".join(map(repr, moved))
+
+
+MAIL_SENDERS = (
+    "Alex Marsh <alex.marsh@example.org>",
+    "Sam Taylor <sam.taylor@example.org>",
+    "PC Jones <jones@police.example.uk>",
+)
+# Left as text, not flagged: "From " with two letters lost at its start ("om alex@...", "Fm", "Fr") is too
+# close to a line of prose after a blank one.
+KNOWN = {"separator": {"0-1 deleted", "1-2 deleted", "2-3 deleted"}, "from_header": set()}
+
+
+def _mail(i: int) -> list[str]:
+    """One mail of an mbox in three parts: its separator line, its From header, the rest."""
+    return [
+        f"From alex@example.org Mon Jan  {i + 1} 08:00:00 2024\n",
+        f"From: {MAIL_SENDERS[i % 3]}\n",
+        f"To: Sam Taylor <sam.taylor@example.org>\nSubject: message {i}\n"
+        f"Date: Mon, {i + 1} Jan 2024 08:00:00 +0000\nMessage-ID: <m{i}@example.org>\n\n"
+        f"words of this mail w{i:03d}\n\n",
+    ]
+
+
+@pytest.mark.parametrize(("part", "name"), [(0, "separator"), (1, "from_header")])
+def test_no_damaged_mbox_separator_or_sender_moves_a_mail_into_another_unflagged(
+    part: int, name: str, tmp_path: Path
+) -> None:
+    """The same sweep over an mbox: the separator line or the From header of the fourth of six mails.
+    A mail read into the one before it must be flagged (`separator_damaged`, `headers_damaged`).
+    Known and left: two letters lost at the very start of "From " (3 copies of 368)."""
+    mails = [_mail(i) for i in range(MESSAGES)]
+    path = tmp_path / "clean" / "mail.mbox"
+    path.parent.mkdir()
+    path.write_text("".join("".join(m) for m in mails), encoding="utf-8", newline="")
+    owner = {WORD.search(m["body"]).group(): m["sender"] for m in _read(path, tmp_path / "clean")}
+    assert len(set(owner.values())) == 3
+
+    moved = []
+    copies = [(done, line) for done, line in _damaged_copies(mails[DAMAGED][part]) if done not in KNOWN[name]]
+    for number, (done, line) in enumerate(copies):
+        damaged = [list(m) for m in mails]
+        damaged[DAMAGED][part] = line
+        path = tmp_path / str(number) / "mail.mbox"
+        path.parent.mkdir()
+        path.write_text("".join("".join(m) for m in damaged), encoding="utf-8", newline="")
+        for message in _read(path, tmp_path / str(number)):
+            if {"separator_damaged", "headers_damaged"} & set(message["flags"] or ()):
+                continue
+            words = WORD.findall(message["body"] or "")
+            moved += [
+                (done, word, message["sender"]) for word in words[1:] if owner[word] != message["sender"]
+            ]
+    assert len(copies) > 300
+    assert moved == [], "\n".join(map(repr, moved))

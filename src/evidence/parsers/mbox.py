@@ -113,11 +113,13 @@ class MboxReader:
                 elif (
                     not rest
                     and not zeroed
-                    and line.strip()
+                    and (line.strip() or _near_separator(candidate))
                     and len(line) <= _SPLIT_REST_BYTES
                     and not (line.startswith(b"From ") and is_separator(line))
                 ):
-                    held = (candidate, candidate_offset, [line])  # perhaps the rest of a split separator
+                    # perhaps the rest of a split separator, or (a blank line) the end of one whose last
+                    # character became a line break
+                    held = (candidate, candidate_offset, [line])
                     offset += len(line)
                     continue
                 else:
