@@ -4,7 +4,8 @@ A header line that cannot be read as one (a character changed or lost, a line br
 header to the readers: its text joins the message before it, under that message's sender. Such a
 message is flagged DAMAGED_HEADER_FLAG, never split (people paste earlier messages into new ones, and a
 damaged date has no time to give). The patterns are written for RE2 and re alike, so WhatsApp's bulk path
-can find candidates over all lines at once and confirm them with the same functions.
+can find candidates over all lines at once and confirm them with the same functions (which also use the
+`regex` library's fuzzy matching: a header with one character changed, lost or added).
 """
 
 from __future__ import annotations
@@ -120,9 +121,10 @@ def holds_glued_header(text: str) -> bool:
 
 
 def looks_like_damaged_header(text: str) -> bool:
-    """Whether a line of `text` (continuation lines) is a header with one character damaged (its date and
-    time mostly digits, seven or more, with few other characters: separators and the damaged one), holds
-    a header glued to the text before it, or begins a header split over it and the next line."""
+    """Whether a line of `text` (continuation lines) is a header with one character damaged (in a loose
+    shape whose date and time are mostly digits, or one edit from a whole header; a system line's with
+    its date, time or " - " damaged; a bracketed date and time with no name after it), holds a header
+    glued to the text before it, or begins a header split over it and the next line."""
     if _GLUED_HEADER_RE.search(text):
         return True
     if any(_is_damaged_header(match) for match in _DAMAGED_HEADER_RE.finditer(text)):
@@ -157,7 +159,8 @@ def looks_like_damaged_header(text: str) -> bool:
 
 
 def _one_edit_from_header(text: str, start: int) -> bool:
-    """Whether the line of `text` at `start` is a header with one character changed, lost or added."""
+    """Whether the line of `text` at `start` is a header with one character changed, lost or added, or
+    two lost."""
     end = text.find("\n", start)
     return bool(_ONE_EDIT_HEADER_RE.match(text, start, end if end >= 0 else len(text)))
 
