@@ -49,6 +49,25 @@ def _read(path: Path, tmp: Path) -> list[dict]:
     return out.rows["messages"]
 
 
+def _read_text(folder: Path, name: str, text: str) -> list[dict]:
+    """The messages read from `text` written as folder/name."""
+    folder.mkdir()
+    (folder / name).write_text(text, encoding="utf-8", newline="")
+    return _read(folder / name, folder)
+
+
+def _moved_words(messages: list[dict], owner: dict[str, str], flags: set[str], done: str) -> list[tuple]:
+    """(what was done, word, sender) for each word in an unflagged message whose author is someone else;
+    a message's first word is its own."""
+    moved = []
+    for message in messages:
+        if flags & set(message["flags"] or ()):
+            continue
+        words = WORD.findall(message["body"] or "")
+        moved += [(done, word, message["sender"]) for word in words[1:] if owner[word] != message["sender"]]
+    return moved
+
+
 def _damaged_copies(header: str) -> list[tuple[str, str]]:
     """(what was done, the damaged header) for every position of the header."""
     copies = []
@@ -77,10 +96,8 @@ def test_no_damaged_header_moves_words_to_another_sender_unflagged(
     header_of, name = STYLES[style]
     bodies = [f"words of this message w{i:03d}" for i in range(MESSAGES)]
     clean = [header_of(i) + bodies[i] for i in range(MESSAGES)]
-    path = tmp_path / "clean" / name
-    path.parent.mkdir()
-    path.write_text("\n".join(clean) + "\n", encoding="utf-8", newline="")
-    owner = {WORD.search(m["body"]).group(): m["sender"] for m in _read(path, tmp_path / "clean")}
+    read = _read_text(tmp_path / "clean", name, "\n".join(clean) + "\n")
+    owner = {WORD.search(m["body"]).group(): m["sender"] for m in read}
     assert owner == {f"w{i:03d}": SENDERS[i % 3] for i in range(MESSAGES)}
     assert any(taken) == (whatsapp_path == "bulk" and style != "signal")
 
@@ -89,16 +106,8 @@ def test_no_damaged_header_moves_words_to_another_sender_unflagged(
     for number, (done, header) in enumerate(copies):
         lines = list(clean)
         lines[DAMAGED] = header + bodies[DAMAGED]
-        path = tmp_path / str(number) / name
-        path.parent.mkdir()
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8", newline="")
-        for message in _read(path, tmp_path / str(number)):
-            if "damaged_header_inside" in (message["flags"] or ()):
-                continue
-            words = WORD.findall(message["body"] or "")
-            moved += [
-                (done, word, message["sender"]) for word in words[1:] if owner[word] != message["sender"]
-            ]
+        read = _read_text(tmp_path / str(number), name, "\n".join(lines) + "\n")
+        moved += _moved_words(read, owner, {"damaged_header_inside"}, done)
     assert len(copies) > 150
     assert moved == [], "\n".join(map(repr, moved))
 
@@ -132,10 +141,8 @@ def test_no_damaged_mbox_separator_or_sender_moves_a_mail_into_another_unflagged
     A mail read into the one before it must be flagged (`separator_damaged`, `headers_damaged`).
     Known and left: two letters lost at the very start of "From " (3 copies of 368)."""
     mails = [_mail(i) for i in range(MESSAGES)]
-    path = tmp_path / "clean" / "mail.mbox"
-    path.parent.mkdir()
-    path.write_text("".join("".join(m) for m in mails), encoding="utf-8", newline="")
-    owner = {WORD.search(m["body"]).group(): m["sender"] for m in _read(path, tmp_path / "clean")}
+    read = _read_text(tmp_path / "clean", "mail.mbox", "".join("".join(m) for m in mails))
+    owner = {WORD.search(m["body"]).group(): m["sender"] for m in read}
     assert len(set(owner.values())) == 3
 
     moved = []
@@ -143,15 +150,7 @@ def test_no_damaged_mbox_separator_or_sender_moves_a_mail_into_another_unflagged
     for number, (done, line) in enumerate(copies):
         damaged = [list(m) for m in mails]
         damaged[DAMAGED][part] = line
-        path = tmp_path / str(number) / "mail.mbox"
-        path.parent.mkdir()
-        path.write_text("".join("".join(m) for m in damaged), encoding="utf-8", newline="")
-        for message in _read(path, tmp_path / str(number)):
-            if {"separator_damaged", "headers_damaged"} & set(message["flags"] or ()):
-                continue
-            words = WORD.findall(message["body"] or "")
-            moved += [
-                (done, word, message["sender"]) for word in words[1:] if owner[word] != message["sender"]
-            ]
+        read = _read_text(tmp_path / str(number), "mail.mbox", "".join("".join(m) for m in damaged))
+        moved += _moved_words(read, owner, {"separator_damaged", "headers_damaged"}, done)
     assert len(copies) > 300
     assert moved == [], "\n".join(map(repr, moved))
