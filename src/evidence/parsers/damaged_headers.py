@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 
 import regex
+from rapidfuzz.distance import Levenshtein
 
 # A continuation line shaped like a header whose date or time lost a character ("12/0X/2024, 21:07 - Sam:
 # ..."): found loosely, then confirmed by looks_like_damaged_header.
@@ -78,6 +79,16 @@ _ONE_EDIT_HEADER_RE = regex.compile(
     # one character changed, lost or added, or two lost (two bytes cut out of the copy)
     rf"(?:(?:{_WHOLE_HEADER_START}){{e<=1}}|(?:{_WHOLE_HEADER_START}){{d<=2}})[^:\n]{{1,60}}: "
 )
+# An Android system line's header ("date, time - ", no name) the same way, one error in its date and time
+# (or two characters lost), its " - " whole. Alone that would take a person's log ("12/03 10:15 - he
+# texted", "1/3/23 - 8:03 - call") for a damaged header, so the line must also be written like the header
+# of the message it sits in: the two with digits as 9 ("99/99/9999, 99:99 - ") within SYSTEM_SHAPE_EDITS.
+_ONE_EDIT_SYSTEM_HEADER_RE = regex.compile(
+    rf"(?P<prefix>[\u200e\u200f]*(?:(?:{_STAMP}){{e<=1}}|(?:{_STAMP}){{d<=2}}){_S}+[-–]{_S}+)\S"
+)
+_HEADER_PREFIX_RE = re.compile(rf"[\u200e\u200f]*\[?{_STAMP}\]?(?:{_S}+[-–]{_S}+|{_S})")
+_DIGIT = re.compile(r"\d")
+SYSTEM_SHAPE_EDITS = 2  # the damage, and a day or hour written with one more or one fewer digit
 # A whole bracketed date and time at a line's start, then text with no "Name: " (Signal, WhatsApp iOS): the
 # header's colon (or a character of its name) was damaged, and the line joined the message before it.
 BRACKETED_STAMP_LINE = "^[\u200e\u200f]*" + rf"\[{_STAMP}\]{_S}\S"  # (the marks as characters, for RE2)
@@ -120,11 +131,12 @@ def holds_glued_header(text: str) -> bool:
     return bool(_GLUED_HEADER_RE.search(text))
 
 
-def looks_like_damaged_header(text: str) -> bool:
+def looks_like_damaged_header(text: str, header: str = "") -> bool:
     """Whether a line of `text` (continuation lines) is a header with one character damaged (in a loose
     shape whose date and time are mostly digits, or one edit from a whole header; a system line's with
     its date, time or " - " damaged; a bracketed date and time with no name after it), holds a header
-    glued to the text before it, or begins a header split over it and the next line."""
+    glued to the text before it, or begins a header split over it and the next line. `header`: the
+    header line of the message `text` continues (WhatsApp), which a damaged system line's must resemble."""
     if _GLUED_HEADER_RE.search(text):
         return True
     if any(_is_damaged_header(match) for match in _DAMAGED_HEADER_RE.finditer(text)):
@@ -133,7 +145,9 @@ def looks_like_damaged_header(text: str) -> bool:
         return True
     if _DAMAGED_SYSTEM_SEPARATOR_RE.search(text) or _BRACKETED_STAMP_LINE_RE.search(text):
         return True
-    if any(_one_edit_from_header(text, start.start()) for start in _ONE_EDIT_CANDIDATE_RE.finditer(text)):
+    if any(
+        _one_edit_from_header(text, start.start(), header) for start in _ONE_EDIT_CANDIDATE_RE.finditer(text)
+    ):
         return True
     # a header split over two lines: its first part, put back together with the line after it
     for start in _SPLIT_HEADER_START_RE.finditer(text):
@@ -152,17 +166,26 @@ def looks_like_damaged_header(text: str) -> bool:
         if following and (
             _is_damaged_system_header(_DAMAGED_SYSTEM_HEADER_RE.match(joined))
             or _DAMAGED_SYSTEM_SEPARATOR_RE.match(joined)
-            or _ONE_EDIT_HEADER_RE.match(joined)
+            or _one_edit_from_header(joined, 0, header)
         ):
             return True
     return False
 
 
-def _one_edit_from_header(text: str, start: int) -> bool:
+def _one_edit_from_header(text: str, start: int, header: str) -> bool:
     """Whether the line of `text` at `start` is a header with one character changed, lost or added, or
-    two lost."""
+    two lost; a system line's only when written like `header` (see SYSTEM_SHAPE_EDITS)."""
     end = text.find("\n", start)
-    return bool(_ONE_EDIT_HEADER_RE.match(text, start, end if end >= 0 else len(text)))
+    end = end if end >= 0 else len(text)
+    if _ONE_EDIT_HEADER_RE.match(text, start, end):
+        return True
+    system = _ONE_EDIT_SYSTEM_HEADER_RE.match(text, start, end) if header else None
+    own = _HEADER_PREFIX_RE.match(header) if system else None
+    return bool(
+        own
+        and Levenshtein.distance(_DIGIT.sub("9", system["prefix"]), _DIGIT.sub("9", own.group()))
+        <= SYSTEM_SHAPE_EDITS
+    )
 
 
 def _is_damaged_header(match: re.Match[str]) -> bool:

@@ -227,7 +227,10 @@ class _FastPlan:
             if is_header[i]:
                 return holds_glued_header(lines[i].as_py())
             text = lines[i].as_py()
-            return looks_like_damaged_header(text + "\n" + lines[i + 1].as_py() if continued[i] else text)
+            header = lines[int(positions[np.searchsorted(positions, i, side="right") - 1])].as_py()
+            return looks_like_damaged_header(
+                text + "\n" + lines[i + 1].as_py() if continued[i] else text, header
+            )
 
         confirmed = [int(i) for i in np.flatnonzero((shaped & ~is_header) | glued) if found(int(i))]
         messages = {int(np.searchsorted(positions, i, side="right")) - 1 for i in confirmed}

@@ -237,7 +237,7 @@ class Reader:
 
         text, author, kind, flags, media, sibling = self.classify(rest, flags)
         if (
-            (tail and looks_like_damaged_header(tail))
+            (tail and looks_like_damaged_header(tail, m.group()))
             or holds_glued_header(rest)
             or (tail and kind == "system" and ":" not in rest and name_split_from(text, tail))
         ):
