@@ -313,8 +313,9 @@ def _sender_name(sender_div: Tag) -> tuple[str | None, bool]:
 
     A from_name holds the name (and at most inline details); a `div` inside it means its closing tag was
     lost, or taken into a bogus tag by a stray "<", so that the message's text and time were parsed into
-    it; a second line or a link, that the next element's opening tag was taken into its closing tag. Its whole text would make the text part of the sender's name (and of every joined message's after
-    it): only the text before the first such `div` is the name.
+    it; a second line or a link, that the next element's opening tag was taken into its closing tag. Its
+    whole text would make the text part of the sender's name (and of every joined message's after it): only
+    the text before the first such `div` (or the first line) is the name.
     """
     if sender_div.find("div") is None:
         # A name is one line of text; more lines, or a link, are another element's text taken in when a

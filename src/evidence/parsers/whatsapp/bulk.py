@@ -223,17 +223,18 @@ class _FastPlan:
         glued = pc.match_substring_regex(lines, GLUED_HEADER).to_numpy(zero_copy_only=False)
         continued = np.append(~is_header[1:], False)  # the line after this one is in the same message
 
-        def found(i: int) -> bool:
+        def found(i: int, message: int) -> bool:
             if is_header[i]:
                 return holds_glued_header(lines[i].as_py())
             text = lines[i].as_py()
-            header = lines[int(positions[np.searchsorted(positions, i, side="right") - 1])].as_py()
             return looks_like_damaged_header(
-                text + "\n" + lines[i + 1].as_py() if continued[i] else text, header
+                text + "\n" + lines[i + 1].as_py() if continued[i] else text,
+                lines[int(positions[message])].as_py(),  # the header of the message the line is in
             )
 
-        confirmed = [int(i) for i in np.flatnonzero((shaped & ~is_header) | glued) if found(int(i))]
-        messages = {int(np.searchsorted(positions, i, side="right")) - 1 for i in confirmed}
+        candidates = np.flatnonzero((shaped & ~is_header) | glued)
+        in_message = np.searchsorted(positions, candidates, side="right") - 1
+        messages = {int(m) for i, m in zip(candidates, in_message, strict=True) if found(int(i), int(m))}
         # an Android header split inside its name: a system line (no colon) with a line after it
         for message in np.flatnonzero(nameless & continued[positions]):
             following = lines[int(positions[message]) + 1].as_py()
