@@ -213,3 +213,55 @@ def test_the_duplicated_email_is_one_event_seen_twice(case: Path) -> None:
         case,
         "SELECT occurrences FROM timeline WHERE platform = 'email' AND text LIKE 'Why are you ignoring me?%'",
     ) == [(2,)]
+
+
+def test_the_stop_request_on_a_screenshot_is_the_exported_one_listed_once(case: Path) -> None:
+    """The victim's stop request is in the WhatsApp export and on a screenshot whose bubble corroborates it:
+    one key date, detected in the exported message (OCR's reading of it is not a second one)."""
+    detected = rows(
+        case,
+        "SELECT m.kind, m.body, e.status FROM case_events e JOIN messages m USING (message_id) "
+        "WHERE e.source = 'detected'",
+    )
+    assert [(kind, status) for kind, _, status in detected] == [("message", "kept")]
+    (body,) = [body for _, body, _ in detected]
+    assert body.startswith("Alex, please stop contacting me. I don't")
+    ocr = rows(
+        case,
+        "SELECT c.ocr_message_id FROM corroborations c JOIN messages m ON m.message_id = c.message_id "
+        "WHERE m.body = ?",
+        [body],
+    )
+    assert len(ocr) == 1  # the screenshot does show it
+
+
+def test_a_screenshot_of_the_stop_request_read_before_the_export_gives_way_to_it(tmp_path: Path) -> None:
+    """Screenshots ingested first give a stop request read by OCR; the export ingested later lists its own,
+    and the screenshot's is marked removed with the export's key date as its reason, in the custody log."""
+    case = tmp_path / "case"
+    for source in (SAMPLE / "Screenshots", SAMPLE / "whatsapp"):
+        params = IngestParameters(
+            sources=[str(source)], case_dir=str(case), tz=sc.TZ, region=sc.REGION, owners=list(sc.OWNERS)
+        )
+        assert ingest(params)["failed"] == 0
+        if source.name == "Screenshots":
+            first = rows(case, "SELECT event_id, status FROM case_events WHERE source = 'detected'")
+            assert [status for _, status in first] == ["kept"]
+            ((screenshot_event, _),) = first
+    listed = rows(
+        case,
+        "SELECT e.event_id, m.kind, e.status, e.status_reason FROM case_events e JOIN messages m "
+        "USING (message_id) WHERE e.source = 'detected' ORDER BY m.kind",
+    )
+    ((export_event, *exported), (retired_id, *retired)) = listed
+    assert exported == ["message", "kept", None]
+    assert retired_id == screenshot_event
+    assert retired == [
+        "ocr",
+        "removed",
+        f"the screenshot shows the exported message of key date {export_event}",
+    ]
+    entries = [json.loads(line) for line in (case / "custody.log").read_text().splitlines()]
+    assert [e["details"] for e in entries if e["action"] == "key_date_retired"] == [
+        {"run_id": entries[-1]["details"]["run_id"], "event_id": screenshot_event, "listed_as": export_event}
+    ]

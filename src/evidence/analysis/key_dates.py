@@ -126,9 +126,19 @@ ORDER BY at_utc, event_id
 """
 
 
+# A bubble read from a screenshot that corroborates the owner's exported stop request is that message seen
+# on screen: one key date, read from the export (its words and time are the export's, not OCR's), which
+# the screenshot corroborates. Without this the stop request was listed twice, once with OCR's misreadings.
+_SHOWS_EXPORTED_STOP_REQUEST = """
+    EXISTS (SELECT 1 FROM corroborations c JOIN message_actor ea ON ea.message_id = c.message_id
+            WHERE c.ocr_message_id = m.message_id AND ea.from_owner
+              AND c.message_id IN (SELECT message_id FROM phrase_matches WHERE list = 'stop_requests'))
+"""
+
+
 def detect_stop_requests(con: Any, run_id: str, examiner: str, everything: bool) -> int:
     """The owner's own messages matching the stop-request list become detected key dates (new ones only;
-    removed ones are never brought back)."""
+    removed ones are never brought back). A screenshot's bubble of an exported stop request is not one."""
     scope = "" if everything else "AND m.loaded_in_run = $run"
     return con.execute(
         f"""
@@ -142,6 +152,7 @@ def detect_stop_requests(con: Any, run_id: str, examiner: str, everything: bool)
         FROM messages m JOIN message_actor ma USING (message_id)
         WHERE ma.from_owner AND m.sent_at_utc IS NOT NULL {scope}
           AND m.message_id IN (SELECT message_id FROM phrase_matches WHERE list = 'stop_requests')
+          AND NOT (m.kind = 'ocr' AND {_SHOWS_EXPORTED_STOP_REQUEST})
         ON CONFLICT (event_id) DO NOTHING
         """,
         {"examiner": examiner} if everything else {"run": run_id, "examiner": examiner},
@@ -175,4 +186,34 @@ def key_dates_step(con: Any, scope: LinkScope) -> dict[str, Any]:
     ).fetchall()
     examiner = (examiner_rows[0][0] if examiner_rows else None) or "evidence"
     detected = detect_stop_requests(con, scope.run_id, examiner, everything)
-    return {"phrase_matches": matched, "stop_requests_detected": detected, "rematched_all": everything}
+    retired = retire_screenshot_detections(con, examiner)
+    return {
+        "phrase_matches": matched,
+        "stop_requests_detected": detected,
+        "rematched_all": everything,
+        "retired": retired,
+    }
+
+
+def retire_screenshot_detections(con: Any, examiner: str) -> list[dict[str, str]]:
+    """Stop requests detected in a screenshot's bubble before the export holding the same message came:
+    marked removed, with the export's key date as the reason (listed with --all; logged in custody by the
+    load). Returns what was retired."""
+    retired = con.execute(
+        """
+        SELECT e.event_id, min(x.event_id) AS listed_as
+        FROM case_events e
+        JOIN messages m ON m.message_id = e.message_id AND m.kind = 'ocr'
+        JOIN corroborations c ON c.ocr_message_id = e.message_id
+        JOIN case_events x ON x.message_id = c.message_id AND x.kind = 'stop_request'
+             AND x.source = 'detected' AND x.status = 'kept'
+        WHERE e.kind = 'stop_request' AND e.source = 'detected' AND e.status = 'kept'
+        GROUP BY e.event_id ORDER BY e.event_id
+        """
+    ).fetchall()
+    for event_id, listed_as in retired:
+        con.execute(
+            "UPDATE case_events SET status = 'removed', status_reason = ?, examiner = ? WHERE event_id = ?",
+            [f"the screenshot shows the exported message of key date {listed_as}", examiner, event_id],
+        )
+    return [{"event_id": event_id, "listed_as": listed_as} for event_id, listed_as in retired]

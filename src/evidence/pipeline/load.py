@@ -86,6 +86,10 @@ def load_run(
                 for e, k, at, m, note in detected
             ],
             *[
+                ("key_date_retired", {"run_id": run_id, **retired})
+                for retired in links.get("key_dates", {}).get("retired", [])
+            ],
+            *[
                 (
                     f"file_{status}",
                     {
