@@ -223,6 +223,34 @@ def test_installed_command_exits_with_the_commands_code_and_full_output(ingested
     assert missing.returncode != 0 and "no case database" in missing.stderr
 
 
+def test_output_to_a_pipe_keeps_each_line_whole(ingested: Path, tmp_path: Path) -> None:
+    """Off a terminal a message is one line and a table as wide as its cells: rich broke both at 80
+    columns (a key dates table came out one word per line, an error's path in two)."""
+    command = Path(sys.executable).parent / "evidence"
+    environment = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    note = "Reported to police at the front desk of the station by the victim, with her sister"
+    arguments = ["--kind", "police_report", "--at", "2024-03-08T11:00", "--note", note]
+    added = subprocess.run(
+        [command, "events", "add", "--case", ingested, *arguments],
+        capture_output=True,
+        text=True,
+        env=environment,
+    )
+    assert added.returncode == 0, added.stderr
+    assert len(added.stdout.splitlines()) == 1 and added.stdout.startswith("added k-")
+    listed = subprocess.run(
+        [command, "events", "list", "--case", ingested], capture_output=True, text=True, env=environment
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert [line for line in listed.stdout.splitlines() if note in line]  # the whole note in one row
+    nowhere = tmp_path / ("a-folder-name-long-enough-to-pass-eighty-columns-" * 2) / "case"
+    missing = subprocess.run(
+        [command, "timeline", "--case", nowhere], capture_output=True, text=True, env=environment
+    )
+    assert missing.returncode != 0 and len(missing.stderr.splitlines()) == 1
+    assert str(nowhere) in missing.stderr
+
+
 def test_verify_names_a_repeated_message_id(ingested: Path) -> None:
     """message_id has no index (loading speed): the loader keeps it unique and verify checks it."""
     with duckdb.connect(str(ingested / "evidence.duckdb")) as con:

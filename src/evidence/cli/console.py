@@ -2,6 +2,7 @@
 one-line messages with the contract's exit codes. Only the CLI layer does that translation."""
 
 import contextlib
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +11,8 @@ from typing import Annotated, Any
 import typer
 
 from evidence.errors import CaseLockedError, DiskFullError, EvidenceError
+
+PIPED_WIDTH = 240
 
 
 class _LazyConsole:
@@ -25,7 +28,13 @@ class _LazyConsole:
         if self._console is None:
             from rich.console import Console
 
-            self._console = Console(stderr=self._stderr)
+            # Written to a file, a pipe or a log, rich breaks lines at 80 columns: a path or an error
+            # message broken in two is not found by grep, and a table of key dates came out one word per
+            # line. There a line stays one line, and a table is as wide as its cells (up to PIPED_WIDTH)
+            # unless COLUMNS says otherwise.
+            piped = not is_terminal(sys.stderr if self._stderr else sys.stdout)
+            width = PIPED_WIDTH if piped and "COLUMNS" not in os.environ else None
+            self._console = Console(stderr=self._stderr, soft_wrap=piped, width=width)
         return self._console
 
     def __getattr__(self, name: str) -> Any:
