@@ -259,3 +259,23 @@ def test_a_separator_inside_a_field_does_not_join_two_rows_into_one_key() -> Non
     table = pa.Table.from_pylist(rows, schema=arrow_schema("messages"))
     keys = enrich_messages(table, "GB").messages["dedup_key"].to_pylist()
     assert keys[0] != keys[1]
+
+
+def test_the_report_counts_every_further_place_an_event_was_seen(tmp_path: Path) -> None:
+    """The report's "Copies" line adds up what the timeline's `occurrences` shows: copies in other exports
+    and the same file found again. Counting duplicate rows alone gave 3 here, beside events seen 3 times."""
+    from typer.testing import CliRunner
+
+    from evidence.cli.commands import app
+
+    first = write(tmp_path / "1-march" / "WhatsApp Chat with Alex Marsh.txt", chat(MARCH))
+    second = write(tmp_path / "2-april" / "WhatsApp Chat with Alex Marsh.txt", chat(LATER))
+    again = write(tmp_path / "3-forwarded" / "WhatsApp Chat with Alex Marsh.txt", chat(MARCH))
+    case = tmp_path / "case"
+    run(case, first.parent, second.parent, again.parent)
+    seen = [n for (n,) in rows(case, "SELECT occurrences FROM timeline ORDER BY occurred_at_utc, event_id")]
+    assert seen == [2, 2, 3, 3, 3, 1, 1]  # March's five in two files, three of them in April's too
+    out = tmp_path / "report.html"
+    result = CliRunner().invoke(app, ["report", "--case", str(case), "-o", str(out)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "<dt>Copies</dt><dd>8 further copies of the same messages were found" in out.read_text()

@@ -245,7 +245,10 @@ class CaseReader:
             "SELECT platform, count(*), count(*) FILTER (WHERE NOT from_owner) FROM rep_events "
             "GROUP BY 1 ORDER BY 2 DESC, 1"
         )
-        duplicates = self.q("SELECT count(*) FROM messages WHERE duplicate_of IS NOT NULL")[0][0]
+        # Every place beyond an event's first where it was seen: copies in other exports (duplicate_of)
+        # and the same file found again (a forwarded copy, the export twice), as the timeline's
+        # `occurrences` counts them. Counting duplicate rows alone said 0 beside an event "seen twice".
+        duplicates = self.q("SELECT coalesce(sum(occurrences - 1), 0) FROM rep_events")[0][0]
         runs = self.q(
             "SELECT run_id, started_at, examiner, tool_version FROM ingest_runs ORDER BY started_at"
         )
