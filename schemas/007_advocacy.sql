@@ -106,10 +106,12 @@ dates AS (
     FROM case_events WHERE status = 'kept'
 ),
 contact AS (
-    -- messages someone other than the account owner sent, with a time
+    -- messages someone other than the account owner sent, with a time; a screenshot's bubble that shows an
+    -- exported message is that message, which counts (and is flagged) once
     SELECT m.message_id, m.sent_at_utc, m.time_precision, m.sender_identifier, ma.from_owner
     FROM messages m JOIN message_actor ma USING (message_id)
     WHERE m.sent_at_utc IS NOT NULL AND NOT ma.from_owner AND m.kind <> 'system'
+      AND m.message_id NOT IN (SELECT ocr_message_id FROM corroborations)
 )
 SELECT c.message_id, 'night' AS flag,
        'sent at ' || strftime(timezone(s.tz, c.sent_at_utc), '%H:%M') || ' in ' || s.tz AS detail
@@ -133,7 +135,7 @@ FROM (
            row_number() OVER (PARTITION BY sender_identifier ORDER BY sent_at_utc, message_id) AS n
     FROM contact WHERE sender_identifier IS NOT NULL
 ) WHERE n = 1;
-COMMENT ON VIEW analysis_flags IS 'Analysis flags on canonical messages not sent by the account owner: night (00:00-05:59 in the case''s time zone), after_stop_request (after the first kept stop request), after_order (after the first kept order), threat_for_review (matches the threat phrase list: for review, never a finding), first_from_identifier (first message from a number, address or account). Facts, with the detail that explains each.';
+COMMENT ON VIEW analysis_flags IS 'Analysis flags on canonical messages not sent by the account owner (a screenshot''s bubble that shows an exported message is left to that message): night (00:00-05:59 in the case''s time zone), after_stop_request (after the first kept stop request), after_order (after the first kept order), threat_for_review (matches the threat phrase list: for review, never a finding), first_from_identifier (first message from a number, address or account). Facts, with the detail that explains each.';
 
 CREATE OR REPLACE VIEW incidents AS
 WITH gap AS (
@@ -144,6 +146,7 @@ contact AS (
            lag(m.sent_at_utc) OVER (PARTITION BY ma.actor_key ORDER BY m.sent_at_utc, m.message_id) AS previous_at
     FROM messages m JOIN message_actor ma USING (message_id)
     WHERE m.sent_at_utc IS NOT NULL AND NOT ma.from_owner AND m.kind <> 'system'
+      AND m.message_id NOT IN (SELECT ocr_message_id FROM corroborations)  -- counted as the exported message
 ),
 numbered AS (
     SELECT c.*,
@@ -162,4 +165,4 @@ SELECT 'i-' || substr(md5(actor_key || '|' || arg_min(message_id, (sent_at_utc, 
        max(gap_seconds) AS gap_before_seconds
 FROM numbered
 GROUP BY actor_key, burst;
-COMMENT ON VIEW incidents IS 'Bursts of contact from one actor: messages less than incident_gap_minutes (default 30) apart form one incident. gap_before_seconds is the time since that actor''s previous incident (NULL for the first): course of conduct is judged on frequency and proximity, so gaps matter as much as counts.';
+COMMENT ON VIEW incidents IS 'Bursts of contact from one actor: messages less than incident_gap_minutes (default 30) apart form one incident; a screenshot''s bubble that shows an exported message counts as that message, once. gap_before_seconds is the time since that actor''s previous incident (NULL for the first): course of conduct is judged on frequency and proximity, so gaps matter as much as counts.';

@@ -15,6 +15,10 @@ copies AS (
 analysed AS (
     SELECT message_id, list(flag ORDER BY flag) AS flags FROM analysis_flags GROUP BY message_id
 ),
+shown AS (
+    -- screenshot bubbles that show an exported message (corroborations): kept as events, counted once
+    SELECT DISTINCT ocr_message_id FROM corroborations
+),
 sender_actor AS (
     -- who sent it: confirmed actors only; open suggestions apart, with their confidence (DESIGN principle 4)
     SELECT i.value AS sender_identifier,
@@ -43,7 +47,8 @@ SELECT
     coalesce(c.occurrences, 1) AS occurrences,
     -- OCR rows also show their screenshot's time conflicts (images.flags time_conflict_*)
     list_concat(
-        CASE WHEN m.kind = 'ocr' THEN list_concat(m.flags, coalesce(list_filter(img.flags, lambda f: starts_with(f, 'time_conflict')), []))
+        CASE WHEN m.kind = 'ocr' THEN list_concat(m.flags, coalesce(list_filter(img.flags, lambda f: starts_with(f, 'time_conflict')), []),
+                                                  CASE WHEN sh.ocr_message_id IS NOT NULL THEN ['shown_in_export'] ELSE [] END)
              ELSE m.flags END,
         coalesce(af.flags, [])
     ) AS flags,
@@ -58,5 +63,6 @@ LEFT JOIN copies c ON c.canonical_id = m.message_id
 LEFT JOIN analysed af ON af.message_id = m.message_id
 LEFT JOIN sender_actor sa ON sa.sender_identifier = m.sender_identifier
 LEFT JOIN images img ON m.kind = 'ocr' AND img.sha256 = m.source_sha256
+LEFT JOIN shown sh ON m.kind = 'ocr' AND sh.ocr_message_id = m.message_id
 WHERE m.duplicate_of IS NULL;
 COMMENT ON VIEW timeline IS 'One row per distinct event (canonical messages only), in the order analysts and reports read them. actor is the confirmed actor of the sender or NULL; suggested_actor the best open suggestion with its confidence (never presented as who sent it).';

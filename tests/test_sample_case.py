@@ -265,3 +265,50 @@ def test_a_screenshot_of_the_stop_request_read_before_the_export_gives_way_to_it
     assert [e["details"] for e in entries if e["action"] == "key_date_retired"] == [
         {"run_id": entries[-1]["details"]["run_id"], "event_id": screenshot_event, "listed_as": export_event}
     ]
+
+
+def test_a_screenshot_of_an_exported_message_is_listed_but_counted_once(case: Path) -> None:
+    """Every bubble on the sample's screenshots shows an exported message: each stays a timeline event,
+    marked shown_in_export, and counts nowhere; the exported message it shows carries the flags and the
+    incidents. Counted both ways, "You'll regret this Sam" was two threats and two contacts."""
+    shown = dict(rows(case, "SELECT event_id, flags FROM timeline WHERE kind = 'ocr'"))
+    corroborated = {ocr for (ocr,) in rows(case, "SELECT DISTINCT ocr_message_id FROM corroborations")}
+    assert corroborated and set(shown) == corroborated
+    assert all("shown_in_export" in flags for flags in shown.values())
+    assert rows(case, "SELECT message_id FROM analysis_flags WHERE message_id IN (SELECT ocr_message_id "
+                "FROM corroborations)") == []  # fmt: skip
+    in_incidents = {m for (ids,) in rows(case, "SELECT message_ids FROM incidents") for m in ids}
+    assert not in_incidents & corroborated
+    threats = rows(
+        case,
+        "SELECT kind, platform FROM timeline WHERE text LIKE '%regret this Sam%' "
+        "AND list_contains(flags, 'threat_for_review') ORDER BY kind",
+    )
+    assert threats == [("message", "whatsapp")]
+    exported = {m for (m,) in rows(case, "SELECT DISTINCT message_id FROM corroborations")}
+    assert exported <= in_incidents | {
+        m for (m,) in rows(case, "SELECT message_id FROM message_actor WHERE from_owner")
+    }
+
+
+def test_the_report_counts_contact_after_the_stop_request_without_the_screenshots_copies(
+    case: Path, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from evidence.cli.commands import app
+
+    out = tmp_path / "report.html"
+    result = CliRunner().invoke(app, ["report", "--case", str(case), "-o", str(out)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    contacts = "NOT ma.from_owner AND t.kind <> 'system' AND t.occurred_at_utc > ?"
+    ((with_copies, without),) = rows(
+        case,
+        f"SELECT count(*) FILTER (WHERE {contacts}), "
+        f"count(*) FILTER (WHERE {contacts} AND NOT list_contains(t.flags, 'shown_in_export')) "
+        "FROM timeline t JOIN message_actor ma ON ma.message_id = t.event_id",
+        [sc.STOP_REQUEST, sc.STOP_REQUEST],
+    )
+    assert with_copies > without  # the screenshots show messages sent after it
+    first = re.search(r"After it, (\d+) contacts came from", out.read_text()).group(1)
+    assert int(first) == without

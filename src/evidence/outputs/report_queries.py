@@ -25,7 +25,9 @@ from evidence.outputs.report_wording import (
 WARNED_FILES_SHOWN = 500
 WARNINGS_SHOWN_PER_FILE = 3
 PERSON_SERIES = 5  # people drawn in their own colour in the weekly chart; the rest as "everyone else"
-CONTACT = "NOT from_owner AND kind <> 'system' AND utc IS NOT NULL"
+# A screenshot's bubble that shows an exported message (timeline flag shown_in_export) is listed as an
+# event but counted as that message, once: counting both made each screenshot a second contact.
+CONTACT = "NOT from_owner AND kind <> 'system' AND utc IS NOT NULL AND NOT shown_in_export"
 TIMED_CONTACT = CONTACT + " AND time_precision IN ('second', 'minute')"
 
 # Formats in which exports write times; when occurred_at_local equals one of them rendered from the
@@ -89,7 +91,8 @@ class CaseReader:
                    coalesce(ma.actor, t.sender, t.sender_identifier,
                             CASE WHEN t.kind = 'system' THEN 'system message' ELSE '(no sender given)' END)
                        AS person,
-                   coalesce(ma.from_owner, t.direction = 'outgoing', FALSE) AS from_owner
+                   coalesce(ma.from_owner, t.direction = 'outgoing', FALSE) AS from_owner,
+                   list_contains(t.flags, 'shown_in_export') AS shown_in_export
             FROM timeline t LEFT JOIN message_actor ma ON ma.message_id = t.event_id
             """
         )
@@ -189,7 +192,7 @@ class CaseReader:
         for ident, name, n, first, last in self.q(
             """
             SELECT coalesce(sender_identifier, ''), any_value(sender), count(*), min(lt), max(lt)
-            FROM rep_events WHERE NOT from_owner AND kind <> 'system' AND actor IS NULL
+            FROM rep_events WHERE NOT from_owner AND kind <> 'system' AND actor IS NULL AND NOT shown_in_export
               AND person_key NOT LIKE 'actor:%'
             GROUP BY 1, CASE WHEN sender_identifier IS NULL THEN sender END
             """

@@ -32,6 +32,11 @@ FLAG_TEXT: dict[str, tuple[str, str]] = {
         "read from a screenshot by text recognition (OCR), not taken from an exported message.",
         "OCR can misread letters and numbers: compare with the screenshot before quoting it.",
     ),
+    "shown_in_export": (
+        "this screenshot's message is also in an exported chat (it corroborates that message): it is listed "
+        "here as the screenshot shows it, and counted once, as the exported message, in every count and flag.",
+        "The match was made on the text, the conversation and the time; check the screenshot if it matters.",
+    ),
     "no_date": (
         "the source gives no date for this event; it is listed at the end.",
         "It does not mean the event did not happen.",
