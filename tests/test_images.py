@@ -246,3 +246,30 @@ def test_ingest_zip_conflicts_groups_and_corroboration(tmp_path: Path) -> None:
         assert con.execute("SELECT count(*) FROM ocr_lines").fetchone()[0] > 10
     finally:
         con.close()
+
+
+INCOMING_ONLY = [ChatLine("in", "I know where you live", "23:12"), ChatLine("in", "Goodnight x", "23:40")]
+
+
+@pytest.mark.parametrize("dark", [False, True], ids=["light", "dark"])
+def test_a_whatsapp_screenshot_of_incoming_messages_only_is_whatsapp(
+    parse, tmp_path: Path, dark: bool
+) -> None:
+    """No outgoing (green) bubble to go by: the title bar and the date pills (and, dark, the incoming
+    bubbles) name the app. Such screenshots were listed as platform "screenshot"."""
+    spec = sample_spec(dark=dark, app="whatsapp", messages=INCOMING_ONLY, width=720, height=1280)
+    out = parse(save(spec, tmp_path / "Screenshot_20240308-074812.png"), tz="Europe/London")
+    assert file_row(out)["messages"] == 2
+    assert [m["platform"] for m in out.rows["messages"]] == ["whatsapp", "whatsapp"]
+
+
+def test_one_colour_alone_does_not_name_the_app() -> None:
+    """White bubbles and pills on a page-coloured header: only the pills are WhatsApp's, which is not
+    enough; another app's screenshot stays "screenshot" (app None)."""
+    from evidence.images.layout import app_of, find_layout
+
+    bare = sample_spec(app="whatsapp", messages=INCOMING_ONLY, header_bar=False)
+    assert app_of(find_layout(render(bare).convert("RGB"))) is None
+    for dark in (False, True):
+        other = sample_spec(dark=dark, messages=INCOMING_ONLY)
+        assert app_of(find_layout(render(other).convert("RGB"))) is None

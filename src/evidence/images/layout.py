@@ -25,9 +25,16 @@ SIDES = {"left": "incoming", "right": "outgoing"}
 OPENING = 3  # pixels (of the analysis copy): thinner strokes are not part of a filled region
 
 
-# Bubble colours of apps we recognise (light and dark themes, old and new palettes).
-APP_BUBBLES = {
-    "whatsapp": [(220, 248, 198), (217, 253, 211), (0, 92, 75), (0, 93, 75), (5, 97, 98), (0, 95, 82)],
+# Colours of apps we recognise, by region kind (light and dark themes, old and new palettes). An outgoing
+# bubble's colour names the app alone; a screenshot of incoming messages only (white bubbles in the light
+# theme, as in every app) needs two of the others: the title bar, the date pills, dark incoming bubbles.
+APP_COLOURS: dict[str, dict[str, list[tuple[int, int, int]]]] = {
+    "whatsapp": {
+        "right": [(220, 248, 198), (217, 253, 211), (0, 92, 75), (0, 93, 75), (5, 97, 98), (0, 95, 82)],
+        "bar": [(7, 94, 84), (0, 128, 105), (31, 44, 52)],
+        "center": [(225, 245, 254), (225, 243, 251), (24, 34, 41)],
+        "left": [(32, 44, 51)],
+    },
 }
 
 
@@ -143,13 +150,25 @@ def _kind(x: int, w: int, width: int) -> str:
 
 
 def app_of(layout: Layout, hint: str | None = None) -> str | None:
-    """Chat app from the screenshot name's package (Android) or from its bubble colours."""
+    """Chat app from the screenshot name's package (Android) or from its colours (APP_COLOURS)."""
     if hint and hint in APP_PACKAGES:
         return APP_PACKAGES[hint]
-    for app, colours in APP_BUBBLES.items():
-        for region in layout.regions:
-            if region.kind in SIDES and any(
-                max(abs(a - b) for a, b in zip(region.fill, c, strict=True)) <= 10 for c in colours
-            ):
-                return app
+    for app, colours in APP_COLOURS.items():
+        outgoing = [
+            region
+            for region in layout.regions
+            if region.kind in SIDES and any(_close(region.fill, colour) for colour in colours["right"])
+        ]  # either side: a wide outgoing bubble can be taken for a left one
+        kinds = {
+            region.kind
+            for region in layout.regions
+            if region.kind != "right"
+            and any(_close(region.fill, colour) for colour in colours.get(region.kind, []))
+        }
+        if outgoing or len(kinds) >= 2:
+            return app
     return None
+
+
+def _close(fill: tuple[int, int, int], colour: tuple[int, int, int]) -> bool:
+    return max(abs(a - b) for a, b in zip(fill, colour, strict=True)) <= 10
