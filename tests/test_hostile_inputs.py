@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 import evidence.parsers.rows as staging_rows
 from evidence.acquire.custody import check_chain
-from evidence.acquire.walk import MAX_FOLDER_DEPTH
+from evidence.acquire.walk import MAX_FOLDER_DEPTH, OTHER_CASE_FOLDER
 from evidence.cli.commands import app
 from evidence.parsers.registry import REGISTRY
 
@@ -563,6 +563,29 @@ def test_a_case_folder_inside_the_source_is_never_ingested_into_itself(tmp_path:
     assert inside.exit_code == 1 and "inside the case folder: not read" in inside.output
     assert sorted(p.name for p in exports.iterdir()) == ["WhatsApp Chat with Sam.txt", "case"]
     only_case_and_input(tmp_path, "exports")
+
+
+def test_another_cases_folder_inside_a_source_is_listed_not_mixed_in(tmp_path: Path) -> None:
+    """An older case left in a folder being ingested (or named as a source) would bring another case's
+    originals, database and custody log into this one: it is listed with its reason instead."""
+    older = tmp_path / "downloads" / "2023-004"
+    first = tmp_path / "first"
+    first.mkdir()
+    (first / "WhatsApp Chat with Alex.txt").write_text(CHAT.replace("Sam", "Alex"), encoding="utf-8")
+    assert evidence("ingest", first, "--case", older).exit_code == 0
+    (tmp_path / "downloads" / "WhatsApp Chat with Sam.txt").write_text(CHAT, encoding="utf-8")
+    case = tmp_path / "case"
+    result = evidence("ingest", tmp_path / "downloads", older, "--case", case)
+    assert result.exit_code == 0, result.output
+    assert rows(case, "SELECT source_path, error FROM ingest_errors WHERE stage = 'acquire'") == [
+        (str(older), OTHER_CASE_FOLDER),
+        (str(older), OTHER_CASE_FOLDER),
+    ]  # found inside the folder, and named as a source
+    assert rows(case, "SELECT source_path FROM run_files") == [
+        (str(tmp_path / "downloads" / "WhatsApp Chat with Sam.txt"),)
+    ]
+    assert rows(case, "SELECT count(*) FROM files") == [(1,)]
+    assert rows(older, "SELECT count(*) FROM files") == [(1,)]  # the older case is only read, never changed
 
 
 # --- media of two phones' exports side by side -----------------------------------------------------

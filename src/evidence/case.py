@@ -19,6 +19,16 @@ INBOX_NAME = "inbox"  # where files dropped for the inbox watcher wait (the one 
 WATCH_NAME = "watch"  # the inbox watcher's claims and notes
 
 
+def is_case_folder(path: str) -> bool:
+    """A folder this tool made for a case: its database, custody log and originals side by side (the log is
+    looked for first: most folders stop there, at one failed stat)."""
+    return (
+        os.path.isfile(os.path.join(path, CUSTODY_NAME))
+        and os.path.isfile(os.path.join(path, DB_NAME))
+        and os.path.isdir(os.path.join(path, ORIGINALS_NAME))
+    )
+
+
 def run_dir(case_dir: Path, run_id: str) -> Path:
     """Where a run's plan, batches and Parquet staging live."""
     return Path(case_dir) / STAGING_NAME / run_id

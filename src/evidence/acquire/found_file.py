@@ -1,9 +1,16 @@
-"""One stored file to extract, as planned by acquisition; JSON-serialisable so batches can be files."""
+"""What acquisition finds: each stored file to extract (JSON-serialisable, so batches can be files), and
+the run's list of what was not read and why."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field, fields
 from typing import Any
+
+from evidence.acquire.siblings import SiblingIndex
+from evidence.text import escape_path, path_hex
+
+log = logging.getLogger(__name__)
 
 ARCHIVE_FORMAT = "zip_archive"
 
@@ -41,3 +48,37 @@ class FoundFile:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> FoundFile:
         return cls(**data)
+
+
+@dataclass
+class AcquireResult:
+    items: list[FoundFile] = field(default_factory=list)
+    errors: list[dict[str, str | None]] = field(default_factory=list)
+    siblings: SiblingIndex = field(default_factory=SiblingIndex)
+
+    def error(self, source_path: str, message: str, sha256: str | None = None) -> None:
+        """Record a file or folder that was not read; paths and messages are stored as escaped text."""
+        self._record(source_path, message, sha256, "error")
+
+    def warning(self, source_path: str, message: str, sha256: str | None = None) -> None:
+        """Record something about a file that was read all the same (not counted as not read)."""
+        self._record(source_path, message, sha256, "warning")
+
+    def _record(self, source_path: str, message: str, sha256: str | None, severity: str) -> None:
+        shown, message, exact = escape_path(source_path), escape_path(message), path_hex(source_path)
+        log.warning("acquire: %s: %s", shown, message)
+        self.errors.append(
+            {
+                "source_path": shown,
+                "sha256": sha256,
+                "stage": "acquire",
+                "error": message,
+                "severity": severity,
+                **({"source_path_hex": exact} if exact else {}),
+            }
+        )
+
+    @property
+    def not_read(self) -> int:
+        """Files and folders not read (warnings about files that were read are not counted)."""
+        return sum(1 for error in self.errors if error["severity"] == "error")

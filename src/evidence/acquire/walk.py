@@ -22,7 +22,6 @@ import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager as ContextManager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
@@ -38,10 +37,9 @@ from evidence.acquire.archives import (
     unsafe_member,
     unzip_reason,
 )
-from evidence.acquire.found_file import ARCHIVE_FORMAT, FoundFile
-from evidence.acquire.siblings import SiblingIndex
+from evidence.acquire.found_file import ARCHIVE_FORMAT, AcquireResult, FoundFile
 from evidence.acquire.store import OriginalsStore, StoredBlob, StoreError, TooLargeError
-from evidence.case import INBOX_NAME
+from evidence.case import INBOX_NAME, is_case_folder
 from evidence.errors import DiskFullError, is_disk_full
 from evidence.text import escape_path, path_hex
 from evidence.timeutil import DEFAULT_TZ, from_local
@@ -66,41 +64,11 @@ MEMBER_READ_ERRORS = (
 )
 
 CASE_FOLDER_ITSELF = "the case folder itself: not read"
+OTHER_CASE_FOLDER = (
+    "another case's folder (it holds evidence.duckdb, custody.log and originals/): not read, so that no "
+    "case's evidence is mixed into another's; ingest its sources into this case if they belong here"
+)
 INSIDE_CASE_FOLDER = "inside the case folder: not read (the case folder holds what this tool writes)"
-
-
-@dataclass
-class AcquireResult:
-    items: list[FoundFile] = field(default_factory=list)
-    errors: list[dict[str, str | None]] = field(default_factory=list)
-    siblings: SiblingIndex = field(default_factory=SiblingIndex)
-
-    def error(self, source_path: str, message: str, sha256: str | None = None) -> None:
-        """Record a file or folder that was not read; paths and messages are stored as escaped text."""
-        self._record(source_path, message, sha256, "error")
-
-    def warning(self, source_path: str, message: str, sha256: str | None = None) -> None:
-        """Record something about a file that was read all the same (not counted as not read)."""
-        self._record(source_path, message, sha256, "warning")
-
-    def _record(self, source_path: str, message: str, sha256: str | None, severity: str) -> None:
-        shown, message, exact = escape_path(source_path), escape_path(message), path_hex(source_path)
-        log.warning("acquire: %s: %s", shown, message)
-        self.errors.append(
-            {
-                "source_path": shown,
-                "sha256": sha256,
-                "stage": "acquire",
-                "error": message,
-                "severity": severity,
-                **({"source_path_hex": exact} if exact else {}),
-            }
-        )
-
-    @property
-    def not_read(self) -> int:
-        """Files and folders not read (warnings about files that were read are not counted)."""
-        return sum(1 for error in self.errors if error["severity"] == "error")
 
 
 def _modified_at(mtime: float) -> str | None:
@@ -174,6 +142,9 @@ class Acquirer:
         if self._is_case(info):
             self.result.error(shown, CASE_FOLDER_ITSELF)
             return
+        if stat.S_ISDIR(info.st_mode) and is_case_folder(str(source)):
+            self.result.error(shown, OTHER_CASE_FOLDER)
+            return
         if self._inside_case(Path(os.path.realpath(source))):
             self.result.error(shown, INSIDE_CASE_FOLDER)
             return
@@ -195,6 +166,7 @@ class Acquirer:
         return not real.is_relative_to(self.case_dir / INBOX_NAME)
 
     def _is_case(self, info: os.stat_result) -> bool:
+        """This run's own case folder (same device and inode, whatever the path says)."""
         return self.case_id is not None and (info.st_dev, info.st_ino) == self.case_id
 
     def _walk(self, root: str, shown_root: str) -> Iterator[tuple[str, str, str, str]]:
@@ -219,6 +191,8 @@ class Acquirer:
                     elif entry.is_dir(follow_symlinks=False):
                         if self._is_case(entry.stat(follow_symlinks=False)):
                             self.result.error(shown, CASE_FOLDER_ITSELF)
+                        elif is_case_folder(entry.path):
+                            self.result.error(shown, OTHER_CASE_FOLDER)
                         elif depth >= self.max_folder_depth:
                             self.result.error(
                                 shown,
