@@ -312,3 +312,22 @@ def test_the_report_counts_contact_after_the_stop_request_without_the_screenshot
     assert with_copies > without  # the screenshots show messages sent after it
     first = re.search(r"After it, (\d+) contacts came from", out.read_text()).group(1)
     assert int(first) == without
+
+
+def test_the_report_says_which_screenshots_show_exported_messages(case: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from evidence.cli.commands import app
+
+    out = tmp_path / "report.html"
+    result = CliRunner().invoke(app, ["report", "--case", str(case), "-o", str(out)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    captions = re.findall(r"<strong>Screenshot \d+</strong>: ([^<]*)", out.read_text())
+    per_screenshot = rows(
+        case,
+        "SELECT count(*) FROM messages WHERE kind = 'ocr' GROUP BY source_sha256 ORDER BY min(sent_at_utc)",
+    )
+    assert captions == [
+        f"{n} messages read from it; all {n} are also in an exported chat, which the screenshot corroborates."
+        for (n,) in per_screenshot
+    ]

@@ -21,6 +21,7 @@ from evidence.outputs.report_queries import CONTACT, CaseReader
 from evidence.outputs.report_rows import (
     J_SHOT,
     OWNER_KEY,
+    R_FLAGS,
     R_ID,
     R_PERSON,
     R_PERSON_KEY,
@@ -114,6 +115,11 @@ def gather(con: Any, case: Path, redactor: Redactor) -> dict[str, Any]:
     # screenshots: one thumbnail each
     shot_list = sorted(shots, key=shots.__getitem__)
     per_shot = Counter(r[J_SHOT] for r in out_rows if len(r) > J_SHOT and r[J_SHOT] is not None)
+    in_export = Counter(  # its bubbles that show an exported message: the screenshot corroborates the export
+        r[J_SHOT]
+        for r, full in zip(out_rows, rows, strict=True)
+        if len(r) > J_SHOT and r[J_SHOT] is not None and "shown_in_export" in (full[R_FLAGS] or ())
+    )
     thumbs = thumbnails(g.case, shot_list)
     screenshots = [
         {
@@ -122,6 +128,7 @@ def gather(con: Any, case: Path, redactor: Redactor) -> dict[str, Any]:
             "path": file_info.get(sha, {}).get("path", ""),
             "thumb": thumbs.get(sha),
             "messages": per_shot[n],
+            "in_export": in_export[n],
         }
         for n, sha in enumerate(shot_list)
     ]
