@@ -331,3 +331,8 @@ def test_the_report_says_which_screenshots_show_exported_messages(case: Path, tm
         f"{n} messages read from it; all {n} are also in an exported chat, which the screenshot corroborates."
         for (n,) in per_screenshot
     ]
+    read = sum(n for (n,) in per_screenshot)
+    assert (
+        f"<dt>Read from screenshots</dt><dd>{read}, of which {read} also in an exported chat (listed, counted "
+        "once as the exported message)</dd>"
+    ) in out.read_text()

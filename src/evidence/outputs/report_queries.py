@@ -237,9 +237,10 @@ class CaseReader:
     # -- summary, sources, what was not included --------------------------------------------------------
 
     def summary(self) -> dict[str, Any]:
-        (total, dated, first, last, ocr, people_n, contacts) = self.q(
+        (total, dated, first, last, ocr, shown_in_export, people_n, contacts) = self.q(
             f"""
             SELECT count(*), count(utc), min(lt), max(lt), count(*) FILTER (WHERE kind = 'ocr'),
+                   count(*) FILTER (WHERE shown_in_export),
                    count(DISTINCT person_key) FILTER (WHERE NOT from_owner), count(*) FILTER (WHERE {CONTACT})
             FROM rep_events
             """
@@ -262,6 +263,7 @@ class CaseReader:
             "first": shown_time(first, "minute"),
             "last": shown_time(last, "minute"),
             "ocr": ocr,
+            "shown_in_export": shown_in_export,
             "people": people_n,
             "contacts": contacts,
             "duplicates": duplicates,
