@@ -312,6 +312,12 @@ def test_the_report_counts_contact_after_the_stop_request_without_the_screenshot
     assert with_copies > without  # the screenshots show messages sent after it
     first = re.search(r"After it, (\d+) contacts came from", out.read_text()).group(1)
     assert int(first) == without
+    # the owner's words, once: the note of a detection no longer repeats where it comes from
+    assert re.search(
+        r"The first stop request recorded is 2024-02-20 19:42 \(\"Alex, please stop contacting me\. "
+        r"I don&#39;t[^<\"]*\"\), detected in the owner&#39;s message\.",
+        out.read_text(),
+    )
 
 
 def test_the_report_says_which_screenshots_show_exported_messages(case: Path, tmp_path: Path) -> None:

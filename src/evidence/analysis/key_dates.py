@@ -23,6 +23,7 @@ from evidence.errors import EvidenceError
 from evidence.timeutil import zone
 
 KINDS = ("stop_request", "order", "police_report", "other")
+DETECTED_NOTE = "detected in the owner's message: "  # then the message's first 120 characters, quoted
 
 
 class KeyDateError(EvidenceError, ValueError):
@@ -146,7 +147,7 @@ def detect_stop_requests(con: Any, run_id: str, examiner: str, everything: bool)
         SELECT 'k-' || substr(md5('detected|' || m.message_id), 1, 10) AS event_id, 'stop_request' AS kind,
                m.sent_at_utc AS at_utc, coalesce(m.sent_at_local, strftime(m.sent_at_utc, '%Y-%m-%d %H:%M:%S UTC')) AS at_local,
                m.tz_source AS tz, m.time_precision AS precision,
-               'detected in the owner''s message: "' || left(regexp_replace(m.body, '\\s+', ' ', 'g'), 120) || '"' AS note,
+               $note || '"' || left(regexp_replace(m.body, '\\s+', ' ', 'g'), 120) || '"' AS note,
                'detected' AS source, 'kept' AS status, m.message_id, now() AS recorded_at, $examiner AS examiner,
                NULL AS status_reason
         FROM messages m JOIN message_actor ma USING (message_id)
@@ -155,7 +156,7 @@ def detect_stop_requests(con: Any, run_id: str, examiner: str, everything: bool)
           AND NOT (m.kind = 'ocr' AND {_SHOWS_EXPORTED_STOP_REQUEST})
         ON CONFLICT (event_id) DO NOTHING
         """,
-        {"examiner": examiner} if everything else {"run": run_id, "examiner": examiner},
+        {"examiner": examiner, "note": DETECTED_NOTE, **({} if everything else {"run": run_id})},
     ).fetchall()[0][0]
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from markupsafe import Markup
 
+from evidence.analysis.key_dates import DETECTED_NOTE
 from evidence.outputs import charts
 from evidence.outputs.redact import Redactor
 from evidence.outputs.report_rows import (
@@ -355,7 +356,9 @@ class CaseReader:
                 "local": local,
                 "shown": shown_time(local, precision),
                 "as_given": self.t(as_given),
-                "note": self.t(note) or "",
+                # a detection's note names its source, which the report says apart: the owner's words alone
+                "note": self.t(note.removeprefix(DETECTED_NOTE).strip('"') if source == "detected" else note)
+                or "",
                 "source": "added by the advocate"
                 if source == "analyst"
                 else "detected in the owner's message",
