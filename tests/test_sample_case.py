@@ -342,3 +342,12 @@ def test_the_report_says_which_screenshots_show_exported_messages(case: Path, tm
         f"<dt>Read from screenshots</dt><dd>{read}, of which {read} also in an exported chat (listed, counted "
         "once as the exported message)</dd>"
     ) in out.read_text()
+
+
+def test_the_viewer_offers_the_screenshot_copies_as_a_filter(case: Path) -> None:
+    from evidence.orchestration.viewer.reading import TimelineFilter, filter_choices, timeline_page
+
+    with duckdb.connect(str(case / "evidence.duckdb"), read_only=True) as con:
+        assert "shown_in_export" in filter_choices(con)["flags"]
+        page = timeline_page(con, TimelineFilter(flag="shown_in_export"))
+    assert page["total"] == rows(case, "SELECT count(DISTINCT ocr_message_id) FROM corroborations")[0][0] > 0

@@ -192,7 +192,8 @@ def filter_choices(con: Any) -> dict[str, list[str]]:
         "flags": values(
             "SELECT flag FROM (SELECT unnest(flags) AS flag FROM messages WHERE duplicate_of IS NULL "
             "UNION SELECT flag FROM analysis_flags "
-            "UNION SELECT unnest(list_filter(flags, lambda f: starts_with(f, 'time_conflict'))) FROM images) "
+            "UNION SELECT unnest(list_filter(flags, lambda f: starts_with(f, 'time_conflict'))) FROM images "
+            "UNION SELECT 'shown_in_export' FROM (SELECT 1 FROM corroborations LIMIT 1)) "
             "ORDER BY 1"
         ),
     }
