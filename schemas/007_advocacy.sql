@@ -88,13 +88,21 @@ WITH confirmed AS (
     GROUP BY i.value
 )
 SELECT m.message_id,
-       coalesce('actor:' || c.actor_id, 'identifier:' || m.sender_identifier, 'sender:' || m.sender) AS actor_key,
-       coalesce(c.label, m.sender_identifier, m.sender) AS actor,
+       -- a message with no sender at all (a withheld number's call, a system line) still counts for someone:
+       -- without a key its incident had no id and was left out of the incident log
+       coalesce('actor:' || c.actor_id, 'identifier:' || m.sender_identifier, 'sender:' || m.sender,
+                'unknown:' || CASE WHEN m.kind = 'system' THEN 'system'
+                                   WHEN list_contains(m.flags, 'number_withheld') THEN 'withheld'
+                                   ELSE 'none:' || m.platform END) AS actor_key,
+       coalesce(c.label, m.sender_identifier, m.sender,
+                CASE WHEN m.kind = 'system' THEN 'system message'
+                     WHEN list_contains(m.flags, 'number_withheld') THEN 'withheld number'
+                     ELSE 'no sender given (' || m.platform || ')' END) AS actor,
        coalesce(c.is_owner, FALSE) OR coalesce(m.direction = 'outgoing', FALSE) AS from_owner
 FROM messages m
 LEFT JOIN confirmed c ON c.sender_identifier = m.sender_identifier
 WHERE m.duplicate_of IS NULL;
-COMMENT ON VIEW message_actor IS 'The actor each canonical message counts for in flags and incidents: confirmed actor, else sender identifier, else sender name; from_owner marks the account owner''s own messages.';
+COMMENT ON VIEW message_actor IS 'The actor each canonical message counts for in flags and incidents: confirmed actor, else sender identifier, else sender name, else what stands for a missing sender (withheld number, system message, no sender given); from_owner marks the account owner''s own messages.';
 
 CREATE OR REPLACE VIEW analysis_flags AS
 WITH settings AS (

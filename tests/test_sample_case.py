@@ -351,3 +351,46 @@ def test_the_viewer_offers_the_screenshot_copies_as_a_filter(case: Path) -> None
         assert "shown_in_export" in filter_choices(con)["flags"]
         page = timeline_page(con, TimelineFilter(flag="shown_in_export"))
     assert page["total"] == rows(case, "SELECT count(DISTINCT ocr_message_id) FROM corroborations")[0][0] > 0
+
+
+def test_calls_from_a_withheld_number_are_incidents_in_the_incident_log(case: Path, tmp_path: Path) -> None:
+    """Two missed calls from a withheld number at night, after the stop request: with no sender they had no
+    actor, their incidents no id, and the incident log left them out (the report called them "system
+    message")."""
+    import csv
+
+    from typer.testing import CliRunner
+
+    from evidence.cli.commands import app
+
+    assert rows(case, "SELECT count(*) FROM incidents WHERE incident_id IS NULL OR actor_key IS NULL") == [
+        (0,)
+    ]
+    withheld = rows(
+        case,
+        "SELECT i.incident_id, i.actor, i.messages FROM incidents i JOIN messages m "
+        "ON list_contains(i.message_ids, m.message_id) WHERE list_contains(m.flags, 'number_withheld') "
+        "ORDER BY i.first_at_utc",
+    )
+    assert [(actor, n) for _, actor, n in withheld] == [("withheld number", 1), ("withheld number", 1)]
+    out = tmp_path / "incidents.csv"
+    result = CliRunner().invoke(
+        app,
+        ["export", "--case", str(case), "--format", "incident-log", "-o", str(out)],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    logged = {r["incident_id"]: r for r in csv.DictReader(out.open(encoding="utf-8"))}
+    for incident_id, _, _ in withheld:
+        row = logged[incident_id]
+        assert (row["who"], row["texts"]) == ("withheld number", "Missed call from a withheld number")
+        assert row["what happened"].startswith("1 call on phone: at ")
+        assert {"night", "after_stop_request"} <= set(row["flags"].split(", "))
+    report = tmp_path / "report.html"
+    result = CliRunner().invoke(
+        app, ["report", "--case", str(case), "-o", str(report)], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    html = report.read_text()
+    assert '<tr><td>withheld number</td><td class="num">2</td><td>2024-02-29 02:13</td>' in html
+    assert "<td>system message</td>" not in html

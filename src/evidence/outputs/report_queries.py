@@ -192,10 +192,11 @@ class CaseReader:
         wrote: dict[str, list] = {}
         for ident, name, n, first, last in self.q(
             """
-            SELECT coalesce(sender_identifier, ''), any_value(sender), count(*), min(lt), max(lt)
+            SELECT coalesce(sender_identifier, ''), any_value(coalesce(sender, person)), count(*), min(lt),
+                   max(lt)
             FROM rep_events WHERE NOT from_owner AND kind <> 'system' AND actor IS NULL AND NOT shown_in_export
               AND person_key NOT LIKE 'actor:%'
-            GROUP BY 1, CASE WHEN sender_identifier IS NULL THEN sender END
+            GROUP BY 1, CASE WHEN sender_identifier IS NULL THEN coalesce(sender, person) END
             """
         ):
             if ident and ident in known:

@@ -152,7 +152,8 @@ def _row(r: dict[str, Any], tz_name: str, notes: dict[str, list[str]], redactor:
         return moment.strftime("%H:%M" if same_day else "%Y-%m-%d %H:%M")
 
     total, calls = r["messages"], r["calls"]
-    count = _count(total - calls, "message") + (f" and {_count(calls, 'call')}" if calls else "")
+    counted = [_count(n, noun) for n, noun in ((total - calls, "message"), (calls, "call")) if n]
+    count = " and ".join(counted)
     platforms = ", ".join(r["platforms"] or [])
     span = f"at {when(first)}" if total == 1 else f"first {when(first)}, last {when(last)}"
     what = f"{count} on {platforms}: {span}"
