@@ -113,13 +113,17 @@ dates AS (
            min(at_utc) FILTER (WHERE kind = 'order') AS order_at
     FROM case_events WHERE status = 'kept'
 ),
-contact AS (
-    -- messages someone other than the account owner sent, with a time; a screenshot's bubble that shows an
-    -- exported message is that message, which counts (and is flagged) once
+from_others AS (
+    -- messages someone other than the account owner sent; a screenshot's bubble that shows an exported
+    -- message is that message, which counts (and is flagged) once
     SELECT m.message_id, m.sent_at_utc, m.time_precision, m.sender_identifier, ma.from_owner
     FROM messages m JOIN message_actor ma USING (message_id)
-    WHERE m.sent_at_utc IS NOT NULL AND NOT ma.from_owner AND m.kind <> 'system'
+    WHERE NOT ma.from_owner AND m.kind <> 'system'
       AND m.message_id NOT IN (SELECT ocr_message_id FROM corroborations)
+),
+contact AS (
+    -- those with a time: the flags about when a message came need one (a threat needs none)
+    SELECT * FROM from_others WHERE sent_at_utc IS NOT NULL
 )
 SELECT c.message_id, 'night' AS flag,
        'sent at ' || strftime(timezone(s.tz, c.sent_at_utc), '%H:%M') || ' in ' || s.tz AS detail
@@ -133,7 +137,7 @@ SELECT c.message_id, 'after_order', 'after the order of ' || strftime(d.order_at
 FROM contact c, dates d WHERE d.order_at IS NOT NULL AND c.sent_at_utc > d.order_at
 UNION ALL
 SELECT p.message_id, 'threat_for_review', 'for review: matches "' || string_agg(p.phrase, '", "' ORDER BY p.phrase) || '"'
-FROM phrase_matches p JOIN contact c USING (message_id)
+FROM phrase_matches p JOIN from_others c USING (message_id)
 WHERE p.list = 'threats'
 GROUP BY p.message_id
 UNION ALL
@@ -143,7 +147,7 @@ FROM (
            row_number() OVER (PARTITION BY sender_identifier ORDER BY sent_at_utc, message_id) AS n
     FROM contact WHERE sender_identifier IS NOT NULL
 ) WHERE n = 1;
-COMMENT ON VIEW analysis_flags IS 'Analysis flags on canonical messages not sent by the account owner (a screenshot''s bubble that shows an exported message is left to that message): night (00:00-05:59 in the case''s time zone), after_stop_request (after the first kept stop request), after_order (after the first kept order), threat_for_review (matches the threat phrase list: for review, never a finding), first_from_identifier (first message from a number, address or account). Facts, with the detail that explains each.';
+COMMENT ON VIEW analysis_flags IS 'Analysis flags on canonical messages not sent by the account owner (a screenshot''s bubble that shows an exported message is left to that message): night (00:00-05:59 in the case''s time zone), after_stop_request (after the first kept stop request), after_order (after the first kept order), threat_for_review (matches the threat phrase list, with a date or without: for review, never a finding), first_from_identifier (first message from a number, address or account). Facts, with the detail that explains each.';
 
 CREATE OR REPLACE VIEW incidents AS
 WITH gap AS (

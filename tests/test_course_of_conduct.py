@@ -221,3 +221,29 @@ def test_a_detected_stop_request_is_in_the_custody_log(case: Path) -> None:
     detected = [e["details"] for e in entries if e["action"] == "key_date_detected"]
     assert [(d["kind"], d["at_utc"]) for d in detected] == [("stop_request", "2024-04-01T08:00:00Z")]
     assert check_chain(case / "custody.log") == []
+
+
+def test_a_threat_without_a_date_is_still_flagged_for_review(tmp_path: Path) -> None:
+    """A mail whose Date header is missing is listed last, undated, and counts in no incident; its words
+    still need a person to read them. The threat flag was given to dated messages only."""
+    src = tmp_path / "src"
+    src.mkdir()
+    header = "From: Alex <alex@example.net>\nTo: Sam <sam@example.org>\nSubject: you\n"
+    (src / "undated.eml").write_text(f"{header}\nYou will regret this.\n", encoding="utf-8")
+    (src / "dated.eml").write_text(
+        f"{header}Date: Mon, 01 Apr 2024 10:00:00 +0000\n\nI know where you live.\n", encoding="utf-8"
+    )
+    (src / "own.eml").write_text(  # the owner's own words are never flagged, dated or not
+        "From: Sam <sam@example.org>\nTo: Alex <alex@example.net>\nSubject: re\n\nYou will regret this.\n",
+        encoding="utf-8",
+    )
+    case = tmp_path / "case"
+    ingest(IngestParameters(sources=[str(src)], case_dir=str(case), owners=["sam@example.org"]))
+    flagged = rows(
+        case,
+        "SELECT text, occurred_at_utc IS NULL FROM timeline "
+        "WHERE list_contains(flags, 'threat_for_review') ORDER BY text",
+    )
+    assert flagged == [("I know where you live.", False), ("You will regret this.", True)]
+    assert rows(case, "SELECT count(*) FROM timeline WHERE text = 'You will regret this.'") == [(2,)]
+    assert rows(case, "SELECT sum(messages) FROM incidents") == [(1,)]  # the undated one is in none
