@@ -158,10 +158,20 @@ def test_incident_log_has_one_row_per_incident_with_the_diary_fields(case: Path,
     out = tmp_path / "incidents.csv"
     result = export(case, "incident-log", out)
     log = read_log(out)
+    *log, undated = log  # the mail with no date: after the incidents, in none of them
     incidents = rows(case, "SELECT incident_id FROM incidents")
     assert sorted(r["incident_id"] for r in log) == sorted(i for (i,) in incidents)
     assert f"{len(incidents)} incidents" in said(result)
+    assert "1 message(s) with no date are listed after the incidents, one row each" in said(result)
     assert [r["date"] for r in log] == sorted(r["date"] for r in log)  # oldest first
+    assert (undated["date"], undated["time"], undated["incident_id"], undated["texts"]) == (
+        "undated",
+        "",
+        "",
+        "No date on this one.",
+    )
+    assert undated["what happened"] == "1 message on email: no date in the source (in no incident)"
+    assert undated["who"] == "Alex Marsh" and "no_date" in undated["flags"]  # the confirmed actor
     by_id = {r["incident_id"]: r for r in log}
 
     annotated = by_id[incident_of(case, "Why are you ignoring me")]
@@ -199,8 +209,23 @@ def test_incident_log_has_one_row_per_incident_with_the_diary_fields(case: Path,
     friend = by_id[incident_of(case, f"PC Reid says write to her at {OFFICER_EMAIL}")]
     assert friend["who"] == "'+447700900555"  # the sender's number, escaped like every cell starting with +
     assert friend["impact"] == friend["police reference"] == ""
-    # the owner's own messages and the undated email make no incident
+    # the owner's own messages make no incident, and the undated email none either
     assert not any("Thanks Jo" in r["texts"] or "No date" in r["texts"] for r in log)
+
+
+def test_a_note_on_a_message_with_no_date_shows_on_its_row(case: Path, tmp_path: Path) -> None:
+    copy = Path(shutil.copytree(case, tmp_path / "case"))
+    event = event_of(copy, "No date on this one.")
+    noted = evidence("annotate", event, "--case", copy, "--impact", "Frightened", "--police-ref", "CAD 77")
+    assert noted.exit_code == 0, noted.output
+    result = export(copy, "incident-log", tmp_path / "log.csv")
+    undated = read_log(tmp_path / "log.csv")[-1]
+    assert (undated["date"], undated["impact"], undated["police reference"]) == (
+        "undated",
+        "Frightened",
+        "CAD 77",
+    )
+    assert "annotation(s) are on events that belong to no incident" not in said(result)
 
 
 def test_incident_log_cells_that_a_spreadsheet_would_run_are_escaped(case: Path, tmp_path: Path) -> None:

@@ -30,6 +30,7 @@ from evidence.outputs.timeline import write_csv
 MAX_TEXTS = 25  # texts quoted in a row; the rest are counted ("… and 40 more"), all are in the timeline
 MAX_TEXT_CHARS = 500  # per quoted text
 MAX_LOCATORS = 50  # source locators listed in a row
+UNDATED = "undated"  # the date cell of a message with no date (listed after the incidents)
 
 COLUMNS = [
     "date",
@@ -82,22 +83,45 @@ GROUP BY ALL
 ORDER BY inc.first_at_utc, inc.incident_id
 """
 
-# Annotations that apply to an incident: on the incident itself or on one of its messages.
+# Contact with no date belongs to no incident (incidents are bursts in time); each such message is a row of
+# its own after the incidents, so that the log leaves out nothing someone else sent. Same columns as above.
+UNDATED_SQL = """
+SELECT t.event_id AS incident_id, ma.actor_key, ma.actor, NULL AS first_at_utc, NULL AS last_at_utc,
+       1 AS messages, [t.platform] AS platforms, NULL AS gap_before_seconds, t.time_precision AS first_precision,
+       CASE WHEN t.kind = 'call' THEN 1 ELSE 0 END AS calls, [t.text] AS texts,
+       list_filter([t.sender_identifier], lambda v: v IS NOT NULL) AS identifiers,
+       list_filter([t.sender], lambda v: v IS NOT NULL) AS senders,
+       list_filter([t.suggested_actor], lambda v: v IS NOT NULL) AS suggested,
+       list_sort(coalesce(t.flags, [])) AS flags, [t.source_sha256] AS hashes,
+       [t.source_sha256 || ' ' || t.source_locator] AS locators
+FROM timeline t JOIN message_actor ma ON ma.message_id = t.event_id
+WHERE t.occurred_at_utc IS NULL AND NOT ma.from_owner AND t.kind <> 'system'
+  AND NOT list_contains(t.flags, 'shown_in_export')
+ORDER BY t.source_sha256, t.source_locator
+"""
+
+# Annotations that apply to an incident: on the incident itself or on one of its messages (an undated
+# message's row goes by the message's id).
 ANNOTATIONS_SQL = """
 WITH targets AS (
     SELECT incident_id, incident_id AS target_id FROM incidents
     UNION ALL
     SELECT incident_id, unnest(message_ids) FROM incidents
 )
-SELECT t.incident_id, a.impact, a.police_ref, a.witness, a.location, a.note
-FROM annotations a JOIN targets t USING (target_id)
-ORDER BY t.incident_id, a.annotated_at, a.annotation_id
+SELECT incident_id, impact, police_ref, witness, location, note FROM (
+    SELECT t.incident_id, a.* FROM annotations a JOIN targets t USING (target_id)
+    UNION ALL BY NAME
+    SELECT a.target_id AS incident_id, a.* FROM annotations a
+    WHERE a.target_id IN (SELECT message_id FROM messages WHERE sent_at_utc IS NULL)
+)
+ORDER BY incident_id, annotated_at, annotation_id
 """
 
-UNMATCHED_ANNOTATIONS_SQL = """
+UNMATCHED_ANNOTATIONS_SQL = f"""
 SELECT count(*) FROM annotations a
 WHERE a.target_id NOT IN (SELECT incident_id FROM incidents)
   AND a.target_id NOT IN (SELECT unnest(message_ids) FROM incidents)
+  AND a.target_id NOT IN (SELECT incident_id FROM ({UNDATED_SQL}))
 """
 
 _ANNOTATION_FIELDS = ("impact", "police_ref", "witness", "location", "note")
@@ -108,18 +132,28 @@ def export(con: Any, path: Path, redactor: Redactor, case_name: str = "case") ->
     annotations = _annotations(con)
     rows = [
         _row(record, tz_name, annotations.get(record["incident_id"], {}), redactor)
-        for record in _records(con, INCIDENTS_SQL)
+        for sql in (INCIDENTS_SQL, UNDATED_SQL)
+        for record in _records(con, sql)
     ]
+    undated = sum(1 for row in rows if row[0] == UNDATED)
     with open_atomically(path) as out:
         write_csv(COLUMNS, rows, out)
     notes = []
     unmatched = con.execute(UNMATCHED_ANNOTATIONS_SQL).fetchall()[0][0]
     if unmatched:
         notes.append(
-            f"{unmatched} annotation(s) are on events that belong to no incident (the owner's own messages, "
-            "undated ones) or on incidents grouped differently since: they are in the case, not in this log"
+            f"{unmatched} annotation(s) are on events that belong to no incident (the owner's own messages) "
+            "or on incidents grouped differently since: they are in the case, not in this log"
         )
-    return ExportResult(paths=[Path(path)], rows=len(rows), notes=notes, details={"incidents": len(rows)})
+    if undated:
+        notes.append(f"{undated} message(s) with no date are listed after the incidents, one row each")
+    incidents = len(rows) - undated
+    return ExportResult(
+        paths=[Path(path)],
+        rows=incidents,  # what the command reports: "N incidents"
+        notes=notes,
+        details={"incidents": incidents, "undated_messages": undated},
+    )
 
 
 def _records(con: Any, sql: str) -> list[dict[str, Any]]:
@@ -139,6 +173,8 @@ def _annotations(con: Any) -> dict[str, dict[str, list[str]]]:
 
 
 def _row(r: dict[str, Any], tz_name: str, notes: dict[str, list[str]], redactor: Redactor) -> list[Any]:
+    if r["first_at_utc"] is None:
+        return _undated_row(r, tz_name, notes, redactor)
     first = in_zone(r["first_at_utc"], tz_name)
     last = in_zone(r["last_at_utc"], tz_name)
     assert first is not None and last is not None  # incidents hold dated messages only
@@ -157,7 +193,31 @@ def _row(r: dict[str, Any], tz_name: str, notes: dict[str, list[str]], redactor:
     platforms = ", ".join(r["platforms"] or [])
     span = f"at {when(first)}" if total == 1 else f"first {when(first)}, last {when(last)}"
     what = f"{count} on {platforms}: {span}"
+    gap = human_duration(r["gap_before_seconds"]) if r["gap_before_seconds"] is not None else "first incident"
+    when_cells = [first.strftime("%Y-%m-%d"), first.strftime("%H:%M") if timed else "", until]
+    return _cells(r, when_cells, tz_name, what, gap, notes, redactor)
 
+
+def _undated_row(
+    r: dict[str, Any], tz_name: str, notes: dict[str, list[str]], redactor: Redactor
+) -> list[Any]:
+    """One message someone else sent with no usable date: after the incidents, in no incident."""
+    noun = "call" if r["calls"] else "message"
+    what = f"1 {noun} on {', '.join(r['platforms'] or [])}: no date in the source (in no incident)"
+    return _cells(r, [UNDATED, "", ""], tz_name, what, "", notes, redactor)
+
+
+def _cells(
+    r: dict[str, Any],
+    when_cells: list[str],
+    tz_name: str,
+    what: str,
+    gap: str,
+    notes: dict[str, list[str]],
+    redactor: Redactor,
+) -> list[Any]:
+    total = r["messages"]
+    platforms = ", ".join(r["platforms"] or [])
     texts = [clip(redactor.text(t), MAX_TEXT_CHARS) for t in (r["texts"] or []) if t]
     if total > MAX_TEXTS:
         texts.append(f"… and {total - MAX_TEXTS} more (see the timeline)")
@@ -176,9 +236,7 @@ def _row(r: dict[str, Any], tz_name: str, notes: dict[str, list[str]], redactor:
         locators.append(f"… and {total - MAX_LOCATORS} more (see the timeline)")
 
     return [
-        first.strftime("%Y-%m-%d"),
-        first.strftime("%H:%M") if timed else "",
-        until,
+        *when_cells,
         tz_name,
         what,
         "\n".join(texts),
@@ -191,9 +249,9 @@ def _row(r: dict[str, Any], tz_name: str, notes: dict[str, list[str]], redactor:
         _joined(notes, "impact", redactor),
         _joined(notes, "note", redactor),
         ", ".join(r["flags"] or []),
-        human_duration(r["gap_before_seconds"]) if r["gap_before_seconds"] is not None else "first incident",
+        gap,
         total,
-        r["incident_id"],
+        r["incident_id"] if r["first_at_utc"] is not None else "",
         "; ".join(r["hashes"] or []),
         "\n".join(locators),
     ]
