@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from evidence.acquire.store import OriginalsStore
-from evidence.outputs import charts
+from evidence.outputs import charts, report_people
 from evidence.outputs.redact import Redactor
-from evidence.outputs.report_queries import CONTACT, CaseReader
+from evidence.outputs.report_queries import CaseReader
 from evidence.outputs.report_rows import (
+    CONTACT,
     J_SHOT,
     OWNER_KEY,
     R_FLAGS,
@@ -50,7 +51,7 @@ def gather(con: Any, case: Path, redactor: Redactor) -> dict[str, Any]:
     ident_of = redactor.identifier if redactor.enabled else (lambda value: value)
     summary = g.summary()
     key_dates = g.key_dates()
-    people = g.people()
+    people = report_people.people(g)
     sources_info = g.sources()
     file_info = {f["sha256"]: f for f in sources_info["files"]}
 
@@ -174,7 +175,7 @@ def gather(con: Any, case: Path, redactor: Redactor) -> dict[str, Any]:
         "sources": sources_info,
         "key_dates": key_dates,
         "people": people,
-        "third_parties": g.third_parties(),
+        "third_parties": report_people.third_parties(g),
         "weekly": weekly,
         "heatmap": g.heatmap(),
         "gaps": {

@@ -1,5 +1,6 @@
 """The case read for the report: the events once into a temporary table, then one query method per section
-(people, key dates, sources, incidents, charts' data, flags). outputs/report_data.py assembles them."""
+(key dates, sources, incidents, charts' data, flags; people in report_people.py). outputs/report_data.py
+assembles them."""
 
 from __future__ import annotations
 
@@ -13,9 +14,7 @@ from markupsafe import Markup
 from evidence.analysis.key_dates import DETECTED_NOTE
 from evidence.outputs import charts
 from evidence.outputs.redact import Redactor
-from evidence.outputs.report_rows import (
-    OWNER_KEY,
-)
+from evidence.outputs.report_rows import CONTACT, OWNER_KEY, TIMED_CONTACT
 from evidence.outputs.report_wording import (
     KEY_DATE_NAMES,
     shown_time,
@@ -26,10 +25,6 @@ from evidence.outputs.report_wording import (
 WARNED_FILES_SHOWN = 500
 WARNINGS_SHOWN_PER_FILE = 3
 PERSON_SERIES = 5  # people drawn in their own colour in the weekly chart; the rest as "everyone else"
-# A screenshot's bubble that shows an exported message (timeline flag shown_in_export) is listed as an
-# event but counted as that message, once: counting both made each screenshot a second contact.
-CONTACT = "NOT from_owner AND kind <> 'system' AND utc IS NOT NULL AND NOT shown_in_export"
-TIMED_CONTACT = CONTACT + " AND time_precision IN ('second', 'minute')"
 
 # Formats in which exports write times; when occurred_at_local equals one of them rendered from the
 # case-time, the row does not repeat it ("as written" is then the time shown).
@@ -97,144 +92,6 @@ class CaseReader:
             FROM timeline t LEFT JOIN message_actor ma ON ma.message_id = t.event_id
             """
         )
-
-    # -- people ----------------------------------------------------------------------------------------
-
-    def people(self) -> dict[str, Any]:
-        """Actors (owner, confirmed, suggested) with their identifiers, and the open suggestions."""
-        rows = self.q(
-            """
-            SELECT a.actor_id, a.label, a.status, i.kind, i.value, ai.confirmed, ai.confidence, ai.reason,
-                   (SELECT count(*) FROM messages m WHERE m.sender_identifier = i.value
-                      AND m.duplicate_of IS NULL) AS sent
-            FROM actors a JOIN actor_identifiers ai USING (actor_id) JOIN identifiers i USING (identifier_id)
-            WHERE a.status <> 'rejected'
-            ORDER BY CASE a.status WHEN 'owner' THEN 0 WHEN 'confirmed' THEN 1 ELSE 2 END, a.label,
-                     a.actor_id, ai.confirmed DESC, ai.confidence DESC, i.value
-            """
-        )
-        actors: dict[str, dict[str, Any]] = {}
-        for actor_id, label, status, kind, value, confirmed, confidence, reason, sent in rows:
-            actor = actors.setdefault(
-                actor_id,
-                {
-                    "id": actor_id,
-                    "label": self.t(label),
-                    "status": status,
-                    "confirmed": [],
-                    "suggested": [],
-                },
-            )
-            entry = {
-                "kind": kind,
-                "value": self.r.identifier(value),
-                "confidence": f"{confidence:.2f}",
-                "reason": self.t(reason),
-                "sent": sent,
-            }
-            actor["confirmed" if confirmed else "suggested"].append(entry)
-        stats = {
-            key: (n, first, last)
-            for key, n, first, last in self.q(
-                f"SELECT person_key, count(*), min(lt), max(lt) FROM rep_events WHERE {CONTACT} GROUP BY 1"
-            )
-        }
-        for actor in actors.values():
-            n, first, last = stats.get("actor:" + actor["id"], (0, None, None))
-            actor["contacts"], actor["first"], actor["last"] = (
-                n,
-                shown_time(first, "minute"),
-                shown_time(last, "minute"),
-            )
-        suggestions = [
-            {
-                "id": sid,
-                "confidence": f"{confidence:.2f}",
-                "one": self.r.identifier(one),
-                "other": self.r.identifier(other) if other else None,
-                "name": self.t(name),
-                "reason": self.t(reason),
-            }
-            for sid, confidence, one, other, name, reason in self.q(
-                """
-                SELECT s.suggestion_id, s.confidence, a.kind || ':' || a.value,
-                       CASE WHEN s.other_identifier_id = s.identifier_id THEN NULL ELSE b.kind || ':' || b.value END,
-                       s.label_hint, s.reason
-                FROM actor_suggestions s
-                JOIN identifiers a ON a.identifier_id = s.identifier_id
-                JOIN identifiers b ON b.identifier_id = s.other_identifier_id
-                WHERE s.status = 'suggested' ORDER BY s.confidence DESC, s.suggestion_id
-                """
-            )
-        ]
-        return {
-            "owner": [a for a in actors.values() if a["status"] == "owner"],
-            "confirmed": [a for a in actors.values() if a["status"] == "confirmed"],
-            "suggested": [a for a in actors.values() if a["status"] not in ("owner", "confirmed")],
-            "suggestions": suggestions,
-        }
-
-    def actor_identifier_values(self) -> tuple[set[str], set[str]]:
-        """Identifier values of the owner, and of every actor (confirmed or suggested)."""
-        owner, actors = set(), set()
-        for value, status in self.q(
-            "SELECT i.value, a.status FROM actor_identifiers ai JOIN actors a USING (actor_id) "
-            "JOIN identifiers i USING (identifier_id) WHERE a.status <> 'rejected'"
-        ):
-            (owner if status == "owner" else actors).add(value)
-        return owner, actors
-
-    def third_parties(self) -> list[dict[str, Any]]:
-        """People in the messages who are neither the account owner nor an actor (confirmed or suggested):
-        who wrote, and who an actor wrote to."""
-        owner, actors = self.actor_identifier_values()
-        known = owner | actors
-        wrote: dict[str, list] = {}
-        for ident, name, n, first, last in self.q(
-            """
-            SELECT coalesce(sender_identifier, ''), any_value(coalesce(sender, person)), count(*), min(lt),
-                   max(lt)
-            FROM rep_events WHERE NOT from_owner AND kind <> 'system' AND actor IS NULL AND NOT shown_in_export
-              AND person_key NOT LIKE 'actor:%'
-            GROUP BY 1, CASE WHEN sender_identifier IS NULL THEN coalesce(sender, person) END
-            """
-        ):
-            if ident and ident in known:
-                continue
-            key = ident or "name:" + (name or "")
-            wrote[key] = [ident or None, name, n, 0, first, last]
-        actor_list = list(actors)
-        for ident, _kind, n, first, last in self.q(
-            """
-            SELECT i.value, any_value(i.kind), count(DISTINCT m.message_id), min(e.lt), max(e.lt)
-            FROM message_identifiers mi
-            JOIN messages m ON m.message_id = mi.message_id AND m.duplicate_of IS NULL
-            JOIN identifiers i ON i.identifier_id = mi.identifier_id
-            JOIN rep_events e ON e.event_id = m.message_id
-            WHERE mi.role = 'recipient' AND list_contains(?, m.sender_identifier)
-            GROUP BY 1
-            """,
-            [actor_list],
-        ):
-            if ident in known:
-                continue
-            entry = wrote.setdefault(ident, [ident, None, 0, 0, first, last])
-            entry[3] += n
-            entry[4] = min(entry[4], first) if entry[4] and first else entry[4] or first
-            entry[5] = max(entry[5], last) if entry[5] and last else entry[5] or last
-        out = [
-            {
-                "identifier": self.r.identifier(ident) if ident else "",
-                "name": self.t(name) or "",
-                "wrote": n_wrote,
-                "written_to": n_to,
-                "first": shown_time(first, "minute"),
-                "last": shown_time(last, "minute"),
-            }
-            for ident, name, n_wrote, n_to, first, last in wrote.values()
-        ]
-        out.sort(key=lambda p: (-p["written_to"], -p["wrote"], p["name"], p["identifier"]))
-        return out
 
     # -- summary, sources, what was not included --------------------------------------------------------
 
