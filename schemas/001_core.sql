@@ -138,7 +138,7 @@ COMMENT ON COLUMN messages.subject IS 'Email subject or similar title, when the 
 COMMENT ON COLUMN messages.external_id IS 'Identifier given by the source (email Message-ID, chat message id).';
 COMMENT ON COLUMN messages.direction IS 'incoming or outgoing relative to the account owner, when known.';
 COMMENT ON COLUMN messages.loaded_in_run IS 'Run that loaded this row (ingest_runs.run_id): link steps work on the rows of their run, not on the whole case. Rows of cases older than this column are adopted by the next run.';
-COMMENT ON COLUMN messages.dedup_key IS 'Content key computed at extraction: hash of platform, kind, conversation, sender and the normalised body (NFC, no direction marks, whitespace collapsed). Copies in different files share it.';
+COMMENT ON COLUMN messages.dedup_key IS 'Content key computed at extraction: hash of platform, kind, conversation, sender and the normalised body (NFC, no direction marks, whitespace collapsed; for OCR-read rows the body with the letters tesseract confuses made one, so two readings of one bubble match). Copies in different files share it.';
 COMMENT ON COLUMN messages.source_key IS 'Same-source key computed at extraction when the source gives an id: email Message-ID, or a chat message id with its platform, conversation, sender and body. NULL without an id.';
 COMMENT ON COLUMN messages.match_text IS 'Body normalised for matching screenshots against exports (lower case, punctuation and spacing reduced to single spaces); computed at extraction the same way for both sides.';
 COMMENT ON COLUMN messages.phrase_hits IS 'Phrase lists the body matches, computed at extraction: new_identifier (someone announcing another number, address or account).';

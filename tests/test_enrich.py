@@ -96,6 +96,22 @@ def test_copies_written_differently_share_a_key_and_different_texts_do_not() -> 
     assert normalise_body(" where  are\u200e you ") == "where are you"
 
 
+def test_two_readings_of_one_bubble_share_a_key_and_exported_messages_keep_theirs() -> None:
+    """tesseract reads the same bubble as "I saw you" on a screenshot and "| saw you" on its recompressed
+    copy: OCR rows are keyed on their folded text. Exported messages keep exact keys: "I saw you" and
+    "l saw you" typed by people are two texts."""
+    readings = ["I saw you at 10", "| saw you at 1O", "I saw yuo at 10", "i saw you at 10!"]
+    typed_table = table(readings)
+    kind = typed_table.schema.get_field_index("kind")
+    ocr = typed_table.set_column(kind, "kind", pa.array(["ocr"] * len(readings)))
+    ocr_keys = [r["dedup_key"] for r in enrich_messages(ocr, "GB").messages.to_pylist()]
+    assert ocr_keys[0] == ocr_keys[1] == ocr_keys[3]  # "|" as I, "O" as 0, punctuation and case
+    assert ocr_keys[2] != ocr_keys[0]  # a different word is a different text, read by OCR or not
+    typed = [r["dedup_key"] for r in enrich_messages(typed_table, "GB").messages.to_pylist()]
+    assert len(set(typed)) == 4
+    assert not set(typed) & set(ocr_keys)  # the kind keeps the two ways apart
+
+
 def test_a_source_id_keys_email_copies_by_message_id_alone() -> None:
     base = {name: None for name in arrow_schema("messages").names}
     rows = [

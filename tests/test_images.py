@@ -273,3 +273,22 @@ def test_one_colour_alone_does_not_name_the_app() -> None:
     for dark in (False, True):
         other = sample_spec(dark=dark, messages=INCOMING_ONLY)
         assert app_of(find_layout(render(other).convert("RGB"))) is None
+
+
+def test_a_screenshot_and_its_recompressed_copy_give_each_message_once(tmp_path: Path) -> None:
+    """The same screenshot kept twice (as sent, and recompressed by a messenger): tesseract may read a
+    bubble a little differently on each ("I saw" and "| saw"); each message is still one event seen twice,
+    and counts once."""
+    src = tmp_path / "src"
+    src.mkdir()
+    save(sample_spec(), src / "Screenshot_20240312-211500.png")
+    save(sample_spec(), src / "Screenshot_20240312-211500-copy.jpg", quality=85)
+    case = tmp_path / "case"
+    ingest(
+        IngestParameters(sources=[str(src)], case_dir=str(case), tz="Europe/London", owners=["Sam Taylor"])
+    )
+    with duckdb.connect(str(case / "evidence.duckdb"), read_only=True) as con:
+        seen = con.execute("SELECT occurrences FROM timeline ORDER BY occurred_at_utc").fetchall()
+        incidents = con.execute("SELECT sum(messages) FROM incidents").fetchall()
+    assert seen == [(2,), (2,), (2,), (2,)]  # four bubbles, each on both copies
+    assert incidents == [(3,)]  # three of them from Jordan Blake, each counted once

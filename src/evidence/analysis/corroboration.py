@@ -23,6 +23,7 @@ from typing import Any
 
 from evidence.analysis.scope import LinkScope
 from evidence.db import insert_rows
+from evidence.parsers.enrich import fold
 from evidence.timeutil import DEFAULT_TZ
 
 TEXT_SCORE = 85.0  # folded-text ratio for a bubble with its date on screen
@@ -35,23 +36,12 @@ CONVERSATION_SCORE = 80.0
 TIME_WINDOW_SECONDS = 300  # around a bubble's date and time as read (a misread digit, clock drift)
 UNDATED_LOOKBACK_DAYS = 31  # how far before what bounds it an undated bubble is looked for
 
-# OCR confusions folded on both sides before comparing (after match_text: lower case, no punctuation).
-_FOLD_PAIRS = (("rn", "m"), ("vv", "w"), ("cl", "d"))
-_FOLD_CHARS = str.maketrans({"l": "i", "1": "i", "0": "o"})
 _CLOCK = re.compile(r"(?P<h>[012]?\d)[:.;](?P<m>[0-5]\d)(?:\s*(?P<ap>[AaPp])\.?[Mm]\.?)?\W*$")
 
 
 def _norm(text: str | None) -> str:
     """Lower case, every run of characters that are not letters or digits one space (as match_text)."""
     return " ".join(re.sub(r"[\W_]+", " ", (text or "").casefold()).split())
-
-
-def fold(match_text: str) -> str:
-    """A match_text with spaces removed and the letters tesseract confuses made one."""
-    text = match_text.replace(" ", "")
-    for wrong, right in _FOLD_PAIRS:
-        text = text.replace(wrong, right)
-    return text.translate(_FOLD_CHARS)
 
 
 def text_score(ocr_text: str, exported_text: str) -> float | None:

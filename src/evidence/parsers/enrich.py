@@ -150,6 +150,34 @@ def match_text(body: pa.ChunkedArray | pa.Array) -> pa.Array:
     return pc.utf8_trim(text, " ")
 
 
+# OCR confusions made one (after match_text: lower case, no punctuation), wherever what tesseract read is
+# compared: with an exported message (corroboration) and with another reading of the same bubble (dedup).
+_FOLD_PAIRS = (("rn", "m"), ("vv", "w"), ("cl", "d"))
+_FOLD_CHARS = str.maketrans({"l": "i", "1": "i", "0": "o"})
+
+
+def fold(match_text: str) -> str:
+    """A match_text with spaces removed and the letters tesseract confuses made one."""
+    text = match_text.replace(" ", "")
+    for wrong, right in _FOLD_PAIRS:
+        text = text.replace(wrong, right)
+    return text.translate(_FOLD_CHARS)
+
+
+def _ocr_folded(table: pa.Table, norm: pa.Array) -> pa.Array:
+    """norm with each OCR row's body folded ("|" read as "I" too): two readings of one bubble, on a
+    screenshot and on its recompressed copy, that differ only where tesseract wavers share a dedup key.
+    The kind is part of the key, so no exported message is ever compared this way."""
+    is_ocr = pc.fill_null(pc.equal(table["kind"], "ocr"), False)
+    if isinstance(is_ocr, pa.ChunkedArray):
+        is_ocr = is_ocr.combine_chunks()
+    if not pc.any(is_ocr).as_py():
+        return norm
+    bodies = pc.replace_substring(pc.filter(pc.fill_null(table["body"], ""), is_ocr), "|", "i")
+    folded = pa.array([fold(text) for text in match_text(bodies).to_pylist()], pa.string())
+    return pc.replace_with_mask(norm, is_ocr, folded)
+
+
 def _keys(table: pa.Table, norm: pa.Array) -> tuple[pa.Array, pa.Array]:
     sender = pc.coalesce(table["sender_identifier"], table["sender"], pa.scalar(""))
     conversation = _column(table, "conversation")
@@ -347,7 +375,7 @@ def enrich_messages(table: pa.Table, region: str, phrases: bool = True) -> Enric
         pieces = helper.submit(_pieces_in_bulk, table)
         match = helper.submit(match_text, table["body"])
     norm = _normalised_bodies(table["body"])
-    dedup, source = _keys(table, norm)
+    dedup, source = _keys(table, _ocr_folded(table, norm))
     computed = {
         "dedup_key": dedup,
         "source_key": source,
