@@ -76,8 +76,10 @@ COMMENT ON COLUMN annotations.examiner IS 'Who wrote it.';
 COMMENT ON COLUMN annotations.annotated_at IS 'When (UTC).';
 
 -- Who each canonical message is attributed to for the analysis: the confirmed actor of its sender, else
--- the sender's identifier, else the sender's name (never a suggestion). The owner's own messages are
--- marked so that flags and incidents leave them out.
+-- the sender's identifier, else the sender's name (never a suggestion). `counts` says whether it is contact
+-- from someone else, the one definition that flags, incidents, the report and the incident log read: not
+-- the owner's own, not a system line, and not a screenshot's bubble of an exported message (that message
+-- counts, once).
 CREATE OR REPLACE VIEW message_actor AS
 WITH confirmed AS (
     SELECT i.value AS sender_identifier, min(a.actor_id) AS actor_id, min(a.label) AS label,
@@ -86,8 +88,12 @@ WITH confirmed AS (
     JOIN actor_identifiers ai ON ai.identifier_id = i.identifier_id AND ai.confirmed
     JOIN actors a ON a.actor_id = ai.actor_id AND a.status IN ('confirmed', 'owner')
     GROUP BY i.value
-)
-SELECT m.message_id,
+),
+shown_in_export AS (
+    SELECT DISTINCT ocr_message_id FROM corroborations
+),
+attributed AS (
+SELECT m.message_id, m.kind, sh.ocr_message_id IS NOT NULL AS shown_in_export,
        -- a message with no sender at all (a withheld number's call, a system line) still counts for someone:
        -- without a key its incident had no id and was left out of the incident log
        coalesce('actor:' || c.actor_id, 'identifier:' || m.sender_identifier, 'sender:' || m.sender,
@@ -101,8 +107,13 @@ SELECT m.message_id,
        coalesce(c.is_owner, FALSE) OR coalesce(m.direction = 'outgoing', FALSE) AS from_owner
 FROM messages m
 LEFT JOIN confirmed c ON c.sender_identifier = m.sender_identifier
-WHERE m.duplicate_of IS NULL;
-COMMENT ON VIEW message_actor IS 'The actor each canonical message counts for in flags and incidents: confirmed actor, else sender identifier, else sender name, else what stands for a missing sender (withheld number, system message, no sender given); from_owner marks the account owner''s own messages.';
+LEFT JOIN shown_in_export sh ON sh.ocr_message_id = m.message_id
+WHERE m.duplicate_of IS NULL
+)
+SELECT message_id, actor_key, actor, from_owner,
+       NOT from_owner AND kind <> 'system' AND NOT shown_in_export AS counts
+FROM attributed;
+COMMENT ON VIEW message_actor IS 'The actor each canonical message counts for in flags and incidents: confirmed actor, else sender identifier, else sender name, else what stands for a missing sender (withheld number, system message, no sender given); from_owner marks the account owner''s own messages; counts marks contact from someone else (not the owner''s, not a system line, not a screenshot''s bubble of an exported message).';
 
 CREATE OR REPLACE VIEW analysis_flags AS
 WITH settings AS (
@@ -114,12 +125,10 @@ dates AS (
     FROM case_events WHERE status = 'kept'
 ),
 from_others AS (
-    -- messages someone other than the account owner sent; a screenshot's bubble that shows an exported
-    -- message is that message, which counts (and is flagged) once
-    SELECT m.message_id, m.sent_at_utc, m.time_precision, m.sender_identifier, ma.from_owner
+    -- contact from someone else (message_actor.counts)
+    SELECT m.message_id, m.sent_at_utc, m.time_precision, m.sender_identifier
     FROM messages m JOIN message_actor ma USING (message_id)
-    WHERE NOT ma.from_owner AND m.kind <> 'system'
-      AND m.message_id NOT IN (SELECT ocr_message_id FROM corroborations)
+    WHERE ma.counts
 ),
 contact AS (
     -- those with a time: the flags about when a message came need one (a threat needs none)
@@ -157,8 +166,7 @@ contact AS (
     SELECT m.message_id, m.sent_at_utc, m.platform, ma.actor_key, ma.actor,
            lag(m.sent_at_utc) OVER (PARTITION BY ma.actor_key ORDER BY m.sent_at_utc, m.message_id) AS previous_at
     FROM messages m JOIN message_actor ma USING (message_id)
-    WHERE m.sent_at_utc IS NOT NULL AND NOT ma.from_owner AND m.kind <> 'system'
-      AND m.message_id NOT IN (SELECT ocr_message_id FROM corroborations)  -- counted as the exported message
+    WHERE m.sent_at_utc IS NOT NULL AND ma.counts
 ),
 numbered AS (
     SELECT c.*,

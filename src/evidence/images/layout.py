@@ -154,11 +154,10 @@ def app_of(layout: Layout, hint: str | None = None) -> str | None:
     if hint and hint in APP_PACKAGES:
         return APP_PACKAGES[hint]
     for app, colours in APP_COLOURS.items():
-        outgoing = [
-            region
+        outgoing = any(  # either side: a wide outgoing bubble can be taken for a left one
+            region.kind in SIDES and any(_close(region.fill, colour) for colour in colours["right"])
             for region in layout.regions
-            if region.kind in SIDES and any(_close(region.fill, colour) for colour in colours["right"])
-        ]  # either side: a wide outgoing bubble can be taken for a left one
+        )
         kinds = {
             region.kind
             for region in layout.regions

@@ -106,7 +106,7 @@ def third_parties(reader: CaseReader) -> list[dict[str, Any]]:
         """
         SELECT coalesce(sender_identifier, ''), any_value(coalesce(sender, person)), count(*), min(lt),
                max(lt)
-        FROM rep_events WHERE NOT from_owner AND kind <> 'system' AND actor IS NULL AND NOT shown_in_export
+        FROM rep_events WHERE counts AND actor IS NULL
           AND person_key NOT LIKE 'actor:%'
         GROUP BY 1, CASE WHEN sender_identifier IS NULL THEN coalesce(sender, person) END
         """

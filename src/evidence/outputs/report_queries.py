@@ -88,7 +88,8 @@ class CaseReader:
                             CASE WHEN t.kind = 'system' THEN 'system message' ELSE '(no sender given)' END)
                        AS person,
                    coalesce(ma.from_owner, t.direction = 'outgoing', FALSE) AS from_owner,
-                   list_contains(t.flags, 'shown_in_export') AS shown_in_export
+                   list_contains(t.flags, 'shown_in_export') AS shown_in_export,
+                   coalesce(ma.counts, FALSE) AS counts
             FROM timeline t LEFT JOIN message_actor ma ON ma.message_id = t.event_id
             """
         )

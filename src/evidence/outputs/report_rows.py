@@ -13,10 +13,9 @@ from typing import Any
 from evidence.outputs.report_wording import duration, sender_text
 
 OWNER_KEY = "owner"
-# Events that count as contact, over the report's rep_events table. A screenshot's bubble that shows an
-# exported message (timeline flag shown_in_export) is listed as an event but counted as that message, once:
-# counting both made each screenshot a second contact.
-CONTACT = "NOT from_owner AND kind <> 'system' AND utc IS NOT NULL AND NOT shown_in_export"
+# Events that count as contact, over the report's rep_events table: message_actor.counts (someone else's,
+# not a system line, not a screenshot's bubble of an exported message, which counts as that message), dated.
+CONTACT = "counts AND utc IS NOT NULL"
 TIMED_CONTACT = CONTACT + " AND time_precision IN ('second', 'minute')"
 THREAD_CONTEXT = 3  # messages of the conversation shown before and after an incident
 THREAD_ROWS = 60  # rows at most per thread

@@ -95,8 +95,7 @@ SELECT t.event_id AS incident_id, ma.actor_key, ma.actor, NULL AS first_at_utc, 
        list_sort(coalesce(t.flags, [])) AS flags, [t.source_sha256] AS hashes,
        [t.source_sha256 || ' ' || t.source_locator] AS locators
 FROM timeline t JOIN message_actor ma ON ma.message_id = t.event_id
-WHERE t.occurred_at_utc IS NULL AND NOT ma.from_owner AND t.kind <> 'system'
-  AND NOT list_contains(t.flags, 'shown_in_export')
+WHERE t.occurred_at_utc IS NULL AND ma.counts
 ORDER BY t.source_sha256, t.source_locator
 """
 
@@ -130,14 +129,15 @@ _ANNOTATION_FIELDS = ("impact", "police_ref", "witness", "location", "note")
 def export(con: Any, path: Path, redactor: Redactor, case_name: str = "case") -> ExportResult:
     tz_name = case_zone_name(con)
     annotations = _annotations(con)
-    rows = [
-        _row(record, tz_name, annotations.get(record["incident_id"], {}), redactor)
+    incident_rows, undated_rows = (
+        [
+            _row(record, tz_name, annotations.get(record["incident_id"], {}), redactor)
+            for record in _records(con, sql)
+        ]
         for sql in (INCIDENTS_SQL, UNDATED_SQL)
-        for record in _records(con, sql)
-    ]
-    undated = sum(1 for row in rows if row[0] == UNDATED)
+    )
     with open_atomically(path) as out:
-        write_csv(COLUMNS, rows, out)
+        write_csv(COLUMNS, incident_rows + undated_rows, out)
     notes = []
     unmatched = con.execute(UNMATCHED_ANNOTATIONS_SQL).fetchall()[0][0]
     if unmatched:
@@ -145,14 +145,15 @@ def export(con: Any, path: Path, redactor: Redactor, case_name: str = "case") ->
             f"{unmatched} annotation(s) are on events that belong to no incident (the owner's own messages) "
             "or on incidents grouped differently since: they are in the case, not in this log"
         )
-    if undated:
-        notes.append(f"{undated} message(s) with no date are listed after the incidents, one row each")
-    incidents = len(rows) - undated
+    if undated_rows:
+        notes.append(
+            f"{len(undated_rows)} message(s) with no date are listed after the incidents, one row each"
+        )
     return ExportResult(
         paths=[Path(path)],
-        rows=incidents,  # what the command reports: "N incidents"
+        rows=len(incident_rows),  # what the command reports: "N incidents"
         notes=notes,
-        details={"incidents": incidents, "undated_messages": undated},
+        details={"incidents": len(incident_rows), "undated_messages": len(undated_rows)},
     )
 
 
